@@ -1,0 +1,175 @@
+"""Private Numba kernels for fastem's own weighted k-means.
+
+k-means++ seeding followed by Lloyd iterations, used to initialize mixtures.
+
+Randomness comes in from the caller as pre-drawn uniforms, so the kernels are
+deterministic functions of their inputs.  Lloyd's reduction uses the same
+fixed chunking as the EM pass: results do not depend on the thread count.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, PJIT
+
+
+@njit(**JIT)
+def _sqdist(X, i, c):
+    s = 0.0
+    for j in range(X.shape[1]):
+        t = X[i, j] - c[j]
+        s += t * t
+    return s
+
+
+@njit(**PJIT)
+def _update_min_dist(X, center, d2, cand_d2, n_chunks):
+    """cand_d2[i] = min(d2[i], |x_i - center|^2) for all rows."""
+    N = X.shape[0]
+    for c in prange(n_chunks):
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            v = _sqdist(X, i, center)
+            cand_d2[i] = v if v < d2[i] else d2[i]
+
+
+@njit(**JIT)
+def _weighted_sum(w, d2, has_w):
+    s = 0.0
+    for i in range(d2.shape[0]):
+        s += (w[i] if has_w else 1.0) * d2[i]
+    return s
+
+
+@njit(**JIT)
+def _pick(cum, u):
+    """Index of the first cumulative value > u * total (binary search)."""
+    target = u * cum[-1]
+    idx = np.searchsorted(cum, target, side="right")
+    return min(idx, cum.shape[0] - 1)
+
+
+@njit(**JIT)
+def _kmeanspp(X, sw, K, uniforms, n_trials, n_chunks):
+    """Greedy k-means++ seeding; returns the indices of the K seeds.
+
+    ``uniforms`` holds ``1 + (K - 1) * n_trials`` numbers in [0, 1).
+    """
+    N, D = X.shape
+    has_w = sw.shape[0] > 0
+    w = sw if has_w else np.ones(1)
+    cum = np.empty(N)
+    acc = 0.0
+    for i in range(N):
+        acc += w[i] if has_w else 1.0
+        cum[i] = acc
+    idx = np.empty(K, dtype=np.int64)
+    idx[0] = _pick(cum, uniforms[0])
+    center = np.empty(D)
+    for j in range(D):
+        center[j] = X[idx[0], j]
+    d2 = np.full(N, np.inf)
+    _update_min_dist(X, center, d2, d2, n_chunks)
+    cand = np.empty(N)
+    best_d2 = np.empty(N)
+    u = 1
+    for k in range(1, K):
+        acc = 0.0
+        for i in range(N):
+            acc += (w[i] if has_w else 1.0) * d2[i]
+            cum[i] = acc
+        best_pot = np.inf
+        best_idx = -1
+        for t in range(n_trials):
+            if cum[-1] > 0.0:
+                ci = _pick(cum, uniforms[u])
+            else:
+                # Every point coincides with a chosen seed: reuse the weights.
+                ci = min(int(uniforms[u] * N), N - 1)
+            u += 1
+            for j in range(D):
+                center[j] = X[ci, j]
+            _update_min_dist(X, center, d2, cand, n_chunks)
+            pot = _weighted_sum(w, cand, has_w)
+            if pot < best_pot:
+                best_pot = pot
+                best_idx = ci
+                best_d2[:] = cand
+        idx[k] = best_idx
+        d2[:] = best_d2
+    return idx
+
+
+@njit(**PJIT)
+def _lloyd_step(X, sw, centers, labels, n_chunks):
+    """Assign every row to its nearest center.
+
+    Returns weighted sums, counts and inertia (reduced in chunk order).
+    """
+    N, D = X.shape
+    K = centers.shape[0]
+    has_w = sw.shape[0] > 0
+    p_sum = np.zeros((n_chunks, K, D))
+    p_cnt = np.zeros((n_chunks, K))
+    p_in = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        s = np.zeros((K, D))
+        cnt = np.zeros(K)
+        inertia = 0.0
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            best = 0
+            bd = np.inf
+            for k in range(K):
+                v = _sqdist(X, i, centers[k])
+                if v < bd:
+                    bd = v
+                    best = k
+            labels[i] = best
+            wi = sw[i] if has_w else 1.0
+            cnt[best] += wi
+            inertia += wi * bd
+            for j in range(D):
+                s[best, j] += wi * X[i, j]
+        p_sum[c] = s
+        p_cnt[c] = cnt
+        p_in[c] = inertia
+    tot = p_sum[0].copy()
+    cnt = p_cnt[0].copy()
+    inertia = p_in[0]
+    for c in range(1, n_chunks):
+        tot += p_sum[c]
+        cnt += p_cnt[c]
+        inertia += p_in[c]
+    return tot, cnt, inertia
+
+
+@njit(**JIT)
+def _lloyd(X, sw, centers, max_iter, tol, n_chunks):
+    """Run Lloyd iterations from ``centers``.
+
+    Stops when the squared center shift is at most ``tol``.  Empty clusters keep
+    their previous center.
+
+    Returns
+    -------
+    centers, labels, n_iter
+    """
+    N = X.shape[0]
+    K, D = centers.shape
+    labels = np.empty(N, dtype=np.int64)
+    centers = centers.copy()
+    n_iter = 0
+    for it in range(max_iter):
+        n_iter = it + 1
+        tot, cnt, _ = _lloyd_step(X, sw, centers, labels, n_chunks)
+        shift = 0.0
+        for k in range(K):
+            if cnt[k] > 0.0:
+                for j in range(D):
+                    v = tot[k, j] / cnt[k]
+                    shift += (v - centers[k, j]) ** 2
+                    centers[k, j] = v
+        if shift <= tol:
+            break
+    # Final assignment consistent with the returned centers.
+    _lloyd_step(X, sw, centers, labels, n_chunks)
+    return centers, labels, n_iter

@@ -1,0 +1,655 @@
+"""GaussianMixture, a drop-in replacement for scikit-learn's.
+
+Fitted by a fused single-pass EM (see :mod:`fastem.stats` for the kernels'
+contract).
+"""
+
+import numbers
+import sys
+import warnings
+from time import perf_counter
+
+import numpy as np
+
+from . import _config
+from ._base import BaseEstimator
+from ._kmeans import _kmeanspp, _lloyd
+from ._validation import check_array, check_sample_weight, not_fitted_error
+from .stats import (
+    COVARIANCE_TYPES,
+    GaussianParams,
+    _outputs,
+    _stats_pass,
+    m_step,
+    stats_from_responsibilities,
+)
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at ``max_iter`` before the lower bound converged.
+
+    When scikit-learn has been imported in the process, the warning issued is
+    also an instance of ``sklearn.exceptions.ConvergenceWarning``.
+    """
+
+
+def _convergence_warning_class():
+    sk = sys.modules.get("sklearn.exceptions")
+    if sk is not None and hasattr(sk, "ConvergenceWarning"):
+        return type("ConvergenceWarning",
+                    (ConvergenceWarning, sk.ConvergenceWarning), {})
+    return ConvergenceWarning
+
+
+def check_random_state(seed):
+    """Turn ``seed`` (None, int, RandomState or Generator) into a RandomState.
+
+    Parameters
+    ----------
+    seed : None, int, numpy.random.RandomState or numpy.random.Generator
+
+    Returns
+    -------
+    numpy.random.RandomState
+    """
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return np.random.RandomState(seed)
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.RandomState(seed.integers(2 ** 32))
+    raise ValueError(
+        f"random_state must be None, an int, a numpy RandomState or Generator; "
+        f"got {seed!r}.")
+
+
+def _precisions_from_chol(prec_chol, covariance_type):
+    if covariance_type == "full":
+        return np.einsum("kij,klj->kil", prec_chol, prec_chol)
+    if covariance_type == "tied":
+        return prec_chol @ prec_chol.T
+    return prec_chol ** 2
+
+
+def _covariances_from_chol(prec_chol, covariance_type):
+    if covariance_type in ("full", "tied"):
+        inv_u = np.linalg.inv(prec_chol)  # cov = inv(U U^T) = inv(U)^T inv(U)
+        return np.swapaxes(inv_u, -1, -2) @ inv_u
+    return 1.0 / prec_chol ** 2
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {low}, got {value!r} "
+                        f"({type(value).__name__}).")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value}.")
+
+
+def _check_float(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float >= {low}, got {value!r} "
+                        f"({type(value).__name__}).")
+    if not (value >= low and np.isfinite(value)):
+        raise ValueError(f"{name} must be a finite float >= {low}, got {value}.")
+
+
+class GaussianMixture(BaseEstimator):
+    """Gaussian mixture model fitted by EM, compatible with scikit-learn's.
+
+    Same parameters, defaults, methods and fitted attributes as
+    ``sklearn.mixture.GaussianMixture``; in addition ``fit`` takes
+    ``sample_weight``.  Each EM iteration is one parallel pass over ``X``
+    (see :func:`fastem.stats.compute_stats`): no ``n_samples x n_components``
+    array is created during ``fit``.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Form of the covariance matrices.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound (the mean
+        log-likelihood per sample).
+    reg_covar : float, default=1e-6
+        Non-negative regularization added to the diagonal of covariances.
+    max_iter : int, default=100
+        Number of EM iterations to perform.
+    n_init : int, default=1
+        Number of initializations; the best result is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
+default='kmeans'
+        Initialization: fastem's own weighted k-means (k-means++ seeding then
+        Lloyd iterations); k-means++ seeds only; random responsibilities;
+        or randomly chosen data points.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means.
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances); shape depends on
+        ``covariance_type`` as in scikit-learn.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialization.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution (``n_init`` is then ignored).
+    verbose : int, default=0
+        1 prints the current initialization and iteration; 2 also the time
+        and the change of the lower bound.
+    verbose_interval : int, default=10
+        Iterations between two messages.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+    precisions_ : ndarray
+    precisions_cholesky_ : ndarray
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Lower bound (mean log-likelihood) of the best run's last iteration.
+    lower_bounds_ : list of float
+        Lower bound of every iteration of the best run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+    """
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3,
+                 reg_covar=1e-6, max_iter=100, n_init=1, init_params="kmeans",
+                 weights_init=None, means_init=None, precisions_init=None,
+                 random_state=None, warm_start=False, verbose=0,
+                 verbose_interval=10):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    # ------------------------------------------------------------------ checks
+    def _check_parameters(self):
+        _check_int("n_components", self.n_components, 1)
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                f"Invalid value for 'covariance_type': {self.covariance_type!r}."
+                f" Valid options are {list(COVARIANCE_TYPES)}.")
+        _check_float("tol", self.tol, 0.0)
+        _check_float("reg_covar", self.reg_covar, 0.0)
+        _check_int("max_iter", self.max_iter, 0)
+        _check_int("n_init", self.n_init, 1)
+        if self.init_params not in INIT_PARAMS:
+            raise ValueError(
+                f"Invalid value for 'init_params': {self.init_params!r}. "
+                f"Valid options are {list(INIT_PARAMS)}.")
+        _check_int("verbose", int(self.verbose) if isinstance(
+            self.verbose, (bool, np.bool_)) else self.verbose, 0)
+        _check_int("verbose_interval", self.verbose_interval, 1)
+        check_random_state(self.random_state)
+
+    def _check_initial_parameters(self, n_features):
+        K, D = self.n_components, n_features
+        weights = means = prec = None
+        if self.weights_init is not None:
+            weights = np.array(self.weights_init, dtype=np.float64)
+            if weights.shape != (K,):
+                raise ValueError(
+                    f"weights_init must have shape (n_components,) = ({K},), "
+                    f"got {weights.shape}.")
+            if not np.all(np.isfinite(weights)) or weights.min() < 0 \
+                    or weights.max() > 1:
+                raise ValueError(
+                    "weights_init must lie in [0, 1], got min "
+                    f"{weights.min():.5g}, max {weights.max():.5g}.")
+            if not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-8):
+                raise ValueError(
+                    "weights_init must sum to 1, got sum(weights_init) = "
+                    f"{weights.sum():.10g}. Divide it by its sum.")
+        if self.means_init is not None:
+            means = np.array(self.means_init, dtype=np.float64)
+            if means.shape != (K, D):
+                raise ValueError(
+                    "means_init must have shape (n_components, n_features) = "
+                    f"({K}, {D}), got {means.shape}.")
+            if not np.all(np.isfinite(means)):
+                raise ValueError("means_init contains NaN or infinite values.")
+        if self.precisions_init is not None:
+            prec = np.array(self.precisions_init, dtype=np.float64)
+            ct = self.covariance_type
+            shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D),
+                     "spherical": (K,)}[ct]
+            if prec.shape != shape:
+                raise ValueError(
+                    f"precisions_init for covariance_type={ct!r} must have "
+                    f"shape {shape}, got {prec.shape}.")
+            if not np.all(np.isfinite(prec)):
+                raise ValueError("precisions_init contains NaN or infinite "
+                                 "values.")
+            if ct in ("full", "tied"):
+                p3 = prec.reshape(-1, D, D)
+                for k, p in enumerate(p3):
+                    if not np.allclose(p, p.T, rtol=1e-10, atol=1e-12):
+                        raise ValueError(
+                            f"precisions_init[{k}] is not symmetric; pass "
+                            "symmetric positive-definite precision matrices.")
+                    if np.linalg.eigvalsh(p).min() <= 0:
+                        raise ValueError(
+                            f"precisions_init[{k}] is not positive-definite; "
+                            "pass symmetric positive-definite precision "
+                            "matrices.")
+            elif prec.min() <= 0:
+                raise ValueError(
+                    f"precisions_init for {ct!r} must be positive, got min "
+                    f"{prec.min():g}.")
+        return weights, means, prec
+
+    def _check_is_fitted(self):
+        if not hasattr(self, "_params"):
+            raise not_fitted_error(type(self).__name__)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "_params")
+
+    def _validate_X(self, X, reset, min_samples=1):
+        names = _feature_names(X)
+        name = type(self).__name__
+        if reset:
+            Xv = check_array(X, estimator=name, min_samples=min_samples)
+            self.n_features_in_ = Xv.shape[1]
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            return Xv
+        fitted = getattr(self, "feature_names_in_", None)
+        if names is not None and fitted is None:
+            warnings.warn(f"X has feature names, but {name} was fitted "
+                          "without feature names", UserWarning, stacklevel=3)
+        elif names is None and fitted is not None:
+            warnings.warn(f"X does not have valid feature names, but {name} "
+                          "was fitted with feature names", UserWarning,
+                          stacklevel=3)
+        elif names is not None and not np.array_equal(names, fitted):
+            raise ValueError(
+                "The feature names should match those that were passed during "
+                f"fit. Fitted with {list(fitted)}, got {list(names)}.")
+        return check_array(X, n_features=self.n_features_in_, estimator=name)
+
+    # -------------------------------------------------------------- the fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with the EM algorithm.
+
+        Runs ``n_init`` initializations (one with ``warm_start`` after the
+        first fit) of at most ``max_iter`` iterations each and keeps the run
+        with the largest final lower bound.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            float32 data is read as float32; statistics accumulate in float64.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of 2 counts a row twice.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit the model and return the label of each row.
+
+        Ends with an E-step on the best parameters, so that
+        ``fit_predict(X)`` equals ``fit(X).predict(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        X = self._fit(X, sample_weight)
+        return _outputs(X, self._params, False, False, True)[2]
+
+    def _fit(self, X, sample_weight):
+        self._check_parameters()
+        X = self._validate_X(X, reset=True, min_samples=2)
+        N, D = X.shape
+        sw = check_sample_weight(sample_weight, N)
+        K = self.n_components
+        if N < K:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {K}"
+                f", n_samples = {N}. Use fewer components or more data.")
+        if sw.shape[0] and np.count_nonzero(sw) < K:
+            raise ValueError(
+                f"Only {np.count_nonzero(sw)} rows have a positive "
+                f"sample_weight, fewer than n_components = {K}.")
+        inits = self._check_initial_parameters(D)
+        do_init = not (self.warm_start and hasattr(self, "_params"))
+        n_init = self.n_init if do_init else 1
+        rng = check_random_state(self.random_state)
+        ct = self.covariance_type
+        best = None
+        for init in range(n_init):
+            self._verbose_init_beg(init)
+            if do_init:
+                params = self._initialize(X, sw, rng, inits)
+                lower_bound = -np.inf
+            else:
+                params = self._params
+                lower_bound = self.lower_bound_
+            bounds = []
+            converged = False
+            n_iter = 0
+            for n_iter in range(1, self.max_iter + 1):
+                prev = lower_bound
+                code, means, prec, logconst = params.kernel_args()
+                stats = _stats_pass(X, sw, ct, code, means, prec, logconst)
+                lower_bound = stats.mean_loglik
+                if not np.isfinite(lower_bound):
+                    raise ValueError(
+                        "The log-likelihood became non-finite "
+                        f"({lower_bound}) at iteration {n_iter}: the data is "
+                        "too far from every component for float64 (values "
+                        "too large or too spread out). Rescale X (for "
+                        "example standardize each feature).")
+                params = m_step(stats, self.reg_covar)
+                bounds.append(lower_bound)
+                change = lower_bound - prev
+                self._verbose_iter_end(n_iter, change)
+                if abs(change) < self.tol:
+                    converged = True
+                    break
+            self._verbose_init_end(lower_bound, converged)
+            if best is None or lower_bound > best[0]:
+                best = (lower_bound, params, n_iter, converged, bounds)
+        lower_bound, params, n_iter, converged, bounds = best
+        if not converged and self.max_iter > 0:
+            warnings.warn(
+                f"Best performing initialization did not converge after "
+                f"{self.max_iter} iterations. Try different init parameters, "
+                "or increase max_iter, tol, or check for degenerate data.",
+                _convergence_warning_class(), stacklevel=3)
+        self._set_params(params)
+        self.converged_ = converged
+        self.n_iter_ = n_iter
+        self.lower_bound_ = lower_bound
+        self.lower_bounds_ = bounds
+        return X
+
+    def _initialize(self, X, sw, rng, inits):
+        """Return initial GaussianParams (scikit-learn's semantics for *_init)."""
+        weights, means, prec = inits
+        ct = self.covariance_type
+        K = self.n_components
+        N = X.shape[0]
+        if weights is not None and means is not None and prec is not None:
+            return GaussianParams(weights, means,
+                                  _chol_from_precisions(prec, ct), ct)
+        method = self.init_params
+        if method == "kmeans":
+            n_trials = 2 + int(np.log(K))
+            u = rng.random_sample(1 + (K - 1) * n_trials)
+            nc = _config.n_chunks_for(N)
+            seeds = _kmeanspp(X, sw, K, u, n_trials, nc)
+            var = X.var(axis=0, dtype=np.float64).mean()
+            centers, labels, _ = _lloyd(X, sw, X[seeds].astype(np.float64),
+                                        300, 1e-4 * var, nc)
+            stats = stats_from_responsibilities(
+                X, covariance_type=ct, sample_weight=_none_if_empty(sw),
+                ref=centers, labels=labels, n_components=K)
+        elif method == "random":
+            stats = stats_from_responsibilities(
+                X, covariance_type=ct, sample_weight=_none_if_empty(sw),
+                n_components=K, random_seed=rng.randint(2 ** 31 - 1))
+        else:
+            if method == "k-means++":
+                n_trials = 2 + int(np.log(K))
+                u = rng.random_sample(1 + (K - 1) * n_trials)
+                idx = _kmeanspp(X, sw, K, u, n_trials, _config.n_chunks_for(N))
+            else:
+                pos = np.flatnonzero(sw) if sw.shape[0] else N
+                idx = rng.choice(pos, size=K, replace=False)
+            labels = np.full(N, -1, dtype=np.int64)
+            labels[idx] = np.arange(K)
+            stats = stats_from_responsibilities(
+                X, covariance_type=ct, sample_weight=_none_if_empty(sw),
+                ref=X[idx].astype(np.float64), labels=labels, n_components=K)
+        p = m_step(stats, self.reg_covar)
+        if weights is not None:
+            p.weights = weights
+        if means is not None:
+            p.means = means
+        if prec is not None:
+            p.precisions_cholesky = _chol_from_precisions(prec, ct)
+            p.covariances = None
+        return p
+
+    def _set_params(self, params):
+        ct = self.covariance_type
+        self._params = params
+        self.weights_ = np.asarray(params.weights, dtype=np.float64)
+        self.means_ = np.asarray(params.means, dtype=np.float64)
+        self.precisions_cholesky_ = np.asarray(params.precisions_cholesky)
+        self.precisions_ = _precisions_from_chol(self.precisions_cholesky_, ct)
+        if params.covariances is not None:
+            self.covariances_ = np.asarray(params.covariances)
+        else:
+            self.covariances_ = _covariances_from_chol(
+                self.precisions_cholesky_, ct)
+
+    # ----------------------------------------------------------- prediction
+    def score_samples(self, X):
+        """Log-likelihood of each row under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        self._check_is_fitted()
+        X = self._validate_X(X, reset=False)
+        return _outputs(X, self._params, True, False, False)[0]
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X):
+        """Most probable component of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        self._check_is_fitted()
+        X = self._validate_X(X, reset=False)
+        return _outputs(X, self._params, False, False, True)[2]
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        self._check_is_fitted()
+        X = self._validate_X(X, reset=False)
+        return _outputs(X, self._params, False, True, False)[1]
+
+    def sample(self, n_samples=1):
+        """Generate random samples from the fitted model.
+
+        Uses ``random_state`` exactly as scikit-learn does, so both libraries
+        draw the same samples from the same parameters.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component of each sample.
+        """
+        self._check_is_fitted()
+        if isinstance(n_samples, bool) or not isinstance(
+                n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                "requires at least one sample.")
+        D = self.means_.shape[1]
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        ct = self.covariance_type
+        parts = []
+        for k, (mean, n) in enumerate(zip(self.means_, counts)):
+            if ct == "full":
+                parts.append(rng.multivariate_normal(mean, self.covariances_[k],
+                                                     int(n)))
+            elif ct == "tied":
+                parts.append(rng.multivariate_normal(mean, self.covariances_,
+                                                     int(n)))
+            else:
+                parts.append(mean + rng.standard_normal(size=(n, D))
+                             * np.sqrt(self.covariances_[k]))
+        y = np.concatenate([np.full(n, k, dtype=int)
+                            for k, n in enumerate(counts)])
+        return np.vstack(parts), y
+
+    # ------------------------------------------------------- model selection
+    def _n_parameters(self):
+        K, D = self.means_.shape
+        cov = {"full": K * D * (D + 1) / 2, "diag": K * D,
+               "tied": D * (D + 1) / 2, "spherical": K}[self.covariance_type]
+        return int(cov + K * D + K - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion for ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        float
+        """
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion for ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        float
+        """
+        return -2 * self.score(X) * np.shape(X)[0] + 2 * self._n_parameters()
+
+    # -------------------------------------------------------------- verbose
+    def _verbose_init_beg(self, n_init):
+        if self.verbose:
+            print(f"Initialization {n_init}")
+            self._t_init = self._t_iter = perf_counter()
+
+    def _verbose_iter_end(self, n_iter, change):
+        if self.verbose and n_iter % self.verbose_interval == 0:
+            if self.verbose == 1:
+                print(f"  Iteration {n_iter}")
+            else:
+                now = perf_counter()
+                print(f"  Iteration {n_iter}\t time lapse "
+                      f"{now - self._t_iter:.5f}s\t ll change {change:.5f}")
+                self._t_iter = now
+
+    def _verbose_init_end(self, lower_bound, converged):
+        if self.verbose:
+            msg = "converged" if converged else "did not converge"
+            if self.verbose == 1:
+                print(f"Initialization {msg}.")
+            else:
+                print(f"Initialization {msg}. time lapse "
+                      f"{perf_counter() - self._t_init:.5f}s\t lower bound "
+                      f"{lower_bound:.5f}.")
+
+
+def _none_if_empty(sw):
+    return sw if sw.shape[0] else None
+
+
+def _chol_from_precisions(prec, covariance_type):
+    """Precision Cholesky factors (upper, scikit-learn's convention)."""
+    if covariance_type in ("full", "tied"):
+        p3 = prec.reshape((-1,) + prec.shape[-2:])
+        out = np.empty_like(p3)
+        for k, p in enumerate(p3):
+            # P = U U^T with U upper: U = flip(chol(flip(P)))
+            L = np.linalg.cholesky(p[::-1, ::-1])
+            out[k] = L[::-1, ::-1]
+        return out.reshape(prec.shape)
+    return np.sqrt(prec)
+
+
+def _feature_names(X):
+    cols = getattr(X, "columns", None)
+    if cols is None or not hasattr(X, "dtypes"):
+        return None
+    names = np.asarray(cols, dtype=object)
+    if len(names) and all(isinstance(c, str) for c in names):
+        return names
+    return None
+
+
+__all__ = ["ConvergenceWarning", "GaussianMixture", "check_random_state"]
