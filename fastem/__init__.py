@@ -10,6 +10,8 @@ __all__ = [
     "ConvergenceWarning",
     "GaussianMixture",
     "NotFittedError",
+    "get_num_threads",
+    "set_num_threads",
     "stats",
 ]
 
@@ -17,6 +19,8 @@ _LAZY = {
     "GaussianMixture": "fastem.mixture",
     "ConvergenceWarning": "fastem.mixture",
     "NotFittedError": "fastem._validation",
+    "set_num_threads": "fastem._config",
+    "get_num_threads": "fastem._config",
 }
 
 

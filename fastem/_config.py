@@ -43,3 +43,74 @@ def n_chunks_for(n_rows):
         ``min(MAX_CHUNKS, ceil(n_rows / MIN_CHUNK_ROWS))``, at least 1.
     """
     return max(1, min(MAX_CHUNKS, -(-int(n_rows) // MIN_CHUNK_ROWS)))
+
+
+# Thread count used by fastem's kernels when an estimator's ``n_threads`` is
+# None.  None means numba's default (all cores, or NUMBA_NUM_THREADS).
+_DEFAULT_THREADS = [None]
+
+
+def set_num_threads(n):
+    """Set the default number of threads of fastem's kernels.
+
+    Parameters
+    ----------
+    n : int or None
+        Threads to use (at most numba's ``NUMBA_NUM_THREADS``); None restores
+        the default, all cores.  Results do not depend on this setting.
+    """
+    _DEFAULT_THREADS[0] = validate_threads(n)
+
+
+def validate_threads(n):
+    """Check a thread count (None allowed) and return it."""
+    if n is None:
+        return None
+    import numba
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n_threads must be a positive int or None, got {n!r}.")
+    if n > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(
+            f"n_threads={n} exceeds the {numba.config.NUMBA_NUM_THREADS} threads "
+            "numba was started with (set NUMBA_NUM_THREADS before importing).")
+    return n
+
+
+def get_num_threads():
+    """Return the default thread count set by :func:`set_num_threads`.
+
+    Returns
+    -------
+    int
+        Threads fastem's kernels use by default.
+    """
+    import numba
+
+    n = _DEFAULT_THREADS[0]
+    return numba.config.NUMBA_NUM_THREADS if n is None else n
+
+
+class threads:
+    """Context manager running fastem kernels on ``n`` threads (None: default).
+
+    numba's thread count is per calling thread, so concurrent fits from
+    different Python threads do not interfere.
+    """
+
+    def __init__(self, n=None):
+        self.n = n
+
+    def __enter__(self):
+        import numba
+
+        n = validate_threads(self.n) or get_num_threads()
+        self._old = numba.get_num_threads()
+        numba.set_num_threads(n)
+        return self
+
+    def __exit__(self, *exc):
+        import numba
+
+        numba.set_num_threads(self._old)
+        return False

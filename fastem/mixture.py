@@ -143,6 +143,10 @@ default='kmeans'
         and the change of the lower bound.
     verbose_interval : int, default=10
         Iterations between two messages.
+    n_threads : int or None, default=None
+        Threads for the compiled kernels (fastem addition); None uses
+        :func:`fastem.set_num_threads`'s setting, by default all cores.
+        Results do not depend on it.
 
     Attributes
     ----------
@@ -166,7 +170,7 @@ default='kmeans'
                  reg_covar=1e-6, max_iter=100, n_init=1, init_params="kmeans",
                  weights_init=None, means_init=None, precisions_init=None,
                  random_state=None, warm_start=False, verbose=0,
-                 verbose_interval=10):
+                 verbose_interval=10, n_threads=None):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -181,6 +185,7 @@ default='kmeans'
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ checks
     def _check_parameters(self):
@@ -201,6 +206,7 @@ default='kmeans'
             self.verbose, (bool, np.bool_)) else self.verbose, 0)
         _check_int("verbose_interval", self.verbose_interval, 1)
         check_random_state(self.random_state)
+        _config.validate_threads(self.n_threads)
 
     def _check_initial_parameters(self, n_features):
         K, D = self.n_components, n_features
@@ -311,7 +317,8 @@ default='kmeans'
         -------
         self : GaussianMixture
         """
-        self._fit(X, sample_weight)
+        with _config.threads(self.n_threads):
+            self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -331,8 +338,9 @@ default='kmeans'
         -------
         labels : ndarray of shape (n_samples,)
         """
-        X = self._fit(X, sample_weight)
-        return _outputs(X, self._params, False, False, True)[2]
+        with _config.threads(self.n_threads):
+            X = self._fit(X, sample_weight)
+            return _outputs(X, self._params, False, False, True)[2]
 
     def _fit(self, X, sample_weight):
         self._check_parameters()
@@ -476,7 +484,8 @@ default='kmeans'
         """
         self._check_is_fitted()
         X = self._validate_X(X, reset=False)
-        return _outputs(X, self._params, True, False, False)[0]
+        with _config.threads(self.n_threads):
+            return _outputs(X, self._params, True, False, False)[0]
 
     def score(self, X, y=None):
         """Mean log-likelihood of the rows of ``X``.
@@ -506,7 +515,8 @@ default='kmeans'
         """
         self._check_is_fitted()
         X = self._validate_X(X, reset=False)
-        return _outputs(X, self._params, False, False, True)[2]
+        with _config.threads(self.n_threads):
+            return _outputs(X, self._params, False, False, True)[2]
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row.
@@ -521,7 +531,8 @@ default='kmeans'
         """
         self._check_is_fitted()
         X = self._validate_X(X, reset=False)
-        return _outputs(X, self._params, False, True, False)[1]
+        with _config.threads(self.n_threads):
+            return _outputs(X, self._params, False, True, False)[1]
 
     def sample(self, n_samples=1):
         """Generate random samples from the fitted model.
