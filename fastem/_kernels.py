@@ -22,79 +22,13 @@ origin.  Only the upper triangle of full/tied scatter is accumulated; it is
 mirrored after the reduction.
 """
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
+from . import _fastmath as _fm
 from ._config import JIT, PJIT
 
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
-
-# exp(x) underflows to a subnormal/zero below this; glibc is ~10x slower on
-# subnormal results, and the responsibility is negligible anyway.
-_EXP_FLOOR = -745.0
-
-
-@njit(**JIT)
-def _log_prob_block(code, xb, nb, means, prec, logconst, logp, diff, y):
-    """Fill ``logp[:nb, k] = log w_k + log N(xb_i | k)`` for a block of rows."""
-    K, D = means.shape
-    for i in range(nb):
-        for k in range(K):
-            q = 0.0
-            if code == DIAG:
-                for j in range(D):
-                    t = (xb[i, j] - means[k, j]) * prec[k, 0, j]
-                    q += t * t
-            elif code == SPHERICAL:
-                for j in range(D):
-                    t = xb[i, j] - means[k, j]
-                    q += t * t
-                q *= prec[k, 0, 0] * prec[k, 0, 0]
-            else:
-                kk = k if code == FULL else 0
-                for j in range(D):
-                    diff[j] = xb[i, j] - means[k, j]
-                    y[j] = 0.0
-                # y = diff @ U with U upper triangular, in axpy form so the
-                # inner loop is contiguous and vectorizes.
-                for a in range(D):
-                    da = diff[a]
-                    for j in range(a, D):
-                        y[j] += da * prec[kk, a, j]
-                for j in range(D):
-                    q += y[j] * y[j]
-            logp[i, k] = logconst[k] - 0.5 * q
-
-
-@njit(**JIT)
-def _normalize_row(logp, i, K):
-    """Turn row ``i`` of ``logp`` into responsibilities; return its logsumexp."""
-    m = -np.inf
-    for k in range(K):
-        if logp[i, k] > m:
-            m = logp[i, k]
-    if m == -np.inf or not math.isfinite(m):
-        # No component gives the row any density (or the data is not finite):
-        # the row gets no responsibility and log-likelihood m.
-        for k in range(K):
-            logp[i, k] = 0.0
-        return m
-    s = 0.0
-    for k in range(K):
-        t = logp[i, k] - m
-        if t < _EXP_FLOOR:
-            logp[i, k] = 0.0
-        else:
-            e = math.exp(t)
-            logp[i, k] = e
-            s += e
-    inv = 1.0 / s
-    for k in range(K):
-        logp[i, k] *= inv
-    return m + math.log(s)
-
 
 @njit(**JIT)
 def _accumulate(code, x, wr, k, ref, nk, sums, scatter, diff):
@@ -128,11 +62,123 @@ def _mirror(code, scatter):
 
 
 @njit(**JIT)
-def _load_block(X, start, nb, xb):
-    D = X.shape[1]
+def _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q):
+    """``lp[k, i] = log w_k + log N(x_i | k)`` for the block ``xt`` (D, B).
+
+    Rows are the innermost loop everywhere so that the loops vectorize.
+    """
+    K, D = means.shape
+    for k in range(K):
+        for i in range(nb):
+            q[i] = 0.0
+        if code == DIAG:
+            for j in range(D):
+                mu = means[k, j]
+                p = prec[k, 0, j]
+                for i in range(nb):
+                    v = (xt[j, i] - mu) * p
+                    q[i] += v * v
+        elif code == SPHERICAL:
+            for j in range(D):
+                mu = means[k, j]
+                for i in range(nb):
+                    v = xt[j, i] - mu
+                    q[i] += v * v
+            p2 = prec[k, 0, 0] * prec[k, 0, 0]
+            for i in range(nb):
+                q[i] *= p2
+        else:
+            kk = k if code == FULL else 0
+            for j in range(D):
+                mu = means[k, j]
+                for i in range(nb):
+                    dt[j, i] = xt[j, i] - mu
+            # y_j = sum_{a <= j} d_a U[a, j];  q = |y|^2
+            for j in range(D):
+                for i in range(nb):
+                    t[i] = 0.0
+                for a in range(j + 1):
+                    u = prec[kk, a, j]
+                    for i in range(nb):
+                        t[i] += dt[a, i] * u
+                for i in range(nb):
+                    q[i] += t[i] * t[i]
+        c = logconst[k]
+        for i in range(nb):
+            lp[k, i] = c - 0.5 * q[i]
+
+
+@njit(**JIT)
+def _block_normalize(lp, nb, m, s, lse):
+    """Responsibilities in place in ``lp`` (K, B) and the row logsumexp.
+
+    A row with no finite log-density gets no responsibility and
+    ``lse = max`` (-inf).
+    """
+    K = lp.shape[0]
     for i in range(nb):
-        for j in range(D):
-            xb[i, j] = X[start + i, j]
+        m[i] = lp[0, i]
+    for k in range(1, K):
+        for i in range(nb):
+            m[i] = max(m[i], lp[k, i])
+    for i in range(nb):
+        s[i] = 0.0
+        if not (m[i] > -np.inf and m[i] < np.inf):
+            lse[i] = m[i]
+            m[i] = np.inf  # every exp below becomes exp(-inf) = 0
+    for k in range(K):
+        for i in range(nb):
+            e = _fm.exp(lp[k, i] - m[i])
+            lp[k, i] = e
+            s[i] += e
+    for i in range(nb):
+        if s[i] > 0.0:
+            lse[i] = m[i] + _fm.log(s[i])
+            s[i] = 1.0 / s[i]
+    for k in range(K):
+        for i in range(nb):
+            lp[k, i] *= s[i]
+
+
+@njit(**JIT)
+def _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums, scatter, dt, wd,
+                      wr):
+    """Add the block's weighted responsibilities ``lp * wb`` to the stats."""
+    K, D = ref.shape
+    full = code == FULL or code == TIED
+    for k in range(K):
+        tot = 0.0
+        for i in range(nb):
+            r = lp[k, i] * wb[i]
+            wr[i] = r
+            tot += r
+        if tot == 0.0:
+            continue
+        nk[k] += tot
+        kk = 0 if code == TIED else k
+        for a in range(D):
+            rf = ref[k, a]
+            sa = 0.0
+            sq = 0.0
+            for i in range(nb):
+                d = xt[a, i] - rf
+                dt[a, i] = d
+                v = wr[i] * d
+                wd[a, i] = v
+                sa += v
+                sq += v * d
+            sums[k, a] += sa
+            if full:
+                scatter[kk, a, a] += sq
+            else:
+                scatter[k, 0, a] += sq
+        if full:
+            for a in range(D):
+                for b in range(a + 1, D):
+                    acc = 0.0
+                    for i in range(nb):
+                        acc += wd[a, i] * dt[b, i]
+                    scatter[kk, a, b] += acc
 
 
 @njit(**PJIT)
@@ -165,10 +211,16 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     for c in prange(n_chunks):
         start = c * N // n_chunks
         stop = (c + 1) * N // n_chunks
-        xb = np.empty((block, D))
-        logp = np.empty((block, K))
-        diff = np.empty(D)
-        y = np.empty(D)
+        xt = np.empty((D, block))
+        dt = np.empty((D, block))
+        wd = np.empty((D, block))
+        lp = np.empty((K, block))
+        m = np.empty(block)
+        s = np.empty(block)
+        lse = np.empty(block)
+        t = np.empty(block)
+        q = np.empty(block)
+        wb = np.ones(block)
         nk = np.zeros(K)
         sums = np.zeros((K, D))
         scatter = np.zeros((s_rows, sd1, D))
@@ -176,33 +228,33 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
         ws = 0.0
         for b0 in range(start, stop, block):
             nb = min(block, stop - b0)
-            _load_block(X, b0, nb, xb)
-            _log_prob_block(code, xb, nb, means, prec, logconst, logp, diff, y)
             for i in range(nb):
-                lse = _normalize_row(logp, i, K)
+                for j in range(D):
+                    xt[j, i] = X[b0 + i, j]
+            _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q)
+            _block_normalize(lp, nb, m, s, lse)
+            for i in range(nb):
                 row = b0 + i
                 if w_lse:
-                    out_lse[row] = lse
+                    out_lse[row] = lse[i]
                 if w_resp:
                     for k in range(K):
-                        out_resp[row, k] = logp[i, k]
+                        out_resp[row, k] = lp[k, i]
                 if w_label:
                     best = 0
                     for k in range(1, K):
-                        if logp[i, k] > logp[i, best]:
+                        if lp[k, i] > lp[best, i]:
                             best = k
                     out_label[row] = best
-                if want_stats:
-                    wi = sw[row] if has_w else 1.0
-                    if wi == 0.0:
-                        continue
-                    ll += wi * lse
-                    ws += wi
-                    for k in range(K):
-                        wr = wi * logp[i, k]
-                        if wr != 0.0:
-                            _accumulate(code, xb[i], wr, k, ref, nk, sums,
-                                        scatter, diff)
+            if want_stats:
+                for i in range(nb):
+                    wi = sw[b0 + i] if has_w else 1.0
+                    wb[i] = wi
+                    if wi != 0.0:
+                        ll += wi * lse[i]
+                        ws += wi
+                _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums,
+                                  scatter, dt, wd, t)
         p_nk[c] = nk
         p_sums[c] = sums
         p_scatter[c] = scatter
