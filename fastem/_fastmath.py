@@ -9,9 +9,10 @@ input range.
 """
 
 import math
+import struct
 
 from llvmlite import ir
-from numba import njit, types
+from numba import config, njit, types
 from numba.core.extending import intrinsic
 
 from ._config import JIT
@@ -39,6 +40,15 @@ def _f64_as_i64(typingctx, x):
         return builder.bitcast(args[0], ir.IntType(64))
 
     return sig, codegen
+
+
+if config.DISABLE_JIT:  # pure-Python twins, for coverage runs (NUMBA_DISABLE_JIT=1)
+
+    def _i64_as_f64(x):  # noqa: F811
+        return struct.unpack("<d", struct.pack("<q", int(x)))[0]
+
+    def _f64_as_i64(x):  # noqa: F811
+        return struct.unpack("<q", struct.pack("<d", float(x)))[0]
 
 
 _LOG2E = 1.4426950408889634
