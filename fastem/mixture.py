@@ -26,6 +26,9 @@ from .stats import (
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
+# Beyond this magnitude squared distances overflow float64.
+_MAX_ABS = 1e150
+
 
 class ConvergenceWarning(UserWarning):
     """EM stopped at ``max_iter`` before the lower bound converged.
@@ -275,13 +278,9 @@ default='kmeans'
         names = _feature_names(X)
         name = type(self).__name__
         if reset:
-            Xv = check_array(X, estimator=name, min_samples=min_samples)
-            self.n_features_in_ = Xv.shape[1]
-            if names is not None:
-                self.feature_names_in_ = names
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            return Xv
+            # The caller commits n_features_in_ / feature_names_in_ with
+            # :meth:`_commit_features` once the fit has succeeded.
+            return check_array(X, estimator=name, min_samples=min_samples), names
         fitted = getattr(self, "feature_names_in_", None)
         if names is not None and fitted is None:
             warnings.warn(f"X has feature names, but {name} was fitted "
@@ -344,8 +343,14 @@ default='kmeans'
 
     def _fit(self, X, sample_weight):
         self._check_parameters()
-        X = self._validate_X(X, reset=True, min_samples=2)
+        X, names = self._validate_X(X, reset=True, min_samples=2)
         N, D = X.shape
+        amax = float(np.max(np.abs(X)))
+        if amax > _MAX_ABS:
+            raise ValueError(
+                f"X contains values up to {amax:.3g} in magnitude; squared "
+                "distances would overflow float64 (limit ~1e150). Rescale X, "
+                "for example divide it by its standard deviation.")
         sw = check_sample_weight(sample_weight, N)
         K = self.n_components
         if N < K:
@@ -402,7 +407,21 @@ default='kmeans'
                 f"{self.max_iter} iterations. Try different init parameters, "
                 "or increase max_iter, tol, or check for degenerate data.",
                 _convergence_warning_class(), stacklevel=3)
+        empty = np.flatnonzero(params.weights * N < 1e-8)
+        if empty.size:
+            warnings.warn(
+                f"Component(s) {empty.tolist()} ended with (almost) no data "
+                "(weight < 1e-8 / n_samples): they keep their last mean and a "
+                "covariance of reg_covar * I. Consider fewer components.",
+                UserWarning, stacklevel=3)
+        # Commit: nothing on self changes before this point, so an exception
+        # or KeyboardInterrupt during fit leaves the previous state intact.
         self._set_params(params)
+        self.n_features_in_ = D
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         self.converged_ = converged
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
