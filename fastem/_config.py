@@ -5,6 +5,7 @@ when the kernel modules are imported and their decorators run.
 """
 
 import os
+import threading
 
 # fastmath flags: everything LLVM needs to vectorize reductions and fuse
 # multiply-adds, but *not* ``nnan``/``ninf`` -- logsumexp relies on -inf, and
@@ -91,20 +92,50 @@ def get_num_threads():
     return numba.config.NUMBA_NUM_THREADS if n is None else n
 
 
+_LAUNCH_LOCK = threading.RLock()
+_DEPTH = threading.local()
+
+
+def _needs_lock():
+    """Whether kernel launches from several Python threads must be serialized.
+
+    numba's ``workqueue`` threading layer (the fallback when neither TBB nor
+    OpenMP loads) aborts the process on concurrent launches; the ``omp`` and
+    ``tbb`` layers are thread-safe.  Until the first launch picks a layer we
+    do not know, so the first fit in a process is serialized too.
+    """
+    import numba
+
+    try:
+        return numba.threading_layer() == "workqueue"
+    except ValueError:
+        return True
+
+
 class threads:
     """Context manager running fastem kernels on ``n`` threads (None: default).
 
     numba's thread count is per calling thread, so concurrent fits from
-    different Python threads do not interfere.
+    different Python threads do not interfere.  Under numba's non-thread-safe
+    ``workqueue`` layer the context also serializes concurrent fits.
     """
 
     def __init__(self, n=None):
         self.n = n
+        self._locked = False
 
     def __enter__(self):
         import numba
 
-        n = validate_threads(self.n) or get_num_threads()
+        depth = getattr(_DEPTH, "n", 0)
+        _DEPTH.n = depth + 1
+        n = validate_threads(self.n)
+        if n is None:
+            # Inside an outer fastem context, keep its thread count.
+            n = numba.get_num_threads() if depth else get_num_threads()
+        if _needs_lock():
+            _LAUNCH_LOCK.acquire()
+            self._locked = True
         self._old = numba.get_num_threads()
         numba.set_num_threads(n)
         return self
@@ -113,4 +144,8 @@ class threads:
         import numba
 
         numba.set_num_threads(self._old)
+        _DEPTH.n -= 1
+        if self._locked:
+            self._locked = False
+            _LAUNCH_LOCK.release()
         return False

@@ -263,9 +263,11 @@ def _stats_pass(X, sw, covariance_type, code, means, prec, logconst, ref=None):
     """Kernel call on validated inputs (used by the estimator's EM loop)."""
     K = means.shape[0]
     ref = means.copy() if ref is None else np.ascontiguousarray(ref, np.float64)
-    out = _em_pass(code, X, sw, means, prec, logconst, ref,
-                   _config.n_chunks_for(X.shape[0]), _config.BLOCK_ROWS, True,
-                   _EMPTY_F, np.empty((0, K)), _EMPTY_I, _s_rows(code, K))
+    with _config.threads():
+        out = _em_pass(code, X, sw, means, prec, logconst, ref,
+                       _config.n_chunks_for(X.shape[0]), _config.BLOCK_ROWS,
+                       True, _EMPTY_F, np.empty((0, K)), _EMPTY_I,
+                       _s_rows(code, K))
     return _wrap_stats(covariance_type, ref, X.shape[0], out)
 
 
@@ -326,8 +328,9 @@ def stats_from_responsibilities(X, resp=None, covariance_type="full",
             center = X.mean(axis=0, dtype=np.float64)
         ref = np.tile(center, (K, 1))
     ref = np.ascontiguousarray(ref, dtype=np.float64)
-    out = _stats_given(code, X, sw, mode, labels_a, resp, seed, K, ref,
-                       _config.n_chunks_for(N), _s_rows(code, K))
+    with _config.threads():
+        out = _stats_given(code, X, sw, mode, labels_a, resp, seed, K, ref,
+                           _config.n_chunks_for(N), _s_rows(code, K))
     return _wrap_stats(covariance_type, ref, N, out)
 
 
@@ -454,9 +457,10 @@ def _outputs(X, params, want_lse, want_resp, want_label):
     lse = np.empty(N) if want_lse else _EMPTY_F
     resp = np.empty((N, K)) if want_resp else np.empty((0, K))
     label = np.empty(N, dtype=np.int64) if want_label else _EMPTY_I
-    _em_pass(code, X, _EMPTY_F, means, prec, logconst, means,
-             _config.n_chunks_for(N), _config.BLOCK_ROWS, False, lse, resp,
-             label, _s_rows(code, K))
+    with _config.threads():
+        _em_pass(code, X, _EMPTY_F, means, prec, logconst, means,
+                 _config.n_chunks_for(N), _config.BLOCK_ROWS, False, lse, resp,
+                 label, _s_rows(code, K))
     return lse, resp, label
 
 
