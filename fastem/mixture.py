@@ -150,6 +150,10 @@ default='kmeans'
         Threads for the compiled kernels (fastem addition); None uses
         :func:`fastem.set_num_threads`'s setting, by default all cores.
         Results do not depend on it.
+    callback : callable or None, default=None
+        Called after every EM iteration as ``callback(n_iter, lower_bound)``
+        (fastem addition), for custom monitoring; if it returns ``True`` the
+        current initialization stops early (counted as not converged).
 
     Attributes
     ----------
@@ -173,7 +177,7 @@ default='kmeans'
                  reg_covar=1e-6, max_iter=100, n_init=1, init_params="kmeans",
                  weights_init=None, means_init=None, precisions_init=None,
                  random_state=None, warm_start=False, verbose=0,
-                 verbose_interval=10, n_threads=None):
+                 verbose_interval=10, n_threads=None, callback=None):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -189,6 +193,7 @@ default='kmeans'
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
+        self.callback = callback
 
     # ------------------------------------------------------------------ checks
     def _check_parameters(self):
@@ -210,6 +215,9 @@ default='kmeans'
         _check_int("verbose_interval", self.verbose_interval, 1)
         check_random_state(self.random_state)
         _config.validate_threads(self.n_threads)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(
+                f"callback must be callable or None, got {self.callback!r}.")
 
     def _check_initial_parameters(self, n_features):
         K, D = self.n_components, n_features
@@ -394,8 +402,12 @@ default='kmeans'
                 bounds.append(lower_bound)
                 change = lower_bound - prev
                 self._verbose_iter_end(n_iter, change)
+                stop = self.callback is not None and bool(
+                    self.callback(n_iter, lower_bound))
                 if abs(change) < self.tol:
                     converged = True
+                    break
+                if stop:
                     break
             self._verbose_init_end(lower_bound, converged)
             if best is None or lower_bound > best[0]:
