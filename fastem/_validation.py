@@ -129,8 +129,9 @@ def _check_finite(arr, allow_nan):
         rows = np.flatnonzero(nan.any(axis=1))
         raise ValueError(
             f"Input X contains NaN: {n_nan} NaN value(s) in {rows.size} row(s), "
-            f"the first in row {int(rows[0])}. Drop or impute those rows "
-            "before fitting.")
+            f"the first in row {int(rows[0])}. Drop or impute those rows, "
+            "or pass nan_policy='marginalize' to GaussianMixture to fit them "
+            "by exact EM over the observed entries.")
 
 
 def check_sample_weight(sample_weight, n_samples):

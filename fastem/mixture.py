@@ -14,10 +14,12 @@ import numpy as np
 from . import _config
 from ._base import BaseEstimator
 from ._kmeans import _kmeanspp, _lloyd
+from ._missing import MissingPlan, missing_pass
 from ._validation import check_array, check_sample_weight, not_fitted_error
 from .stats import (
     COVARIANCE_TYPES,
     GaussianParams,
+    _covariances_for,
     _outputs,
     _stats_pass,
     m_step,
@@ -25,6 +27,7 @@ from .stats import (
 )
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+NAN_POLICIES = ("raise", "marginalize")
 
 # Beyond this magnitude squared distances overflow float64.
 _MAX_ABS = 1e150
@@ -76,13 +79,6 @@ def _precisions_from_chol(prec_chol, covariance_type):
     if covariance_type == "tied":
         return prec_chol @ prec_chol.T
     return prec_chol ** 2
-
-
-def _covariances_from_chol(prec_chol, covariance_type):
-    if covariance_type in ("full", "tied"):
-        inv_u = np.linalg.inv(prec_chol)  # cov = inv(U U^T) = inv(U)^T inv(U)
-        return np.swapaxes(inv_u, -1, -2) @ inv_u
-    return 1.0 / prec_chol ** 2
 
 
 def _check_int(name, value, low):
@@ -154,6 +150,16 @@ default='kmeans'
         Called after every EM iteration as ``callback(n_iter, lower_bound)``
         (fastem addition), for custom monitoring; if it returns ``True`` the
         current initialization stops early (counted as not converged).
+    nan_policy : {'raise', 'marginalize'}, default='raise'
+        What NaN entries in ``X`` mean (fastem addition).  ``'raise'``:
+        reject them, as scikit-learn does.  ``'marginalize'``: treat them as
+        missing at random and fit by exact incomplete-data EM (each row's
+        density on its observed coordinates; conditional expectations of the
+        missing ones in the statistics); ``lower_bound_`` is then the
+        observed-data log-likelihood per informative row.  Rows with every
+        entry missing are ignored by ``fit``.  ``predict``, ``predict_proba``,
+        ``score_samples`` and ``score`` then accept NaN too (marginal
+        densities), and :meth:`impute` fills the gaps.
 
     Attributes
     ----------
@@ -177,7 +183,8 @@ default='kmeans'
                  reg_covar=1e-6, max_iter=100, n_init=1, init_params="kmeans",
                  weights_init=None, means_init=None, precisions_init=None,
                  random_state=None, warm_start=False, verbose=0,
-                 verbose_interval=10, n_threads=None, callback=None):
+                 verbose_interval=10, n_threads=None, callback=None,
+                 nan_policy="raise"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -194,6 +201,7 @@ default='kmeans'
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.callback = callback
+        self.nan_policy = nan_policy
 
     # ------------------------------------------------------------------ checks
     def _check_parameters(self):
@@ -215,6 +223,10 @@ default='kmeans'
         _check_int("verbose_interval", self.verbose_interval, 1)
         check_random_state(self.random_state)
         _config.validate_threads(self.n_threads)
+        if self.nan_policy not in NAN_POLICIES:
+            raise ValueError(
+                f"Invalid value for 'nan_policy': {self.nan_policy!r}. Valid "
+                f"options are {list(NAN_POLICIES)}.")
         if self.callback is not None and not callable(self.callback):
             raise TypeError(
                 f"callback must be callable or None, got {self.callback!r}.")
@@ -288,7 +300,8 @@ default='kmeans'
         if reset:
             # The caller commits n_features_in_ / feature_names_in_ with
             # :meth:`_commit_features` once the fit has succeeded.
-            return check_array(X, estimator=name, min_samples=min_samples), names
+            return check_array(X, estimator=name, min_samples=min_samples,
+                               allow_nan=self._allow_nan()), names
         fitted = getattr(self, "feature_names_in_", None)
         if names is not None and fitted is None:
             warnings.warn(f"X has feature names, but {name} was fitted "
@@ -301,7 +314,24 @@ default='kmeans'
             raise ValueError(
                 "The feature names should match those that were passed during "
                 f"fit. Fitted with {list(fitted)}, got {list(names)}.")
-        return check_array(X, n_features=self.n_features_in_, estimator=name)
+        return check_array(X, n_features=self.n_features_in_, estimator=name,
+                           allow_nan=self._allow_nan())
+
+    def _allow_nan(self):
+        return getattr(self, "nan_policy", "raise") == "marginalize"
+
+    def _outputs(self, X, lse=False, resp=False, label=False):
+        """Per-row outputs on validated X (missing-data kernel if NaN)."""
+        with _config.threads(self.n_threads):
+            if self._allow_nan() and np.isnan(X).any():
+                N, K = X.shape[0], self.n_components
+                out = (np.empty(N) if lse else None,
+                       np.empty((N, K)) if resp else None,
+                       np.empty(N, dtype=np.int64) if label else None)
+                missing_pass(X, np.empty(0), MissingPlan(X), self._params,
+                             False, *out)
+                return out
+            return _outputs(X, self._params, lse, resp, label)
 
     # -------------------------------------------------------------- the fit
     def fit(self, X, y=None, sample_weight=None):
@@ -347,13 +377,16 @@ default='kmeans'
         """
         with _config.threads(self.n_threads):
             X = self._fit(X, sample_weight)
-            return _outputs(X, self._params, False, False, True)[2]
+        return self._outputs(X, label=True)[2]
 
     def _fit(self, X, sample_weight):
         self._check_parameters()
         X, names = self._validate_X(X, reset=True, min_samples=2)
         N, D = X.shape
-        amax = float(np.max(np.abs(X)))
+        plan = MissingPlan(X) if self._allow_nan() and np.isnan(
+            X).any() else None
+        amax = float(np.nanmax(np.abs(X))) if (plan is None or
+                                               plan.n_informative) else 0.0
         if amax > _MAX_ABS:
             raise ValueError(
                 f"X contains values up to {amax:.3g} in magnitude; squared "
@@ -365,6 +398,12 @@ default='kmeans'
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {K}"
                 f", n_samples = {N}. Use fewer components or more data.")
+        if plan is not None and plan.n_informative < K:
+            raise ValueError(
+                f"Only {plan.n_informative} rows have at least one observed "
+                f"(non-NaN) entry, fewer than n_components = {K}.")
+        # Initialization sees a mean-imputed copy; EM itself is exact.
+        X_init = X if plan is None else _mean_impute(X)
         if sw.shape[0] and np.count_nonzero(sw) < K:
             raise ValueError(
                 f"Only {np.count_nonzero(sw)} rows have a positive "
@@ -378,7 +417,7 @@ default='kmeans'
         for init in range(n_init):
             self._verbose_init_beg(init)
             if do_init:
-                params = self._initialize(X, sw, rng, inits)
+                params = self._initialize(X_init, sw, rng, inits)
                 lower_bound = -np.inf
             else:
                 params = self._params
@@ -388,8 +427,11 @@ default='kmeans'
             n_iter = 0
             for n_iter in range(1, self.max_iter + 1):
                 prev = lower_bound
-                code, means, prec, logconst = params.kernel_args()
-                stats = _stats_pass(X, sw, ct, code, means, prec, logconst)
+                if plan is None:
+                    code, means, prec, logconst = params.kernel_args()
+                    stats = _stats_pass(X, sw, ct, code, means, prec, logconst)
+                else:
+                    stats = missing_pass(X, sw, plan, params)
                 lower_bound = stats.mean_loglik
                 if not np.isfinite(lower_bound):
                     raise ValueError(
@@ -495,11 +537,7 @@ default='kmeans'
         self.means_ = np.asarray(params.means, dtype=np.float64)
         self.precisions_cholesky_ = np.asarray(params.precisions_cholesky)
         self.precisions_ = _precisions_from_chol(self.precisions_cholesky_, ct)
-        if params.covariances is not None:
-            self.covariances_ = np.asarray(params.covariances)
-        else:
-            self.covariances_ = _covariances_from_chol(
-                self.precisions_cholesky_, ct)
+        self.covariances_ = np.asarray(_covariances_for(params))
 
     # ----------------------------------------------------------- prediction
     def score_samples(self, X):
@@ -515,8 +553,7 @@ default='kmeans'
         """
         self._check_is_fitted()
         X = self._validate_X(X, reset=False)
-        with _config.threads(self.n_threads):
-            return _outputs(X, self._params, True, False, False)[0]
+        return self._outputs(X, lse=True)[0]
 
     def score(self, X, y=None):
         """Mean log-likelihood of the rows of ``X``.
@@ -546,8 +583,7 @@ default='kmeans'
         """
         self._check_is_fitted()
         X = self._validate_X(X, reset=False)
-        with _config.threads(self.n_threads):
-            return _outputs(X, self._params, False, False, True)[2]
+        return self._outputs(X, label=True)[2]
 
     def predict_proba(self, X):
         """Posterior probability of each component for each row.
@@ -562,8 +598,39 @@ default='kmeans'
         """
         self._check_is_fitted()
         X = self._validate_X(X, reset=False)
-        with _config.threads(self.n_threads):
-            return _outputs(X, self._params, False, True, False)[1]
+        return self._outputs(X, resp=True)[1]
+
+    def impute(self, X):
+        """Fill every NaN of ``X`` with its conditional expectation.
+
+        Each missing entry becomes ``sum_k r_k E[x_m | x_o, k]``, the
+        responsibility-weighted conditional mean given the row's observed
+        entries under the fitted mixture; observed entries are unchanged.
+        Rows with nothing observed get the mixture mean.  Works with either
+        ``nan_policy``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features), float64
+            A new array; ``X`` is not modified.
+        """
+        self._check_is_fitted()
+        name = type(self).__name__
+        Xv = check_array(X, n_features=self.n_features_in_, estimator=name,
+                         allow_nan=True)
+        out = np.array(Xv, dtype=np.float64)
+        nan = np.isnan(Xv)
+        if nan.any():
+            imp = np.empty(Xv.shape)
+            with _config.threads(self.n_threads):
+                missing_pass(Xv, np.empty(0), MissingPlan(Xv), self._params,
+                             False, imp=imp)
+            out[nan] = imp[nan]
+        return out
 
     def sample(self, n_samples=1):
         """Generate random samples from the fitted model.
@@ -665,6 +732,18 @@ default='kmeans'
                 print(f"Initialization {msg}. time lapse "
                       f"{perf_counter() - self._t_init:.5f}s\t lower bound "
                       f"{lower_bound:.5f}.")
+
+
+def _mean_impute(X):
+    """Copy of X with NaN replaced by column means (for initialization)."""
+    out = np.array(X, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        col = np.nanmean(out, axis=0)
+    col = np.where(np.isfinite(col), col, 0.0)
+    idx = np.nonzero(np.isnan(out))
+    out[idx] = col[idx[1]]
+    return out
 
 
 def _none_if_empty(sw):

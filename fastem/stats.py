@@ -334,6 +334,17 @@ def stats_from_responsibilities(X, resp=None, covariance_type="full",
     return _wrap_stats(covariance_type, ref, N, out)
 
 
+def _covariances_for(params):
+    """``params.covariances``, or the covariances implied by the precisions."""
+    if params.covariances is not None:
+        return params.covariances
+    pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
+    if params.covariance_type in ("full", "tied"):
+        inv_u = np.linalg.inv(pc)  # cov = inv(U U^T) = inv(U)^T inv(U)
+        return np.swapaxes(inv_u, -1, -2) @ inv_u
+    return 1.0 / pc ** 2
+
+
 def _cholesky_failed(bad):
     return ComponentCollapseError(
         "Fitting the mixture model failed because some components have "

@@ -1,0 +1,255 @@
+"""Read numeric tables for the command line: .csv/.tsv/.txt, .npy, .parquet.
+
+Every problem (missing file, unknown column, non-numeric value, missing
+optional dependency) raises :class:`DataError` with a one-line message that
+names the file and says what to do.
+"""
+
+import os
+import re
+import warnings
+
+import numpy as np
+
+SUFFIXES = (".csv", ".tsv", ".txt", ".npy", ".parquet", ".pq")
+
+
+class DataError(ValueError):
+    """A data file cannot be read as a numeric table (one-line message)."""
+
+
+def read_table(path, columns=None):
+    """Read a numeric table from ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.csv``, ``.tsv`` or ``.txt`` (delimiter sniffed from the first
+        line: comma, tab, semicolon or whitespace; a header line is detected
+        when one of its fields is not a number), ``.npy`` (1-D or 2-D numeric
+        array) or ``.parquet`` (needs pyarrow).
+    columns : sequence of str or int, optional
+        Columns to keep, by name (files with a header, parquet) or by 0-based
+        index.  Default: all columns.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    names : list of str or None
+        Column names of ``X`` when the file has them.
+
+    Raises
+    ------
+    DataError
+        With a one-line message.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, expected a data file")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in (".npy",):
+        X, names = _read_npy(path, columns)
+    elif suffix in (".parquet", ".pq"):
+        X, names = _read_parquet(path, columns)
+    elif suffix in (".csv", ".tsv", ".txt", ".dat", ""):
+        X, names = _read_text(path, columns)
+    else:
+        raise DataError(
+            f"{path}: unknown file type {suffix!r}; expected one of "
+            f"{', '.join(SUFFIXES)}")
+    if X.shape[0] == 0:
+        raise DataError(f"{path}: no data rows")
+    if X.shape[1] == 0:
+        raise DataError(f"{path}: no columns selected")
+    return X, names
+
+
+def _resolve_columns(path, columns, names, n_cols):
+    """Map ``columns`` (names or 0-based indices) to indices."""
+    if columns is None:
+        return None
+    idx = []
+    for c in columns:
+        if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+            i = int(c)
+        elif names is not None and str(c) in names:
+            i = names.index(str(c))
+        elif re.fullmatch(r"-?\d+", str(c).strip()):
+            i = int(str(c).strip())
+        elif names is None:
+            raise DataError(
+                f"{path}: column {c!r} not found: the file has no header, "
+                f"select columns by 0-based index (0 to {n_cols - 1})")
+        else:
+            raise DataError(
+                f"{path}: column {c!r} not found; available columns: "
+                f"{', '.join(names)}")
+        if not -n_cols <= i < n_cols:
+            raise DataError(
+                f"{path}: column index {i} out of range: the file has "
+                f"{n_cols} column{'s' if n_cols != 1 else ''} (0 to {n_cols - 1})")
+        idx.append(i % n_cols)
+    if len(set(idx)) != len(idx):
+        raise DataError(f"{path}: column selected twice in {list(columns)}")
+    return idx
+
+
+def _is_number(field):
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _split(line, delimiter):
+    fields = line.split(delimiter) if delimiter else line.split()
+    return [f.strip().strip('"').strip("'") for f in fields]
+
+
+def _read_text(path, columns):
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            first, n_before = "", 0
+            for line in f:
+                n_before += 1
+                if line.strip() and not line.lstrip().startswith("#"):
+                    first = line
+                    break
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file (cannot decode as UTF-8)") \
+            from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    if not first.strip():
+        raise DataError(f"{path}: empty file")
+    delimiter = None
+    for d in (",", "\t", ";"):
+        if d in first:
+            delimiter = d
+            break
+    fields = _split(first.rstrip("\r\n"), delimiter)
+    header = not all(_is_number(f) for f in fields if f != "")
+    names = fields if header else None
+    n_cols = len(fields)
+    usecols = _resolve_columns(path, columns, names, n_cols)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data"
+            X = np.loadtxt(path, delimiter=delimiter,
+                           skiprows=n_before if header else 0, usecols=usecols,
+                           ndmin=2, dtype=np.float64, comments="#",
+                           encoding="utf-8-sig")
+    except ValueError as e:
+        raise DataError(_loadtxt_message(path, str(e), names, header,
+                                         usecols)) from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    sel = names if usecols is None or names is None else [names[i] for i in usecols]
+    if X.size == 0:
+        return X.reshape(0, len(sel) if sel else n_cols), sel
+    return X, sel
+
+
+def _loadtxt_message(path, msg, names, header, usecols):
+    m = re.search(r"could not convert string '(.*)' to float64 at row (\d+), "
+                  r"column (\d+)", msg)
+    if m:
+        value, row, col = m.group(1), int(m.group(2)), int(m.group(3)) - 1
+        if usecols is not None:
+            col = usecols[col] if col < len(usecols) else col
+        where = f"column {col}"
+        if names is not None and col < len(names):
+            where += f" ({names[col]!r})"
+        at = f"data row {row + 1}, {where}"
+        if not value.strip():
+            return (f"{path}: empty field (missing value) in {at}; fill or "
+                    "drop incomplete rows first")
+        return (f"{path}: non-numeric value {value!r} in {at}; choose numeric "
+                "columns with --columns")
+    m = re.search(r"the number of columns changed from (\d+) to (\d+) at row "
+                  r"(\d+)", msg)
+    if m:
+        return (f"{path}: data row {m.group(3)} has {m.group(2)} fields, "
+                f"expected {m.group(1)} like the first row")
+    m = re.search(r"invalid column index (-?\d+)", msg)
+    if m:
+        return f"{path}: some rows have fewer columns than the first line"
+    return f"{path}: cannot parse as a numeric table: {msg.splitlines()[0]}"
+
+
+def _read_npy(path, columns):
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise DataError(f"{path}: not a numeric .npy array "
+                        f"({str(e).splitlines()[0]})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e}") from None
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{path}: expected one array in a .npy file")
+    if arr.dtype.names is not None:
+        names = list(arr.dtype.names)
+        idx = _resolve_columns(path, columns, names, len(names))
+        keep = names if idx is None else [names[i] for i in idx]
+        for n in keep:
+            if arr.dtype[n].kind not in "biuf":
+                raise DataError(f"{path}: field {n!r} is not numeric "
+                                f"(dtype {arr.dtype[n]})")
+        return np.column_stack([arr[n].astype(np.float64) for n in keep]), keep
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array has non-numeric dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    elif arr.ndim != 2:
+        raise DataError(f"{path}: expected a 1-D or 2-D array, got shape "
+                        f"{arr.shape}")
+    idx = _resolve_columns(path, columns, None, arr.shape[1])
+    if idx is not None:
+        arr = arr[:, idx]
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float64, copy=False)
+    return np.ascontiguousarray(arr), None
+
+
+def _read_parquet(path, columns):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"{path}: reading .parquet files needs pyarrow: pip install "
+            "pyarrow (or pip install fastem[parquet])") from None
+    try:
+        schema = pq.read_schema(path)
+    except Exception as e:  # pyarrow raises its own exception types
+        raise DataError(f"{path}: not a readable parquet file "
+                        f"({str(e).splitlines()[0]})") from None
+    names = [n for n in schema.names if not n.startswith("__index_level_")]
+    idx = _resolve_columns(path, columns, names, len(names))
+    keep = names if idx is None else [names[i] for i in idx]
+    for n in keep:
+        t = schema.field(n).type
+        if not (_pa_numeric(t)):
+            raise DataError(
+                f"{path}: column {n!r} is not numeric (type {t}); choose "
+                "numeric columns with --columns")
+    table = pq.read_table(path, columns=keep)
+    cols = []
+    for n in keep:
+        col = table.column(n)
+        if col.null_count:
+            raise DataError(f"{path}: column {n!r} has {col.null_count} "
+                            "missing values; drop or impute them first")
+        cols.append(col.to_numpy().astype(np.float64, copy=False))
+    if not cols:
+        return np.empty((0, 0)), keep
+    return np.column_stack(cols), keep
+
+
+def _pa_numeric(t):
+    import pyarrow.types as pt
+
+    return pt.is_integer(t) or pt.is_floating(t) or pt.is_boolean(t) \
+        or pt.is_decimal(t)

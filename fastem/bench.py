@@ -1,0 +1,821 @@
+"""Side-by-side benchmark of fastem against scikit-learn.
+
+Run it with ``python -m fastem.bench`` (``--help`` for the options).  One
+process fits every workload of the performance issue with scikit-learn's
+``GaussianMixture`` and with fastem's at 1 and at 2 threads, alternately, on
+the same data from the same start, and prints one table.
+
+Method
+------
+* **Data** is generated from a fixed seed (:func:`make_data`); the 1-D
+  workloads are the classic 20/40 example (N(20, 5) and N(40, 5), weights
+  1/3 and 2/3) scaled up.
+* **Start**: explicit ``weights_init``, ``means_init`` and
+  ``precisions_init`` (:func:`initial_params`: uniform weights, K distinct
+  data rows as means, the data's covariance for every component), so neither
+  library runs its own initialization and both do the same EM work;
+  ``tol=0`` so every fit runs exactly ``max_iter`` iterations.
+* **Seconds per iteration** is the paired difference
+  ``(t(max_iter=1 + n) - t(max_iter=1)) / n``, which cancels the fixed cost
+  of a fit (validation, scikit-learn's final E-step).  Every repetition
+  times all variants, in a rotating order so that a change of load on a
+  shared machine hits all of them alike; the table shows medians.
+* **Peak memory above the data**: each fit runs once more in a fresh
+  subprocess that imports the library, warms it on a small fit, builds the
+  data, then resets the kernel's resident-set high-water mark (writes ``5``
+  to ``/proc/self/clear_refs``) and reports ``VmHWM`` after ``fit`` minus
+  ``VmRSS`` before it.  Numba's allocations are invisible to ``tracemalloc``
+  but not to the kernel's RSS accounting.  Where ``clear_refs`` cannot be
+  written the child falls back to ``VmHWM`` before/after (a lower bound,
+  flagged in the output).
+* **Data-read floor**: the time of one parallel numba sum over every element
+  of ``X`` (median of several calls): a pass cannot be faster than reading
+  ``X`` once.  ``fastem/floor`` is fastem's 2-thread s/iter over that time.
+
+scikit-learn is imported only inside this module's functions, and only here:
+``import fastem`` never imports it.
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import warnings
+from dataclasses import asdict, dataclass, replace
+from time import perf_counter
+
+import numpy as np
+
+__all__ = [
+    "WORKLOADS",
+    "Workload",
+    "format_table",
+    "initial_params",
+    "machine_info",
+    "main",
+    "make_data",
+    "run",
+]
+
+SKLEARN_MISSING = (
+    "fastem.bench compares fastem with scikit-learn, which is not installed. "
+    "Install it with `pip install scikit-learn` (or `pip install fastem[bench]`)."
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One row of the benchmark table.
+
+    Attributes
+    ----------
+    name : str
+        Short name used on the command line.
+    title : str
+        Description printed in the table.
+    n_samples, n_features, n_components : int
+        Data size and number of mixture components.
+    covariance_type : str
+        scikit-learn's ``covariance_type``.
+    kind : {'speed', 'memory', 'dtype'}
+        ``'speed'``: time per iteration (and peak memory) of scikit-learn and
+        fastem; ``'memory'``: peak memory of ``fit`` only; ``'dtype'``: fastem
+        on float32 against float64 input.
+    n_iter : int
+        Timed EM iterations per fit.
+    target_ratio : float or None
+        Issue target for scikit-learn s/iter over fastem (2 threads) s/iter.
+    target_speedup : float or None
+        Issue target for the 1 to 2 thread speed-up of fastem.
+    target_mem_mb : float or None
+        Issue target for fastem's peak memory above the data (MiB).
+    target_f32 : float or None
+        Issue target for the float64 over float32 speed ratio.
+    """
+
+    name: str
+    title: str
+    n_samples: int
+    n_features: int
+    n_components: int
+    covariance_type: str = "full"
+    kind: str = "speed"
+    n_iter: int = 10
+    target_ratio: float = None
+    target_speedup: float = None
+    target_mem_mb: float = None
+    target_f32: float = None
+
+
+WORKLOADS = {w.name: w for w in (
+    Workload("1d", "1-D K=2 (20/40 classic)", 2_000_000, 1, 2, "full",
+             target_ratio=40, target_speedup=1.7),
+    Workload("8d-full", "8-D full K=8", 200_000, 8, 8, "full",
+             target_ratio=25, target_speedup=1.7),
+    Workload("8d-diag", "8-D diag K=8", 480_000, 8, 8, "diag",
+             target_ratio=20, target_speedup=1.7),
+    Workload("32d-full", "32-D full K=16", 200_000, 32, 16, "full", n_iter=5,
+             target_ratio=10),
+    Workload("mem-1d", "1-D K=4, peak memory", 20_000_000, 1, 4, "full",
+             kind="memory", n_iter=2, target_mem_mb=40),
+    Workload("f32-1d", "1-D K=2, float32 vs float64", 2_000_000, 1, 2, "full",
+             kind="dtype", target_f32=1.3),
+)}
+
+# --quick divides every n_samples by this, and uses fewer iterations.
+QUICK_DIVISOR = 20
+QUICK_ITER = 4
+MIN_SAMPLES = 1000
+MIB = 2.0 ** 20
+
+
+# --------------------------------------------------------------------- data
+def make_data(workload, dtype=np.float64, seed=0):
+    """Generate the data of a workload (deterministic for a given seed).
+
+    1-D: component ``k`` is N(20 (k + 1), 5) with weight proportional to
+    ``k + 1`` (K=2 is the classic 20/40 example).  D > 1: means drawn from
+    N(0, 4^2), random covariances ``A A^T / D + I / 2``.  Each row's
+    component is drawn independently, so rows need no shuffling.
+
+    Parameters
+    ----------
+    workload : Workload
+        Size of the data.
+    dtype : numpy dtype
+        float64 or float32.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+        C-contiguous.
+    """
+    rng = np.random.default_rng(seed)
+    n, d, k = workload.n_samples, workload.n_features, workload.n_components
+    weights = np.arange(1, k + 1, dtype=np.float64)
+    weights /= weights.sum()
+    labels = rng.choice(k, size=n, p=weights)
+    if d == 1:
+        x = rng.standard_normal(n)
+        x *= 5.0
+        x += 20.0 * (labels + 1)
+        del labels
+        return x.astype(dtype, copy=False).reshape(n, 1)
+    X = rng.standard_normal((n, d))
+    means = rng.normal(0.0, 4.0, size=(k, d))
+    for j in range(k):
+        a = rng.standard_normal((d, d))
+        chol = np.linalg.cholesky(a @ a.T / d + 0.5 * np.eye(d))
+        rows = labels == j
+        X[rows] = X[rows] @ chol.T + means[j]
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def initial_params(X, n_components, covariance_type, seed=1):
+    """Return explicit initial parameters shared by both libraries.
+
+    Uniform weights, ``n_components`` distinct rows of ``X`` as means, and
+    the covariance of ``X`` (plus ``1e-6`` on the diagonal) for every
+    component, like scikit-learn's ``init_params='random_from_data'``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data.
+    n_components : int
+        Number of components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+        Form of the precisions returned.
+    seed : int
+        Seed of the choice of rows.
+
+    Returns
+    -------
+    dict
+        ``weights_init``, ``means_init`` and ``precisions_init``, float64,
+        ready to pass to either ``GaussianMixture``.
+    """
+    rng = np.random.default_rng(seed)
+    n, d = X.shape
+    k = n_components
+    rows = np.sort(rng.choice(n, size=k, replace=False))
+    means = np.asarray(X[rows], dtype=np.float64)
+    sub = np.asarray(X[:: max(1, n // 100_000)], dtype=np.float64)
+    cov = np.atleast_2d(np.cov(sub, rowvar=False)) + 1e-6 * np.eye(d)
+    if covariance_type == "full":
+        prec = np.repeat(np.linalg.inv(cov)[None], k, axis=0)
+    elif covariance_type == "tied":
+        prec = np.linalg.inv(cov)
+    elif covariance_type == "diag":
+        prec = np.repeat((1.0 / np.diag(cov))[None], k, axis=0)
+    elif covariance_type == "spherical":
+        prec = np.full(k, 1.0 / np.diag(cov).mean())
+    else:
+        raise ValueError(f"unknown covariance_type {covariance_type!r}")
+    return {"weights_init": np.full(k, 1.0 / k), "means_init": means,
+            "precisions_init": prec}
+
+
+# ------------------------------------------------------------ estimators
+def _require_sklearn():
+    try:
+        from sklearn.mixture import GaussianMixture
+    except ImportError as exc:
+        raise RuntimeError(SKLEARN_MISSING) from exc
+    return GaussianMixture
+
+
+def _estimator(library, workload, init, max_iter, threads=None):
+    kw = dict(n_components=workload.n_components,
+              covariance_type=workload.covariance_type, tol=0.0,
+              max_iter=max_iter, **init)
+    if library == "sklearn":
+        return _require_sklearn()(**kw)
+    from fastem import GaussianMixture
+
+    return GaussianMixture(n_threads=threads, **kw)
+
+
+def _fit(library, workload, X, init, max_iter, threads=None):
+    """Fit once, warnings silenced; return (seconds, fitted estimator)."""
+    est = _estimator(library, workload, init, max_iter, threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 on purpose
+        t0 = perf_counter()
+        est.fit(X)
+        t = perf_counter() - t0
+    return t, est
+
+
+def _max_threads():
+    import numba
+
+    return min(2, numba.config.NUMBA_NUM_THREADS)
+
+
+# ------------------------------------------------------------------ floor
+_FLOOR_KERNEL = []
+
+
+def _floor_kernel():
+    if not _FLOOR_KERNEL:
+        import numba
+
+        @numba.njit(parallel=True, fastmath=True, nogil=True)
+        def _sum(x):
+            s = 0.0
+            for i in numba.prange(x.shape[0]):
+                s += x[i]
+            return s
+
+        _FLOOR_KERNEL.append(_sum)
+    return _FLOOR_KERNEL[0]
+
+
+def data_read_floor(X, threads=2, calls=7):
+    """Median time of one parallel numba sum over every element of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray
+        C-contiguous data.
+    threads : int
+        Threads of the sum.
+    calls : int
+        Timed calls (after one warm-up call).
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
+    from fastem._config import threads as use_threads
+
+    flat = X.reshape(-1)
+    kernel = _floor_kernel()
+    times = []
+    with use_threads(threads):
+        kernel(flat)
+        for _ in range(calls):
+            t0 = perf_counter()
+            kernel(flat)
+            times.append(perf_counter() - t0)
+    return statistics.median(times)
+
+
+# ---------------------------------------------------------- peak memory
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _memory_child(spec):
+    """Body of the peak-memory subprocess; prints one JSON line.
+
+    ``spec`` is a JSON string with ``library``, ``workload`` (fields of
+    :class:`Workload`), ``dtype`` and ``threads``.
+    """
+    spec = json.loads(spec)
+    w = Workload(**spec["workload"])
+    dtype = np.dtype(spec["dtype"])
+    small = replace(w, n_samples=min(w.n_samples, 4096))
+    Xs = make_data(small, dtype, seed=1)
+    _fit(spec["library"], w, Xs, initial_params(Xs, w.n_components,
+                                                w.covariance_type), 1,
+         spec["threads"])
+    del Xs
+    X = make_data(w, dtype)
+    init = initial_params(X, w.n_components, w.covariance_type)
+    gc.collect()
+    reset = _reset_peak()
+    before = _status_kib("VmRSS") if reset else _status_kib("VmHWM")
+    _, est = _fit(spec["library"], w, X, init, w.n_iter, spec["threads"])
+    peak = _status_kib("VmHWM")
+    print(json.dumps({
+        "increase_mib": (peak - before) / 1024.0,
+        "peak_mib": peak / 1024.0,
+        "data_mib": X.nbytes / MIB,
+        "method": "VmHWM-reset" if reset else "VmHWM-unreset(lower bound)",
+        "lower_bound": float(est.lower_bound_),
+    }))
+
+
+def peak_memory(library, workload, dtype=np.float64, threads=None,
+                timeout=1800):
+    """Peak memory of one ``fit`` above the data, measured in a subprocess.
+
+    Parameters
+    ----------
+    library : {'fastem', 'sklearn'}
+        Which ``GaussianMixture``.
+    workload : Workload
+        Data size; ``workload.n_iter`` iterations are run.
+    dtype : numpy dtype
+        Data type of ``X``.
+    threads : int or None
+        fastem's ``n_threads`` (ignored for scikit-learn).
+    timeout : float
+        Seconds before the subprocess is abandoned.
+
+    Returns
+    -------
+    dict
+        ``increase_mib`` (peak RSS during fit minus RSS before it),
+        ``peak_mib``, ``data_mib``, ``method`` and ``lower_bound``.
+    """
+    spec = json.dumps({"library": library, "workload": asdict(workload),
+                       "dtype": np.dtype(dtype).name, "threads": threads})
+    code = f"from fastem.bench import _memory_child; _memory_child({spec!r})"
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (root, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"peak-memory subprocess for {library} on "
+                           f"{workload.name} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ timing
+def _per_iteration(variants, workload, init, repeat, n_iter):
+    """Median paired per-iteration time of each variant (rotating order).
+
+    ``variants`` maps a label to ``(library, threads, X)``.
+    """
+    labels = list(variants)
+    diffs = {label: [] for label in labels}
+    last = {}
+    for r in range(repeat):
+        order = labels[r % len(labels):] + labels[:r % len(labels)]
+        for label in order:
+            library, threads, Xv = variants[label]
+            gc.collect()
+            t_lo, _ = _fit(library, workload, Xv, init, 1, threads)
+            gc.collect()
+            t_hi, est = _fit(library, workload, Xv, init, 1 + n_iter, threads)
+            diffs[label].append((t_hi - t_lo) / n_iter)
+            last[label] = est
+    return {label: statistics.median(d) for label, d in diffs.items()}, \
+        {label: d for label, d in diffs.items()}, last
+
+
+def _warm(variants, workload, init):
+    """Load/compile kernels and touch every code path once (untimed)."""
+    for library, threads, Xv in variants.values():
+        _fit(library, workload, Xv[:4096], init, 1, threads)
+
+
+def _rel_diff(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def _speed(w, repeat, memory, log):
+    X = make_data(w)
+    init = initial_params(X, w.n_components, w.covariance_type)
+    t2 = _max_threads()
+    variants = {"sklearn": ("sklearn", None, X), "fastem_1t": ("fastem", 1, X),
+                "fastem_2t": ("fastem", t2, X)}
+    _warm(variants, w, init)
+    med, samples, last = _per_iteration(variants, w, init, repeat, w.n_iter)
+    floor = data_read_floor(X, threads=t2)
+    row = {
+        "sklearn_s_per_iter": med["sklearn"],
+        "fastem_1t_s_per_iter": med["fastem_1t"],
+        "fastem_2t_s_per_iter": med["fastem_2t"],
+        "ratio_sklearn_fastem_2t": med["sklearn"] / med["fastem_2t"],
+        "speedup_1t_2t": med["fastem_1t"] / med["fastem_2t"],
+        "floor_s": floor,
+        "fastem_2t_over_floor": med["fastem_2t"] / floor,
+        "samples_s_per_iter": samples,
+        "lower_bound_sklearn": float(last["sklearn"].lower_bound_),
+        "lower_bound_fastem": float(last["fastem_2t"].lower_bound_),
+        "max_rel_diff_means": _rel_diff(last["fastem_2t"].means_,
+                                        last["sklearn"].means_),
+        "threads_2t": t2,
+    }
+    row["lower_bound_abs_diff"] = abs(row["lower_bound_sklearn"]
+                                      - row["lower_bound_fastem"])
+    del X
+    if memory:
+        log(f"  {w.name}: peak memory (subprocesses)")
+        _memory_columns(row, w, t2)
+    return row
+
+
+def _memory_columns(row, w, threads):
+    mw = replace(w, n_iter=min(w.n_iter, 2))
+    if w.kind != "memory":  # the memory workload measures fastem only
+        sk = peak_memory("sklearn", mw)
+        row["sklearn_peak_above_data_mib"] = sk["increase_mib"]
+    fe = peak_memory("fastem", mw, threads=threads)
+    row["fastem_peak_above_data_mib"] = fe["increase_mib"]
+    row["data_mib"] = fe["data_mib"]
+    row["memory_method"] = fe["method"]
+
+
+def _dtype(w, repeat, log):
+    X64 = make_data(w)
+    X32 = X64.astype(np.float32)
+    init = initial_params(X64, w.n_components, w.covariance_type)
+    t2 = _max_threads()
+    variants = {"float64": ("fastem", t2, X64), "float32": ("fastem", t2, X32)}
+    _warm(variants, w, init)
+    med, samples, last = _per_iteration(variants, w, init, repeat, w.n_iter)
+    e64, e32 = last["float64"], last["float32"]
+    return {
+        "fastem_float64_s_per_iter": med["float64"],
+        "fastem_float32_s_per_iter": med["float32"],
+        "speed_ratio_f64_f32": med["float64"] / med["float32"],
+        "floor_s": data_read_floor(X64, threads=t2),
+        "floor_float32_s": data_read_floor(X32, threads=t2),
+        "max_rel_diff_means": _rel_diff(e32.means_, e64.means_),
+        "max_rel_diff_covariances": _rel_diff(e32.covariances_,
+                                              e64.covariances_),
+        "float32_eps": float(np.finfo(np.float32).eps),
+        "samples_s_per_iter": samples,
+        "threads_2t": t2,
+    }
+
+
+# --------------------------------------------------------------- machine
+def machine_info():
+    """Describe the machine and the library versions.
+
+    Returns
+    -------
+    dict
+        CPU model, logical cores (and those usable by this process), total
+        memory, load average, Python/numpy/numba/scikit-learn/fastem
+        versions, numba's thread count and threading layer, and the BLAS
+        scikit-learn uses (via threadpoolctl, when present).
+    """
+    import numba
+
+    import fastem
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cores_usable": (len(os.sched_getaffinity(0))
+                         if hasattr(os, "sched_getaffinity") else None),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "fastem": fastem.__version__,
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "svml": bool(getattr(numba.config, "USING_SVML", False)),
+    }
+    try:
+        info["numba_threading_layer"] = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        info["numba_threading_layer"] = None
+    try:
+        import sklearn
+
+        info["sklearn"] = sklearn.__version__
+    except ImportError:
+        info["sklearn"] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [f"{p.get('internal_api')} {p.get('version')} "
+                        f"({p.get('num_threads')} threads)"
+                        for p in threadpool_info() if p.get("user_api") == "blas"]
+    except ImportError:
+        info["blas"] = None
+    try:
+        with open("/proc/meminfo") as f:
+            info["mem_total_gib"] = int(f.readline().split()[1]) / 2 ** 20
+    except (OSError, ValueError, IndexError):
+        info["mem_total_gib"] = None
+    if hasattr(os, "getloadavg"):
+        info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+# -------------------------------------------------------------------- run
+def run(workloads=None, *, quick=False, repeat=None, memory=True, scale=None,
+        n_iter=None, progress=None):
+    """Run the benchmark and return its results.
+
+    Parameters
+    ----------
+    workloads : list of str, optional
+        Names from :data:`WORKLOADS` (default: all, in table order).
+    quick : bool
+        Divide every ``n_samples`` by 20 and time 4 iterations per fit.
+    repeat : int, optional
+        Repetitions per variant (default 5, or 3 with ``quick``).
+    memory : bool
+        Measure peak memory in subprocesses.
+    scale : float, optional
+        Multiply every ``n_samples`` by this (after ``quick``; at least
+        1,000 rows).  For smoke tests.
+    n_iter : int, optional
+        Override the timed iterations per fit.
+    progress : callable, optional
+        Called with a progress message (default: print to stderr).
+
+    Returns
+    -------
+    dict
+        ``machine`` (:func:`machine_info`), ``settings`` and ``results``: a
+        list with one dict per workload holding its ``workload`` fields and
+        the measurements (per-iteration seconds are medians; raw samples are
+        under ``samples_s_per_iter``).
+
+    Raises
+    ------
+    RuntimeError
+        If scikit-learn is missing.
+    ValueError
+        If a workload name is unknown.
+    """
+    _require_sklearn()
+    names = list(WORKLOADS) if not workloads else list(workloads)
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        raise ValueError(f"unknown workload(s) {unknown}; choose from "
+                         f"{list(WORKLOADS)}")
+    if repeat is None:
+        repeat = 3 if quick else 5
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    log = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    results = []
+    for name in names:
+        w = WORKLOADS[name]
+        n = w.n_samples // QUICK_DIVISOR if quick else w.n_samples
+        if scale is not None:
+            n = int(n * scale)
+        iters = n_iter or (min(w.n_iter, QUICK_ITER) if quick else w.n_iter)
+        w = replace(w, n_samples=max(MIN_SAMPLES, n), n_iter=iters)
+        log(f"{w.name}: {w.title}, N={w.n_samples:,} D={w.n_features} "
+            f"K={w.n_components} {w.covariance_type}, {w.n_iter} iterations")
+        t0 = perf_counter()
+        if w.kind == "speed":
+            row = _speed(w, repeat, memory, log)
+        elif w.kind == "dtype":
+            row = _dtype(w, repeat, log)
+        else:
+            row = {}
+            if memory:
+                _memory_columns(row, w, _max_threads())
+        row["workload"] = asdict(w)
+        row["elapsed_s"] = perf_counter() - t0
+        results.append(row)
+    return {"machine": machine_info(),
+            "settings": {"quick": quick, "repeat": repeat, "memory": memory,
+                         "scale": scale},
+            "results": results}
+
+
+# ------------------------------------------------------------------ table
+def _f(x, fmt, width):
+    return f"{'-':>{width}}" if x is None else f"{x:{width}{fmt}}"
+
+
+def format_table(report):
+    """Format the report of :func:`run` as plain text.
+
+    Parameters
+    ----------
+    report : dict
+        Returned by :func:`run`.
+
+    Returns
+    -------
+    str
+        Machine description, the main table, the float32 comparison and the
+        issue's targets with the measured value and whether it is met.
+    """
+    m = report["machine"]
+    s = report["settings"]
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} logical cores "
+        f"({m['cores_usable']} usable), {m['mem_total_gib'] or 0:.1f} GiB, "
+        f"load average {m.get('loadavg')}",
+        f"python {m['python']}, numpy {m['numpy']}, numba {m['numba']} "
+        f"(threads {m['numba_threads']}, layer {m['numba_threading_layer']}, "
+        f"SVML {m['svml']}), scikit-learn {m['sklearn']}, fastem {m['fastem']}",
+        f"BLAS: {', '.join(m['blas']) if m['blas'] else 'unknown'}",
+        f"repeat {s['repeat']} (medians), quick {s['quick']}"
+        + (f", scale {s['scale']}" if s["scale"] is not None else ""),
+        "",
+        "s/iter = (t(fit, 1+n iterations) - t(fit, 1 iteration)) / n; same data "
+        "and explicit start for all; tol=0.",
+        "peak = peak RSS during fit minus RSS before it (fresh subprocess, data "
+        "already built); floor = parallel numba sum over X.",
+        "",
+    ]
+    head = (f"{'workload':<26}{'N':>11}{'it':>4}{'sklearn':>10}{'fe 1T':>10}"
+            f"{'fe 2T':>10}{'sk/fe2T':>9}{'1T/2T':>7}{'data':>8}"
+            f"{'sk peak':>9}{'fe peak':>9}{'floor':>10}{'fe/floor':>9}"
+            f"{'|dLB|':>9}")
+    units = (f"{'':<26}{'':>11}{'':>4}{'s/iter':>10}{'s/iter':>10}"
+             f"{'s/iter':>10}{'x':>9}{'x':>7}{'MiB':>8}{'+MiB':>9}{'+MiB':>9}"
+             f"{'s':>10}{'x':>9}{'':>9}")
+    lines += [head, units, "-" * len(head)]
+    dtype_rows = []
+    for r in report["results"]:
+        w = r["workload"]
+        if w["kind"] == "dtype":
+            dtype_rows.append(r)
+            continue
+        lines.append(
+            f"{w['title']:<26}{w['n_samples']:>11,}{w['n_iter']:>4}"
+            + _f(r.get("sklearn_s_per_iter"), ".4f", 10)
+            + _f(r.get("fastem_1t_s_per_iter"), ".4f", 10)
+            + _f(r.get("fastem_2t_s_per_iter"), ".4f", 10)
+            + _f(r.get("ratio_sklearn_fastem_2t"), ".1f", 9)
+            + _f(r.get("speedup_1t_2t"), ".2f", 7)
+            + _f(r.get("data_mib"), ".1f", 8)
+            + _f(r.get("sklearn_peak_above_data_mib"), ".1f", 9)
+            + _f(r.get("fastem_peak_above_data_mib"), ".1f", 9)
+            + _f(r.get("floor_s"), ".5f", 10)
+            + _f(r.get("fastem_2t_over_floor"), ".1f", 9)
+            + _f(r.get("lower_bound_abs_diff"), ".1e", 9))
+    for r in dtype_rows:
+        w = r["workload"]
+        lines += [
+            "",
+            f"float32 vs float64, fastem at {r['threads_2t']} threads, "
+            f"{w['title']}, N={w['n_samples']:,}, {w['n_iter']} iterations:",
+            f"  float64 {r['fastem_float64_s_per_iter']:.4f} s/iter, float32 "
+            f"{r['fastem_float32_s_per_iter']:.4f} s/iter: float32 is "
+            f"{r['speed_ratio_f64_f32']:.2f}x faster "
+            f"(floors {r['floor_s']:.5f} / {r['floor_float32_s']:.5f} s)",
+            f"  max |difference| relative to max |value|: means "
+            f"{r['max_rel_diff_means']:.2e}, covariances "
+            f"{r['max_rel_diff_covariances']:.2e} (float32 eps "
+            f"{r['float32_eps']:.2e})",
+        ]
+    lines += ["", "targets (issue 3):"] + _targets(report["results"])
+    return "\n".join(lines)
+
+
+def _targets(results):
+    out = []
+
+    def check(label, value, target, higher_is_better=True):
+        if value is None:
+            return
+        ok = value >= target if higher_is_better else value <= target
+        rel = ">=" if higher_is_better else "<="
+        out.append(f"  {'ok  ' if ok else 'MISS'} {label:<44} measured "
+                   f"{value:8.2f}, target {rel} {target:g}")
+
+    for r in results:
+        w = r["workload"]
+        if w["target_ratio"]:
+            check(f"{w['title']}: sklearn/fastem(2T)",
+                  r.get("ratio_sklearn_fastem_2t"), w["target_ratio"])
+        if w["target_speedup"] and r.get("threads_2t", 1) > 1:
+            check(f"{w['title']}: 1->2 threads",
+                  r.get("speedup_1t_2t"), w["target_speedup"])
+        if w["target_mem_mb"]:
+            check(f"{w['title']}: fastem MiB above data",
+                  r.get("fastem_peak_above_data_mib"), w["target_mem_mb"],
+                  higher_is_better=False)
+        if w["target_f32"]:
+            check(f"{w['title']}: f64/f32 time",
+                  r.get("speed_ratio_f64_f32"), w["target_f32"])
+    if not out:
+        out.append("  (none measured)")
+    return out
+
+
+# ------------------------------------------------------------------- main
+def build_parser():
+    """Return the command-line parser of ``python -m fastem.bench``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    p = argparse.ArgumentParser(
+        prog="python -m fastem.bench",
+        description="fastem vs scikit-learn GaussianMixture, side by side: "
+                    "seconds per EM iteration, thread scaling, peak memory "
+                    "and the data-read floor.")
+    p.add_argument("--quick", action="store_true",
+                   help=f"n_samples / {QUICK_DIVISOR} and {QUICK_ITER} "
+                        "iterations (a minute or two)")
+    p.add_argument("--repeat", type=int, default=None, metavar="N",
+                   help="repetitions per variant (default 5, --quick 3)")
+    p.add_argument("--workloads", nargs="+", metavar="NAME",
+                   choices=list(WORKLOADS),
+                   help=f"subset of {', '.join(WORKLOADS)} (default: all)")
+    p.add_argument("--json", nargs="?", const="-", default=None,
+                   metavar="FILE",
+                   help="write the raw results as JSON to FILE (alone, or "
+                        "'-': print JSON instead of the table)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the peak-memory subprocesses")
+    return p
+
+
+def main(argv=None):
+    """Run ``python -m fastem.bench``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 when scikit-learn is missing.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        _require_sklearn()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = run(args.workloads, quick=args.quick, repeat=args.repeat,
+                 memory=not args.no_memory)
+    if args.json == "-":
+        print(json.dumps(report, indent=1))
+        return 0
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    print(format_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
