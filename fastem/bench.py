@@ -425,6 +425,10 @@ def _warm(variants, workload, init):
         _fit(library, workload, Xv[:4096], init, 1, threads)
 
 
+def _ratio(a, b):
+    return a / b if b else float("nan")
+
+
 def _rel_diff(a, b):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -444,10 +448,10 @@ def _speed(w, repeat, memory, log):
         "sklearn_s_per_iter": med["sklearn"],
         "fastem_1t_s_per_iter": med["fastem_1t"],
         "fastem_2t_s_per_iter": med["fastem_2t"],
-        "ratio_sklearn_fastem_2t": med["sklearn"] / med["fastem_2t"],
-        "speedup_1t_2t": med["fastem_1t"] / med["fastem_2t"],
+        "ratio_sklearn_fastem_2t": _ratio(med["sklearn"], med["fastem_2t"]),
+        "speedup_1t_2t": _ratio(med["fastem_1t"], med["fastem_2t"]),
         "floor_s": floor,
-        "fastem_2t_over_floor": med["fastem_2t"] / floor,
+        "fastem_2t_over_floor": _ratio(med["fastem_2t"], floor),
         "samples_s_per_iter": samples,
         "lower_bound_sklearn": float(last["sklearn"].lower_bound_),
         "lower_bound_fastem": float(last["fastem_2t"].lower_bound_),
@@ -487,7 +491,7 @@ def _dtype(w, repeat, log):
     return {
         "fastem_float64_s_per_iter": med["float64"],
         "fastem_float32_s_per_iter": med["float32"],
-        "speed_ratio_f64_f32": med["float64"] / med["float32"],
+        "speed_ratio_f64_f32": _ratio(med["float64"], med["float32"]),
         "floor_s": data_read_floor(X64, threads=t2),
         "floor_float32_s": data_read_floor(X32, threads=t2),
         "max_rel_diff_means": _rel_diff(e32.means_, e64.means_),
@@ -577,8 +581,9 @@ def run(workloads=None, *, quick=False, repeat=None, memory=True, scale=None,
         Divide every ``n_samples`` by 20 and time 4 iterations per fit.
     repeat : int, optional
         Repetitions per variant (default 5, or 3 with ``quick``).
-    memory : bool
-        Measure peak memory in subprocesses.
+    memory : bool or collection of str
+        Measure peak memory in subprocesses: for every workload (True), none
+        (False) or the named ones.
     scale : float, optional
         Multiply every ``n_samples`` by this (after ``quick``; at least
         1,000 rows).  For smoke tests.
@@ -624,19 +629,22 @@ def run(workloads=None, *, quick=False, repeat=None, memory=True, scale=None,
         log(f"{w.name}: {w.title}, N={w.n_samples:,} D={w.n_features} "
             f"K={w.n_components} {w.covariance_type}, {w.n_iter} iterations")
         t0 = perf_counter()
+        mem = memory if isinstance(memory, bool) else name in memory
         if w.kind == "speed":
-            row = _speed(w, repeat, memory, log)
+            row = _speed(w, repeat, mem, log)
         elif w.kind == "dtype":
             row = _dtype(w, repeat, log)
         else:
             row = {}
-            if memory:
+            if mem:
                 _memory_columns(row, w, _max_threads())
         row["workload"] = asdict(w)
         row["elapsed_s"] = perf_counter() - t0
         results.append(row)
     return {"machine": machine_info(),
-            "settings": {"quick": quick, "repeat": repeat, "memory": memory,
+            "settings": {"quick": quick, "repeat": repeat,
+                         "memory": (memory if isinstance(memory, bool)
+                                    else sorted(memory)),
                          "scale": scale},
             "results": results}
 

@@ -1,0 +1,127 @@
+"""Smoke test of ``python -m fastem.bench`` on tiny sizes.
+
+Asserts only the structure of the report (keys, types, finiteness), never
+timings: it exists so that the benchmark script cannot rot.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from fastem import bench  # noqa: E402
+
+SPEED_KEYS = {
+    "sklearn_s_per_iter", "fastem_1t_s_per_iter", "fastem_2t_s_per_iter",
+    "ratio_sklearn_fastem_2t", "speedup_1t_2t", "floor_s",
+    "fastem_2t_over_floor", "lower_bound_sklearn", "lower_bound_fastem",
+    "lower_bound_abs_diff", "max_rel_diff_means", "samples_s_per_iter",
+}
+MEMORY_KEYS = {"fastem_peak_above_data_mib", "data_mib", "memory_method"}
+DTYPE_KEYS = {
+    "fastem_float64_s_per_iter", "fastem_float32_s_per_iter",
+    "speed_ratio_f64_f32", "max_rel_diff_means", "max_rel_diff_covariances",
+    "float32_eps", "floor_s", "floor_float32_s",
+}
+
+
+def _finite(x):
+    return isinstance(x, float) and math.isfinite(x)
+
+
+@pytest.fixture(scope="module")
+def report():
+    return bench.run(["1d", "8d-diag", "mem-1d", "f32-1d"], scale=1e-4,
+                     n_iter=2, repeat=2, memory={"1d", "mem-1d"},
+                     progress=lambda m: None)
+
+
+def test_report_structure(report):
+    assert set(report) == {"machine", "settings", "results"}
+    assert report["settings"]["repeat"] == 2
+    names = [r["workload"]["name"] for r in report["results"]]
+    assert names == ["1d", "8d-diag", "mem-1d", "f32-1d"]
+    for r in report["results"]:
+        w = r["workload"]
+        full = bench.WORKLOADS[w["name"]].n_samples
+        assert w["n_samples"] == max(bench.MIN_SAMPLES, int(full * 1e-4))
+        assert w["n_iter"] == 2
+        if w["name"] == "1d":
+            assert MEMORY_KEYS | {"sklearn_peak_above_data_mib"} <= set(r)
+            assert _finite(r["sklearn_peak_above_data_mib"])
+        if w["kind"] == "speed":
+            assert SPEED_KEYS <= set(r)
+            for key in SPEED_KEYS - {"samples_s_per_iter"}:
+                assert isinstance(r[key], float), key
+            for key in ("sklearn_s_per_iter", "fastem_1t_s_per_iter",
+                        "fastem_2t_s_per_iter", "lower_bound_fastem"):
+                assert _finite(r[key]), key
+            assert set(r["samples_s_per_iter"]) == {
+                "sklearn", "fastem_1t", "fastem_2t"}
+            assert all(len(v) == 2 for v in r["samples_s_per_iter"].values())
+            assert r["floor_s"] > 0
+            # same start, same iterations: the answers agree
+            assert r["lower_bound_abs_diff"] < 1e-6
+        elif w["kind"] == "memory":
+            assert MEMORY_KEYS <= set(r)
+            assert "sklearn_s_per_iter" not in r
+        else:
+            assert DTYPE_KEYS <= set(r)
+            assert r["max_rel_diff_means"] < 1e-3
+        if w["name"] in ("1d", "mem-1d"):
+            assert _finite(r["fastem_peak_above_data_mib"])
+            assert r["data_mib"] == pytest.approx(
+                w["n_samples"] * w["n_features"] * 8 / 2 ** 20)
+    json.dumps(report)  # --json must be able to write it
+
+
+def test_machine_info(report):
+    m = report["machine"]
+    for key in ("cpu", "cores", "numpy", "numba", "sklearn", "fastem"):
+        assert m[key], key
+
+
+def test_format_table(report):
+    text = bench.format_table(report)
+    for r in report["results"]:
+        assert r["workload"]["title"] in text
+    assert "targets (issue 3):" in text
+    assert "float32 vs float64" in text
+
+
+def test_data_and_start_are_deterministic():
+    w = bench.WORKLOADS["8d-full"]
+    w = bench.replace(w, n_samples=500)
+    X = bench.make_data(w)
+    assert X.shape == (500, 8) and X.flags.c_contiguous
+    np.testing.assert_array_equal(X, bench.make_data(w))
+    assert bench.make_data(w, np.float32).dtype == np.float32
+    for ct, shape in (("full", (8, 8, 8)), ("tied", (8, 8)), ("diag", (8, 8)),
+                      ("spherical", (8,))):
+        init = bench.initial_params(X, 8, ct)
+        assert init["precisions_init"].shape == shape
+        assert init["means_init"].shape == (8, 8)
+        assert init["weights_init"].sum() == pytest.approx(1.0)
+
+
+def test_unknown_workload():
+    with pytest.raises(ValueError, match="unknown workload"):
+        bench.run(["nope"], memory=False)
+
+
+def test_cli_help():
+    out = subprocess.run([sys.executable, "-m", "fastem.bench", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--quick" in out and "--workloads" in out and "--json" in out
+
+
+def test_import_fastem_does_not_import_sklearn():
+    code = ("import sys, fastem, fastem.bench; "
+            "assert not any(m == 'sklearn' or m.startswith('sklearn.') "
+            "for m in sys.modules), 'sklearn imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
