@@ -22,6 +22,7 @@ total); ``score_samples`` gives them 0 (the log of an empty marginal),
 import numpy as np
 from numba import njit, prange
 
+from . import _fastmath as _fm
 from ._config import PJIT, n_chunks_for
 from ._kernels import _mirror
 
@@ -33,10 +34,8 @@ class MissingPlan:
 
     Attributes
     ----------
-    order : ndarray of shape (N,)
-        Row indices sorted by pattern.
     pid : ndarray of shape (N,)
-        Pattern id of each position of ``order``.
+        Pattern id of each row.
     obs_idx : ndarray of shape (P, D)
         Per pattern: observed feature indices, then missing ones.
     n_obs : ndarray of shape (P,)
@@ -54,9 +53,7 @@ class MissingPlan:
             masks = ((uniq[:, None] >> np.arange(D)) & 1).astype(bool)
         else:
             masks, inv = np.unique(miss, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
-        self.order = np.argsort(inv, kind="stable").astype(np.int64)
-        self.pid = inv[self.order].astype(np.int64)
+        self.pid = inv.reshape(-1).astype(np.int64)
         P = masks.shape[0]
         self.masks = masks
         self.n_obs = (~masks).sum(axis=1).astype(np.int64)
@@ -64,7 +61,7 @@ class MissingPlan:
         for p in range(P):
             self.obs_idx[p] = np.concatenate(
                 [np.flatnonzero(~masks[p]), np.flatnonzero(masks[p])])
-        counts = np.bincount(inv, minlength=P)
+        counts = np.bincount(self.pid, minlength=P)
         self.n_informative = int(counts[self.n_obs > 0].sum())
         self.n_patterns = P
 
@@ -121,11 +118,14 @@ def pattern_factors(plan, weights, means, cov_full):
 
 
 @njit(**PJIT)
-def _missing_pass(X, sw, order, pid, n_obs, obs_idx, means, U, B, C, logconst,
-                  ref, n_chunks, want_stats, out_lse, out_resp, out_label,
+def _missing_pass(X, sw, pid, n_obs, obs_idx, means, U, B, C, logconst,
+                  ref, n_chunks, diag, want_stats, out_lse, out_resp, out_label,
                   out_imp):
-    """Fused E-step over rows grouped by pattern; full (K, D, D) statistics."""
-    N = order.shape[0]
+    """Fused E-step over rows in natural order, each with its pattern's factors.
+
+    Accumulates full (K, D, D) statistics (only the diagonal when ``diag``).
+    """
+    N = X.shape[0]
     K, D = means.shape
     p_nk = np.zeros((n_chunks, K))
     p_sums = np.zeros((n_chunks, K, D))
@@ -137,6 +137,7 @@ def _missing_pass(X, sw, order, pid, n_obs, obs_idx, means, U, B, C, logconst,
     w_resp = out_resp.shape[0] > 0
     w_label = out_label.shape[0] > 0
     w_imp = out_imp.shape[0] > 0
+    w_out = w_lse or w_resp or w_label
     for c in prange(n_chunks):
         start = c * N // n_chunks
         stop = (c + 1) * N // n_chunks
@@ -150,30 +151,36 @@ def _missing_pass(X, sw, order, pid, n_obs, obs_idx, means, U, B, C, logconst,
         scatter = np.zeros((K, D, D))
         ll = 0.0
         ws = 0.0
-        for pos in range(start, stop):
-            row = order[pos]
-            p = pid[pos]
+        for row in range(start, stop):
+            p = pid[row]
             no = n_obs[p]
             nm = D - no
+            if no == 0 and not (w_out or w_imp):
+                continue  # nothing observed: no information for the fit
             for k in range(K):
                 for a in range(no):
                     d[a] = X[row, obs_idx[p, a]] - means[k, obs_idx[p, a]]
                 q = 0.0
-                for j in range(no):
-                    acc = 0.0
-                    for a in range(j + 1):
-                        acc += d[a] * U[p, k, a, j]
-                    q += acc * acc
+                if diag:
+                    for a in range(no):
+                        v = d[a] * U[p, k, a, a]
+                        q += v * v
+                else:
+                    for j in range(no):
+                        acc = 0.0
+                        for a in range(j + 1):
+                            acc += d[a] * U[p, k, a, j]
+                        q += acc * acc
                 lp[k] = logconst[p, k] - 0.5 * q
             mx = -np.inf
             for k in range(K):
                 mx = max(mx, lp[k])
             s = 0.0
             for k in range(K):
-                e = np.exp(lp[k] - mx) if mx > -np.inf else 0.0
+                e = _fm.exp(lp[k] - mx) if mx > -np.inf else 0.0
                 lp[k] = e
                 s += e
-            lse = mx + np.log(s) if s > 0.0 else mx
+            lse = mx + _fm.log(s) if s > 0.0 else mx
             for k in range(K):
                 lp[k] = lp[k] / s if s > 0.0 else 0.0
             if w_lse:
@@ -210,8 +217,9 @@ def _missing_pass(X, sw, order, pid, n_obs, obs_idx, means, U, B, C, logconst,
                     d[a] = X[row, obs_idx[p, a]] - means[k, obs_idx[p, a]]
                 for a in range(nm):
                     acc = means[k, obs_idx[p, no + a]]
-                    for b in range(no):
-                        acc += B[p, k, a, b] * d[b]
+                    if not diag:
+                        for b in range(no):
+                            acc += B[p, k, a, b] * d[b]
                     xhat[obs_idx[p, no + a]] = acc
                 if need_imp:
                     for a in range(nm):
@@ -223,6 +231,15 @@ def _missing_pass(X, sw, order, pid, n_obs, obs_idx, means, U, B, C, logconst,
                 nk[k] += wr
                 for j in range(D):
                     y[j] = xhat[j] - ref[k, j]
+                if diag:
+                    for a in range(D):
+                        v = wr * y[a]
+                        sums[k, a] += v
+                        scatter[k, a, a] += v * y[a]
+                    for a in range(nm):
+                        ia = obs_idx[p, no + a]
+                        scatter[k, ia, ia] += wr * C[p, k, a, a]
+                    continue
                 for a in range(D):
                     v = wr * y[a]
                     sums[k, a] += v
@@ -274,8 +291,9 @@ def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,
     ref = means.copy() if ref is None else np.ascontiguousarray(ref, np.float64)
     ef = np.empty(0)
     out = _missing_pass(
-        X, sw, plan.order, plan.pid, plan.n_obs, plan.obs_idx, means, U, B, C,
-        logconst, ref, n_chunks_for(X.shape[0]), want_stats,
+        X, sw, plan.pid, plan.n_obs, plan.obs_idx, means, U, B, C,
+        logconst, ref, n_chunks_for(X.shape[0]),
+        params.covariance_type in ("diag", "spherical"), want_stats,
         ef if lse is None else lse,
         np.empty((0, K)) if resp is None else resp,
         np.empty(0, np.int64) if label is None else label,

@@ -1,0 +1,1072 @@
+"""GaussianHMM: a hidden Markov model with Gaussian emissions, hmmlearn-compatible.
+
+Fitted by Baum-Welch (EM) with Numba kernels (see :mod:`fastem._hmm_kernels`
+for the algorithm): the emission log-densities, the posteriors and the
+Gaussian sufficient statistics are computed in parallel over blocks of rows
+-- even for a single sequence -- and the forward/backward recursions in
+parallel over sequences (and over the two directions).  The state posteriors
+feed the same Gaussian accumulator as :class:`fastem.GaussianMixture`; the
+M-step follows hmmlearn's estimates (including its priors) exactly, computed
+from statistics centred on the previous means.
+"""
+
+import logging
+import numbers
+import sys
+import warnings
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _config
+from ._base import BaseEstimator
+from ._hmm_kernels import (
+    _emission_pass,
+    _fb_log_seq,
+    _fb_pass,
+    _posterior_pass,
+    _viterbi_pass,
+)
+from ._kernels import FULL, TIED
+from ._kmeans import _kmeanspp, _lloyd
+from ._validation import check_array, not_fitted_error
+from .mixture import check_random_state
+from .stats import (
+    COVARIANCE_TYPES,
+    ComponentCollapseError,
+    GaussianParams,
+    GaussianStats,
+    compute_precision_cholesky,
+)
+
+__all__ = ["ConvergenceMonitor", "GaussianHMM"]
+
+_log = logging.getLogger(__name__)
+
+DECODER_ALGORITHMS = ("viterbi", "map")
+IMPLEMENTATIONS = ("log", "scaling")
+_PARAM_LETTERS = "stmc"
+_EMPTY_F = np.empty(0)
+
+
+# ----------------------------------------------------------------- monitor
+class ConvergenceMonitor:
+    """Monitor and report the convergence of Baum-Welch (as hmmlearn's).
+
+    Parameters
+    ----------
+    tol : float
+        EM has converged when the gain in log-likelihood between two
+        consecutive iterations is below ``tol`` ...
+    n_iter : int
+        ... or when ``n_iter`` iterations have been done.
+    verbose : bool
+        Print one line per iteration to :data:`sys.stderr`.
+
+    Attributes
+    ----------
+    history : collections.deque
+        The log-likelihood of the data at the start of every iteration (that
+        is, under the parameters before that iteration's M-step).
+    iter : int
+        Number of iterations performed.
+
+    Notes
+    -----
+    To use another stopping rule, subclass it, redefine :attr:`converged`,
+    and assign an instance to the model's ``monitor_`` before ``fit``: a
+    monitor whose class is not exactly ``ConvergenceMonitor`` is kept (and
+    reset) by ``fit``; otherwise ``fit`` makes a fresh one from ``tol``,
+    ``n_iter`` and ``verbose``.
+    """
+
+    _template = "{iter:>10d} {log_prob:>16.8f} {delta:>+16.8f}"
+
+    def __init__(self, tol, n_iter, verbose):
+        self.tol = tol
+        self.n_iter = n_iter
+        self.verbose = verbose
+        self.history = deque()
+        self.iter = 0
+
+    def __repr__(self):
+        params = sorted(dict(vars(self), history=list(self.history)).items())
+        return (f"{type(self).__name__}(\n"
+                + "".join(f"    {k}={v},\n" for k, v in params) + ")")
+
+    def _reset(self):
+        self.iter = 0
+        self.history.clear()
+
+    def report(self, log_prob):
+        """Record the log-likelihood of one iteration (and print it if verbose).
+
+        Parameters
+        ----------
+        log_prob : float
+            Log-likelihood of the data at this iteration.
+        """
+        if self.verbose:
+            delta = log_prob - self.history[-1] if self.history else np.nan
+            print(self._template.format(iter=self.iter + 1, log_prob=log_prob,
+                                        delta=delta), file=sys.stderr)
+        precision = np.finfo(float).eps ** 0.5
+        if self.history and (log_prob - self.history[-1]) < -precision:
+            _log.warning("Model is not converging.  Current: %s is not greater "
+                         "than %s. Delta is %s", log_prob, self.history[-1],
+                         log_prob - self.history[-1])
+        self.history.append(log_prob)
+        self.iter += 1
+
+    @property
+    def converged(self):
+        """Whether EM should stop: ``n_iter`` reached or gain below ``tol``."""
+        return (self.iter == self.n_iter
+                or (len(self.history) >= 2
+                    and self.history[-1] - self.history[-2] < self.tol))
+
+
+# ------------------------------------------------------------------ helpers
+@dataclass
+class _Model:
+    """Validated parameters in the kernels' layout."""
+
+    code: int
+    startprob: np.ndarray
+    transmat: np.ndarray
+    log_startprob: np.ndarray
+    log_transmat: np.ndarray
+    means: np.ndarray
+    prec: np.ndarray
+    logconst: np.ndarray
+
+
+class _Workspace:
+    """Per-call buffers of the E-step (reused across EM iterations)."""
+
+    def __init__(self, N, K, S):
+        self.B = np.empty((N, K))
+        self.m = np.empty(N)
+        self.alpha = np.empty((N, K))
+        self.beta = np.empty((N, K))
+        self.c = np.empty(N)
+        self.okf = np.ones(S, dtype=np.uint8)
+        self.okb = np.ones(S, dtype=np.uint8)
+        self.bad = np.zeros(S, dtype=np.uint8)
+
+
+@dataclass
+class _EStep:
+    loglik: float
+    stats: GaussianStats
+    xi: np.ndarray
+    start: np.ndarray
+
+
+def _check_lengths(lengths, n_samples):
+    """Validate ``lengths``; return sequence start offsets (S + 1,) int64."""
+    if lengths is None:
+        return np.array([0, n_samples], dtype=np.int64)
+    arr = np.asarray(lengths)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(
+            "lengths must be a 1-D sequence of sequence lengths, got an array "
+            f"of shape {arr.shape}. Pass one integer per sequence in X, in "
+            "order, e.g. lengths=[100, 250].")
+    if arr.size == 0:
+        raise ValueError(
+            "lengths is empty; pass one length per sequence (or lengths=None "
+            "for a single sequence).")
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) \
+            and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(
+            f"lengths must contain integers, got dtype {arr.dtype} "
+            f"(values {arr[:5].tolist()}...).")
+    arr = arr.astype(np.int64)
+    if np.any(arr <= 0):
+        i = int(np.flatnonzero(arr <= 0)[0])
+        raise ValueError(
+            f"lengths must be positive integers, found lengths[{i}] = "
+            f"{int(arr[i])}. Remove empty sequences and check that the "
+            "lengths are the number of rows of each sequence.")
+    total = int(arr.sum())
+    if total != n_samples:
+        raise ValueError(
+            f"lengths sum to {total}, but X has {n_samples} samples (rows). "
+            "The lengths of the sequences must add up to n_samples, e.g. "
+            f"lengths=[{n_samples}] for a single sequence.")
+    starts = np.zeros(arr.size + 1, dtype=np.int64)
+    np.cumsum(arr, out=starts[1:])
+    return starts
+
+
+def _fill_covars(covars, covariance_type, K, D):
+    """Type-specific covariances -> (K, D, D) full matrices (hmmlearn's covars_)."""
+    if covariance_type == "full":
+        return covars.copy()
+    if covariance_type == "tied":
+        return np.tile(covars, (K, 1, 1))
+    if covariance_type == "diag":
+        out = np.zeros((K, D, D))
+        idx = np.arange(D)
+        out[:, idx, idx] = covars
+        return out
+    return np.asarray(covars)[:, None, None] * np.eye(D)[None]
+
+
+def _covars_shape(covariance_type, K, D):
+    return {"spherical": (K,), "diag": (K, D), "full": (K, D, D),
+            "tied": (D, D)}[covariance_type]
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {low}, got {value!r} "
+                        f"({type(value).__name__}).")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value}.")
+
+
+def _as_prior(name, value, shape, what):
+    arr = np.asarray(value, dtype=np.float64)
+    try:
+        out = np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a scalar or an array broadcastable to {shape} "
+            f"({what}), got shape {arr.shape}.") from None
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return out
+
+
+def _per_state(name, value, K):
+    """Scalar or (K,) -> (K,) (a per-state weight)."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(K, float(arr))
+    if arr.shape != (K,):
+        raise ValueError(
+            f"{name} must be a scalar or an array of shape (n_components,) = "
+            f"({K},), got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return arr
+
+
+# --------------------------------------------------------------- estimator
+class GaussianHMM(BaseEstimator):
+    """Hidden Markov model with Gaussian emissions, a drop-in for hmmlearn's.
+
+    Same constructor arguments, defaults, methods and fitted attributes as
+    ``hmmlearn.hmm.GaussianHMM``; fitted by Baum-Welch with parallel Numba
+    kernels.  From identical starting parameters the log-likelihood of every
+    iteration agrees with hmmlearn's to rounding.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of hidden states.
+    covariance_type : {'spherical', 'diag', 'full', 'tied'}, default='diag'
+        Form of the emission covariances: one variance per state, a diagonal
+        matrix per state, a full matrix per state, or one full matrix shared
+        by all states.
+    min_covar : float, default=1e-3
+        Added to the diagonal of the data covariance when ``'c'`` is
+        initialized (as in hmmlearn, it is not used by the M-step).
+    startprob_prior : float or array-like of shape (n_components,), default=1.0
+        Dirichlet prior of :attr:`startprob_` (1 is no prior).
+    transmat_prior : float or array-like of shape (n_components, n_components), \
+default=1.0
+        Dirichlet prior of each row of :attr:`transmat_` (1 is no prior).
+    means_prior : float or array-like broadcastable to (n_components, \
+n_features), default=0
+        Mean of the normal prior of :attr:`means_`.
+    means_weight : float or array-like of shape (n_components,), default=0
+        Precision (in pseudo-observations) of the prior of :attr:`means_`.
+    covars_prior : float or array-like, default=1e-2
+        Scale of the prior of the covariances (inverse gamma for
+        ``'spherical'`` / ``'diag'``, inverse Wishart for ``'full'`` /
+        ``'tied'``); broadcast like hmmlearn's: to (n_components, n_features)
+        for ``'spherical'`` / ``'diag'``, (n_components, n_features,
+        n_features) for ``'full'``, (n_features, n_features) for ``'tied'``.
+    covars_weight : float or array-like of shape (n_components,), default=1
+        Shape of the prior of the covariances (a scalar for ``'tied'``).
+    algorithm : {'viterbi', 'map'}, default='viterbi'
+        Decoder of :meth:`predict` / :meth:`decode`: the most likely state
+        sequence (Viterbi), or the most likely state of each row (MAP).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialization and default seed of :meth:`sample`.
+    n_iter : int, default=10
+        Maximum number of EM iterations.
+    tol : float, default=1e-2
+        Convergence threshold on the gain in log-likelihood (any float;
+        ``-inf`` runs exactly ``n_iter`` iterations).
+    verbose : bool, default=False
+        Print the log-likelihood of every iteration to :data:`sys.stderr`.
+    params : str, default='stmc'
+        Parameters updated by ``fit``: any of 's' (startprob), 't'
+        (transmat), 'm' (means), 'c' (covars).  The others stay fixed.
+    init_params : str, default='stmc'
+        Parameters initialized by ``fit`` (random Dirichlet draws for 's' and
+        't', k-means for 'm', the data covariance for 'c').  A parameter not
+        listed keeps the value you set on the model (and is initialized only
+        if it has none).
+    implementation : {'log', 'scaling'}, default='log'
+        Accepted for compatibility; both use fastem's algorithm: scaled
+        recursions on per-row shifted emission densities, with an automatic
+        exact log-space fallback for any sequence that would underflow.
+        Results are the same to rounding.
+    n_threads : int or None, default=None
+        Threads for the compiled kernels (fastem addition); None uses
+        :func:`fastem.set_num_threads`'s setting.  Results do not depend on it.
+
+    Attributes
+    ----------
+    startprob_ : ndarray of shape (n_components,)
+        Initial state distribution.
+    transmat_ : ndarray of shape (n_components, n_components)
+        Transition probabilities; row ``i`` is ``P(z_{t+1} | z_t = i)``.
+    means_ : ndarray of shape (n_components, n_features)
+        Emission means.
+    covars_ : ndarray of shape (n_components, n_features, n_features)
+        Emission covariances, always returned as full matrices (as in
+        hmmlearn).  Set it in the type's own layout: (n_components,) for
+        'spherical', (n_components, n_features) for 'diag',
+        (n_components, n_features, n_features) for 'full', (n_features,
+        n_features) for 'tied'.
+    monitor_ : ConvergenceMonitor
+        Log-likelihood history of the last fit and its ``converged`` flag.
+    n_features : int
+        Number of features (hmmlearn's name); also ``n_features_in_``.
+
+    Notes
+    -----
+    Deviations from hmmlearn 0.3, all where hmmlearn's result is unusable:
+    with ``'m'`` not in ``params`` but ``'c'`` in it, hmmlearn estimates the
+    covariances from statistics it did not collect (they come out wrong);
+    fastem uses the fixed means.  For ``'spherical'``, hmmlearn's
+    ``covars_`` has a wrong shape after ``fit`` when n_features > 1; fastem
+    returns (n_components, n_features, n_features).  The spherical
+    initialization uses the mean variance of the features (hmmlearn: the mean
+    of all covariance entries).  A transition row, start distribution, mean or
+    covariance whose M-step denominator is zero (a state that is never
+    visited, with no prior) keeps its previous value with a warning instead
+    of becoming all-zero or NaN.
+    """
+
+    def __init__(self, n_components=1, covariance_type="diag", min_covar=1e-3,
+                 startprob_prior=1.0, transmat_prior=1.0, means_prior=0,
+                 means_weight=0, covars_prior=1e-2, covars_weight=1,
+                 algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2,
+                 verbose=False, params="stmc", init_params="stmc",
+                 implementation="log", n_threads=None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.min_covar = min_covar
+        self.startprob_prior = startprob_prior
+        self.transmat_prior = transmat_prior
+        self.means_prior = means_prior
+        self.means_weight = means_weight
+        self.covars_prior = covars_prior
+        self.covars_weight = covars_weight
+        self.algorithm = algorithm
+        self.random_state = random_state
+        self.n_iter = n_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.params = params
+        self.init_params = init_params
+        self.implementation = implementation
+        self.n_threads = n_threads
+
+    # ----------------------------------------------------------- covars_
+    @property
+    def covars_(self):
+        """Emission covariances as full (n_components, n_features, n_features)."""
+        if not hasattr(self, "_covars_"):
+            raise AttributeError("'GaussianHMM' object has no attribute "
+                                 "'covars_' (not fitted, and not set).")
+        cv = self._covars_
+        ct = self.covariance_type
+        K = self.n_components
+        D = cv.shape[-1] if ct != "spherical" else self._n_features_guess()
+        return _fill_covars(cv, ct, K, D)
+
+    @covars_.setter
+    def covars_(self, covars):
+        cv = np.array(covars, dtype=np.float64, copy=True)
+        self._check_covars(cv, None)
+        self._covars_ = cv
+
+    def _n_features_guess(self):
+        if hasattr(self, "means_"):
+            return np.shape(self.means_)[-1]
+        return getattr(self, "n_features", 1)
+
+    # ------------------------------------------------------------ checks
+    def _check_parameters(self):
+        _check_int("n_components", self.n_components, 1)
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, "
+                f"got {self.covariance_type!r}.")
+        if isinstance(self.min_covar, bool) or not isinstance(
+                self.min_covar, numbers.Real) or not (
+                np.isfinite(self.min_covar) and self.min_covar >= 0):
+            raise ValueError(
+                f"min_covar must be a finite float >= 0, got {self.min_covar!r}.")
+        if self.algorithm not in DECODER_ALGORITHMS:
+            raise ValueError(
+                f"algorithm must be one of {list(DECODER_ALGORITHMS)}, got "
+                f"{self.algorithm!r}.")
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"implementation must be one of {list(IMPLEMENTATIONS)}, got "
+                f"{self.implementation!r}.")
+        _check_int("n_iter", self.n_iter, 0)
+        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) \
+                or np.isnan(self.tol):
+            raise ValueError(f"tol must be a float, got {self.tol!r}.")
+        for name in ("params", "init_params"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(
+                    f"{name} must be a string of letters from 'stmc', got "
+                    f"{value!r}.")
+            extra = sorted(set(value) - set(_PARAM_LETTERS))
+            if extra:
+                raise ValueError(
+                    f"{name}={value!r} contains {extra}; use only 's' "
+                    "(startprob), 't' (transmat), 'm' (means) and 'c' (covars).")
+        check_random_state(self.random_state)
+        _config.validate_threads(self.n_threads)
+
+    def _check_covars(self, cv, n_features):
+        ct = self.covariance_type
+        K = self.n_components
+        if ct not in COVARIANCE_TYPES:
+            raise ValueError(
+                f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, "
+                f"got {ct!r}.")
+        D = n_features
+        if D is None:
+            D = cv.shape[-1] if (cv.ndim >= 1 and ct != "spherical") else 1
+        expected = _covars_shape(ct, K, D)
+        if cv.shape != expected:
+            names = {"spherical": "(n_components,)",
+                     "diag": "(n_components, n_features)",
+                     "full": "(n_components, n_features, n_features)",
+                     "tied": "(n_features, n_features)"}[ct]
+            raise ValueError(
+                f"covars_ for covariance_type={ct!r} must have shape {names} = "
+                f"{expected}, got {cv.shape}.")
+        if not np.all(np.isfinite(cv)):
+            raise ValueError("covars_ contains NaN or infinite values.")
+        if ct in ("spherical", "diag"):
+            if np.any(cv <= 0):
+                raise ValueError(
+                    f"{ct!r} covars_ must be positive, got minimum "
+                    f"{cv.min():g}.")
+        else:
+            for k, c in enumerate(cv.reshape(-1, D, D)):
+                where = "covars_" if ct == "tied" else f"covars_[{k}]"
+                if not np.allclose(c, c.T):
+                    raise ValueError(
+                        f"{where} must be symmetric; pass (C + C.T) / 2.")
+                if np.linalg.eigvalsh(c).min() <= 0:
+                    raise ValueError(
+                        f"{where} must be positive-definite (smallest "
+                        f"eigenvalue {np.linalg.eigvalsh(c).min():g}).")
+
+    def _check_probabilities(self, K):
+        sp = np.asarray(self.startprob_, dtype=np.float64)
+        if sp.shape != (K,):
+            raise ValueError(
+                f"startprob_ must have shape (n_components,) = ({K},), got "
+                f"{sp.shape}.")
+        if not np.all(np.isfinite(sp)) or np.any(sp < 0):
+            raise ValueError(
+                f"startprob_ must be finite and non-negative, got {sp}.")
+        if not np.isclose(sp.sum(), 1.0):
+            raise ValueError(
+                f"startprob_ must sum to 1, got sum(startprob_) = "
+                f"{sp.sum():.10g}. Normalize it: startprob_ / "
+                "startprob_.sum().")
+        tm = np.asarray(self.transmat_, dtype=np.float64)
+        if tm.shape != (K, K):
+            raise ValueError(
+                f"transmat_ must have shape (n_components, n_components) = "
+                f"({K}, {K}), got {tm.shape}.")
+        if not np.all(np.isfinite(tm)) or np.any(tm < 0):
+            raise ValueError(
+                "transmat_ must be finite and non-negative; found "
+                f"{int((~np.isfinite(tm)).sum())} non-finite and "
+                f"{int((tm < 0).sum())} negative entries.")
+        rows = tm.sum(axis=1)
+        badrows = np.flatnonzero(~np.isclose(rows, 1.0))
+        if badrows.size:
+            raise ValueError(
+                f"transmat_ rows must sum to 1 (each row is the distribution "
+                f"of the next state), but row(s) {badrows.tolist()} sum to "
+                f"{rows[badrows].tolist()}. Normalize them: transmat_ / "
+                "transmat_.sum(axis=1, keepdims=True).")
+        return sp, tm
+
+    def _is_set(self):
+        return all(hasattr(self, a) for a in
+                   ("startprob_", "transmat_", "means_", "_covars_"))
+
+    def _model(self, n_features=None):
+        """Validate the parameters set on the model; return a :class:`_Model`."""
+        if not self._is_set():
+            raise not_fitted_error(type(self).__name__)
+        K = self.n_components
+        sp, tm = self._check_probabilities(K)
+        means = np.asarray(self.means_, dtype=np.float64)
+        D = means.shape[-1] if means.ndim == 2 else None
+        if n_features is not None and D != n_features:
+            D = n_features
+        if means.shape != (K, D):
+            raise ValueError(
+                f"means_ must have shape (n_components, n_features) = ({K}, "
+                f"{D}), got {means.shape}.")
+        if not np.all(np.isfinite(means)):
+            raise ValueError("means_ contains NaN or infinite values.")
+        self._check_covars(self._covars_, D)
+        return self._make_model(sp, tm, means, self._covars_)
+
+    def _make_model(self, sp, tm, means, covars):
+        ct = self.covariance_type
+        try:
+            pc = compute_precision_cholesky(covars, ct)
+        except ComponentCollapseError as exc:
+            raise ComponentCollapseError(
+                f"A covariance of the {ct!r} GaussianHMM is not positive "
+                f"definite ({exc}). Increase covars_prior, use fewer states, "
+                "or rescale the data.") from None
+        K = means.shape[0]
+        code, m, prec, logconst = GaussianParams(
+            np.ones(K), means, pc, ct).kernel_args()
+        with np.errstate(divide="ignore"):
+            lsp = np.log(sp)
+            ltm = np.log(tm)
+        return _Model(code, np.ascontiguousarray(sp), np.ascontiguousarray(tm),
+                      lsp, np.ascontiguousarray(ltm), m, prec, logconst)
+
+    def _check_is_fitted(self):
+        if not self._is_set():
+            raise not_fitted_error(type(self).__name__)
+
+    def __sklearn_is_fitted__(self):
+        return self._is_set()
+
+    def _validate_X(self, X, n_features=None):
+        return check_array(X, n_features=n_features, estimator="GaussianHMM")
+
+    # -------------------------------------------------------- the E-step
+    def _e_step(self, X, starts, model, ws, *, gamma=False, stats=False,
+                xi=False, backward=True, out_gamma=None, ref=None):
+        """One E-step pass (see :mod:`fastem._hmm_kernels`)."""
+        N = X.shape[0]
+        K = model.means.shape[0]
+        nc = _config.n_chunks_for(N)
+        block = _config.BLOCK_ROWS
+        _emission_pass(model.code, X, model.means, model.prec, model.logconst,
+                       nc, block, True, ws.B, ws.m)
+        _fb_pass(starts, model.startprob, model.transmat, ws.B, ws.alpha, ws.c,
+                 ws.beta, ws.okf, ws.okb, backward)
+        ok = ws.okf.copy()
+        if backward:
+            ok &= ws.okb
+        fb_ll = []
+        fb_xi = np.zeros((K, K))
+
+        def fallback(seqs):
+            for s in seqs:
+                ll_s, xi_s = _fb_log_seq(
+                    model.code, X, starts[s], starts[s + 1],
+                    model.log_startprob, model.log_transmat, model.means,
+                    model.prec, model.logconst, block, ws.alpha, ws.beta,
+                    ws.c, ws.m)
+                fb_ll.append(ll_s)
+                fb_xi[...] += xi_s
+
+        fallback(np.flatnonzero(ok == 0))
+        ref = model.means if ref is None else ref
+        out_gamma = np.empty((0, K)) if out_gamma is None else out_gamma
+        gamma = gamma or stats or out_gamma.shape[0] > 0
+        code = model.code
+        s_rows = 1 if code == TIED else K
+        for _ in range(3):
+            ws.bad[:] = 0
+            nk, sums, scatter, ll, n, xi_acc, start = _posterior_pass(
+                code, X, starts, ok, ws.alpha, ws.beta, ws.B, ws.c, ws.m, ref,
+                nc, block, s_rows, gamma, stats, xi, out_gamma, ws.bad)
+            redo = np.flatnonzero(ws.bad & ok)
+            if not redo.size:
+                break
+            ok[redo] = 0
+            fallback(redo)
+        loglik = float(ll) + sum(fb_ll)
+        D = X.shape[1]
+        ct = self.covariance_type
+        if code == FULL:
+            scatter = scatter.reshape(K, D, D)
+        elif code == TIED:
+            scatter = scatter.reshape(D, D)
+        else:
+            scatter = scatter.reshape(K, D)
+        st = GaussianStats(ct, nk, sums, scatter, np.array(ref, copy=True),
+                           loglik, float(n), N)
+        return _EStep(loglik, st, model.transmat * xi_acc + fb_xi, start)
+
+    # -------------------------------------------------------------- fit
+    def fit(self, X, lengths=None):
+        """Estimate the model parameters with the Baum-Welch (EM) algorithm.
+
+        Parameters not in ``init_params`` keep the values set on the model
+        (``init_params=''`` starts from exactly the parameters you set).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations of all sequences, concatenated.
+        lengths : array-like of int of shape (n_sequences,), optional
+            Lengths of the sequences in ``X``; must sum to ``n_samples``.
+            None means one sequence.
+
+        Returns
+        -------
+        self : GaussianHMM
+        """
+        self._check_parameters()
+        X = self._validate_X(X)
+        N, D = X.shape
+        starts = _check_lengths(lengths, N)
+        with _config.threads(self.n_threads):
+            self._init(X)
+            model = self._model(D)
+            self.n_features = self.n_features_in_ = D
+            mon = getattr(self, "monitor_", None)
+            if mon is None or type(mon) is ConvergenceMonitor:
+                self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter,
+                                                   self.verbose)
+            self.monitor_._reset()
+            ws = _Workspace(N, self.n_components, starts.shape[0] - 1)
+            need_stats = "m" in self.params or "c" in self.params
+            for it in range(self.n_iter):
+                es = self._e_step(X, starts, model, ws, gamma=True,
+                                  stats=need_stats, xi="t" in self.params,
+                                  ref=model.means)
+                if not np.isfinite(es.loglik):
+                    raise ValueError(
+                        f"The log-likelihood is {es.loglik} at iteration "
+                        f"{it + 1}: the model gives (numerically) zero "
+                        "probability to the data. Check for zeros in "
+                        "startprob_ / transmat_ that forbid the observed "
+                        "sequences, or rescale X.")
+                model = self._m_step(es, model)
+                self.monitor_.report(es.loglik)
+                if self.monitor_.converged:
+                    break
+        return self
+
+    def _init(self, X):
+        N, D = X.shape
+        K = self.n_components
+        rng = check_random_state(self.random_state)
+        ip = self.init_params
+        if "s" in ip or not hasattr(self, "startprob_"):
+            self.startprob_ = rng.dirichlet(np.full(K, 1.0 / K))
+        if "t" in ip or not hasattr(self, "transmat_"):
+            self.transmat_ = rng.dirichlet(np.full(K, 1.0 / K), size=K)
+        if "m" in ip or not hasattr(self, "means_"):
+            if N < K:
+                raise ValueError(
+                    f"Initializing the means by k-means needs n_samples >= "
+                    f"n_components, got n_samples = {N}, n_components = {K}. "
+                    "Use fewer states, more data, or set means_ and remove "
+                    "'m' from init_params.")
+            n_trials = 2 + int(np.log(K))
+            u = rng.random_sample(1 + (K - 1) * n_trials)
+            nc = _config.n_chunks_for(N)
+            sw = np.empty(0)
+            seeds = _kmeanspp(X, sw, K, u, n_trials, nc)
+            var = X.var(axis=0, dtype=np.float64).mean()
+            centers, _, _ = _lloyd(X, sw, X[seeds].astype(np.float64), 300,
+                                   1e-4 * var, nc)
+            self.means_ = centers
+        if "c" in ip or not hasattr(self, "_covars_"):
+            if N < 2:
+                raise ValueError(
+                    "Initializing the covariances needs at least 2 samples; "
+                    "set covars_ and remove 'c' from init_params.")
+            cv = np.atleast_2d(np.cov(X.T.astype(np.float64))) \
+                + self.min_covar * np.eye(D)
+            ct = self.covariance_type
+            if ct == "spherical":
+                cv = np.full(K, np.trace(cv) / D)
+            elif ct == "diag":
+                cv = np.tile(np.diag(cv), (K, 1))
+            elif ct == "full":
+                cv = np.tile(cv, (K, 1, 1))
+            self._covars_ = cv
+
+    def _m_step(self, es, model):
+        """hmmlearn's M-step (with its priors) from centred statistics."""
+        K = self.n_components
+        st = es.stats
+        D = st.sums.shape[1]
+        params = self.params
+        ct = self.covariance_type
+        sp = model.startprob
+        tm = model.transmat
+        if "s" in params:
+            prior = _as_prior("startprob_prior", self.startprob_prior, (K,),
+                              "(n_components,)")
+            new = np.maximum(prior - 1 + es.start, 0)
+            new = np.where(sp == 0, 0, new)
+            total = new.sum()
+            if total > 0:
+                sp = new / total
+            else:
+                warnings.warn("startprob_ has no support after the M-step "
+                              "(zero posteriors); keeping the previous "
+                              "startprob_.", RuntimeWarning, stacklevel=3)
+            self.startprob_ = sp
+        if "t" in params:
+            prior = _as_prior("transmat_prior", self.transmat_prior, (K, K),
+                              "(n_components, n_components)")
+            new = np.maximum(prior - 1 + es.xi, 0)
+            new = np.where(tm == 0, 0, new)
+            rows = new.sum(axis=1)
+            zero = rows == 0
+            if zero.any():
+                warnings.warn(
+                    f"Rows {np.flatnonzero(zero).tolist()} of transmat_ have "
+                    "no expected transitions (the states are never left); "
+                    "keeping their previous values.", RuntimeWarning,
+                    stacklevel=3)
+            tm = np.where(zero[:, None], tm, new / np.where(zero, 1, rows)[:, None])
+            self.transmat_ = tm
+        means = model.means
+        covars = self._covars_
+        post = st.nk
+        if "m" in params or "c" in params:
+            mw = _per_state("means_weight", self.means_weight, K)[:, None]
+            mp = _as_prior("means_prior", self.means_prior, (K, D),
+                           "(n_components, n_features)")
+        if "m" in params:
+            obs = st.sums + post[:, None] * st.ref
+            den = mw + post[:, None]
+            empty = (den == 0).ravel()
+            if empty.any():
+                warnings.warn(
+                    f"State(s) {np.flatnonzero(empty).tolist()} have no "
+                    "posterior weight; keeping their previous means.",
+                    RuntimeWarning, stacklevel=3)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                new = (mw * mp + obs) / den
+            means = np.where(empty[:, None], means, new)
+            self.means_ = means
+        if "c" in params:
+            covars = self._new_covars(st, means, mw, mp, post, covars)
+            self._covars_ = covars
+        return self._make_model(sp, tm, np.ascontiguousarray(means), covars)
+
+    def _new_covars(self, st, means, mw, mp, post, old):
+        ct = self.covariance_type
+        K, D = means.shape
+        delta = means - st.ref          # new means minus the reference
+        md = means - mp
+        cw = np.asarray(self.covars_weight, dtype=np.float64)
+        if ct in ("spherical", "diag"):
+            prior = _as_prior("covars_prior", self.covars_prior, (K, D),
+                              "(n_components, n_features)")
+            # sum_t r (x - mu)^2 from the scatter around ref
+            sq = st.scatter - 2 * delta * st.sums + post[:, None] * delta ** 2
+            c_n = mw * md ** 2 + sq
+            c_d = np.maximum(_per_state("covars_weight", cw, K) - 1, 0)[:, None] \
+                + post[:, None]
+            cov = (prior + c_n) / np.maximum(c_d, 1e-5)
+            if ct == "spherical":
+                cov = cov.mean(axis=1)
+            return cov
+        outer = np.einsum("ki,kj->kij", delta, st.sums)
+        c_n = (mw[:, :, None] * np.einsum("ki,kj->kij", md, md)
+               - outer - np.swapaxes(outer, 1, 2)
+               + post[:, None, None] * np.einsum("ki,kj->kij", delta, delta))
+        if ct == "tied":
+            if cw.ndim != 0:
+                raise ValueError(
+                    "covars_weight must be a scalar for covariance_type="
+                    f"'tied', got shape {cw.shape}.")
+            prior = _as_prior("covars_prior", self.covars_prior, (D, D),
+                              "(n_features, n_features)")
+            den = max(float(cw) - D, 0) + post.sum()
+            if not den > 0:
+                warnings.warn("The tied covariance has no weight; keeping "
+                              "the previous one.", RuntimeWarning, stacklevel=4)
+                return old
+            return (prior + st.scatter + c_n.sum(axis=0)) / den
+        prior = _as_prior("covars_prior", self.covars_prior, (K, D, D),
+                          "(n_components, n_features, n_features)")
+        den = np.maximum(_per_state("covars_weight", cw, K) - D, 0) + post
+        empty = ~(den > 0)
+        if empty.any():
+            warnings.warn(
+                f"State(s) {np.flatnonzero(empty).tolist()} have no posterior "
+                "weight; keeping their previous covariances.", RuntimeWarning,
+                stacklevel=4)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cov = (prior + st.scatter + c_n) / den[:, None, None]
+        return np.where(empty[:, None, None], old, cov)
+
+    # ------------------------------------------------------- inference
+    def _prepare(self, X, lengths):
+        self._check_is_fitted()
+        D = np.shape(self.means_)[-1]
+        X = self._validate_X(X, D)
+        starts = _check_lengths(lengths, X.shape[0])
+        return X, starts, self._model(D)
+
+    def score_samples(self, X, lengths=None):
+        """Log-likelihood of ``X`` and the state posteriors of every row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int of shape (n_sequences,), optional
+            Lengths of the sequences in ``X`` (sum ``n_samples``).
+
+        Returns
+        -------
+        log_prob : float
+            Log-likelihood of ``X`` (summed over the sequences).
+        posteriors : ndarray of shape (n_samples, n_components)
+            ``P(z_t = k | x)`` of each row.
+        """
+        X, starts, model = self._prepare(X, lengths)
+        N = X.shape[0]
+        K = self.n_components
+        post = np.empty((N, K))
+        with _config.threads(self.n_threads):
+            es = self._e_step(X, starts, model,
+                              _Workspace(N, K, starts.shape[0] - 1),
+                              out_gamma=post)
+        return es.loglik, post
+
+    def score(self, X, lengths=None):
+        """Log-likelihood of ``X`` under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int of shape (n_sequences,), optional
+
+        Returns
+        -------
+        log_prob : float
+        """
+        X, starts, model = self._prepare(X, lengths)
+        N = X.shape[0]
+        with _config.threads(self.n_threads):
+            es = self._e_step(X, starts, model,
+                              _Workspace(N, self.n_components,
+                                         starts.shape[0] - 1),
+                              backward=False)
+        return es.loglik
+
+    def predict_proba(self, X, lengths=None):
+        """Posterior probability of every state for every row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int of shape (n_sequences,), optional
+
+        Returns
+        -------
+        posteriors : ndarray of shape (n_samples, n_components)
+        """
+        return self.score_samples(X, lengths)[1]
+
+    def decode(self, X, lengths=None, algorithm=None):
+        """Most likely state sequence of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int of shape (n_sequences,), optional
+        algorithm : {'viterbi', 'map'}, optional
+            Default: the model's ``algorithm``.
+
+        Returns
+        -------
+        log_prob : float
+            Viterbi: the log-probability of the best path (jointly with
+            ``X``).  MAP: hmmlearn's value, the sum over rows of the largest
+            posterior.
+        state_sequence : ndarray of shape (n_samples,)
+        """
+        algorithm = algorithm or self.algorithm
+        if algorithm not in DECODER_ALGORITHMS:
+            raise ValueError(
+                f"algorithm must be one of {list(DECODER_ALGORITHMS)}, got "
+                f"{algorithm!r}.")
+        if algorithm == "map":
+            _, post = self.score_samples(X, lengths)
+            starts = _check_lengths(lengths, post.shape[0])
+            best = post.max(axis=1)
+            log_prob = 0.0
+            for a, b in zip(starts[:-1], starts[1:]):
+                log_prob += best[a:b].sum()
+            return float(log_prob), np.argmax(post, axis=1)
+        X, starts, model = self._prepare(X, lengths)
+        N = X.shape[0]
+        K = self.n_components
+        lat = np.empty((N, K))
+        path = np.empty(N, dtype=np.int64)
+        seq_lp = np.empty(starts.shape[0] - 1)
+        with _config.threads(self.n_threads):
+            _emission_pass(model.code, X, model.means, model.prec,
+                           model.logconst, _config.n_chunks_for(N),
+                           _config.BLOCK_ROWS, False, lat, _EMPTY_F)
+            _viterbi_pass(starts, model.log_startprob, model.log_transmat, lat,
+                          path, seq_lp)
+        log_prob = 0.0
+        for v in seq_lp.tolist():
+            log_prob += v
+        return log_prob, path
+
+    def predict(self, X, lengths=None):
+        """Most likely states of ``X`` by the model's ``algorithm``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int of shape (n_sequences,), optional
+
+        Returns
+        -------
+        state_sequence : ndarray of shape (n_samples,)
+        """
+        return self.decode(X, lengths)[1]
+
+    # -------------------------------------------------------- sampling
+    def sample(self, n_samples=1, random_state=None, currstate=None):
+        """Generate a sequence from the model.
+
+        Draws the same random numbers in the same order as hmmlearn, so both
+        libraries produce the same sample from the same parameters and seed.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Length of the sequence.
+        random_state : int, RandomState instance or None, optional
+            Default: the model's ``random_state``.
+        currstate : int, optional
+            State of the first sample (default: drawn from ``startprob_``).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        state_sequence : ndarray of shape (n_samples,)
+        """
+        self._check_is_fitted()
+        _check_int("n_samples", n_samples, 1)
+        D = np.shape(self.means_)[-1]
+        model = self._model(D)
+        K = self.n_components
+        if currstate is not None:
+            if isinstance(currstate, bool) or not isinstance(
+                    currstate, numbers.Integral) or not 0 <= currstate < K:
+                raise ValueError(
+                    f"currstate must be a state index in [0, {K}), got "
+                    f"{currstate!r}.")
+        rng = check_random_state(self.random_state if random_state is None
+                                 else random_state)
+        means = model.means
+        covs = self.covars_
+        # numpy's multivariate_normal: x = z @ (sqrt(s)[:, None] * v) + mean
+        # with (u, s, v) = svd(cov) -- precomputed once per state.
+        transforms = []
+        for k in range(K):
+            _, s, v = np.linalg.svd(covs[k])
+            transforms.append(np.sqrt(s)[:, None] * v)
+        t_cdf = np.cumsum(model.transmat, axis=1)
+        states = np.empty(n_samples, dtype=np.int64)
+        Z = np.empty((n_samples, D))
+        rand = rng.random_sample
+        normal = rng.standard_normal
+        if currstate is None:
+            cdf = np.cumsum(model.startprob)
+            currstate = int((cdf > rand()).argmax())
+        state = int(currstate)
+        for t in range(n_samples):
+            if t:
+                state = int((t_cdf[state] > rand()).argmax())
+            states[t] = state
+            Z[t] = normal(D)
+        X = np.empty((n_samples, D))
+        for k in range(K):
+            idx = np.flatnonzero(states == k)
+            if idx.size:
+                X[idx] = Z[idx] @ transforms[k] + means[k]
+        return X, states
+
+    # ----------------------------------------------------- model checks
+    def get_stationary_distribution(self):
+        """Stationary distribution of the states (left eigenvector of transmat_).
+
+        Returns
+        -------
+        ndarray of shape (n_components,)
+        """
+        self._check_is_fitted()
+        vals, vecs = np.linalg.eig(np.asarray(self.transmat_).T)
+        vec = np.real_if_close(vecs[:, np.argmax(vals.real)])
+        return np.real(vec / vec.sum())
+
+    def _n_parameters(self):
+        K = self.n_components
+        D = np.shape(self.means_)[-1]
+        cov = {"spherical": K, "diag": K * D, "full": K * D * (D + 1) // 2,
+               "tied": D * (D + 1) // 2}[self.covariance_type]
+        return (K - 1) + K * (K - 1) + K * D + cov
+
+    def aic(self, X, lengths=None):
+        """Akaike information criterion ``-2 log L + 2 p`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int of shape (n_sequences,), optional
+
+        Returns
+        -------
+        float
+        """
+        return -2 * self.score(X, lengths) + 2 * self._n_parameters()
+
+    def bic(self, X, lengths=None):
+        """Bayesian information criterion ``-2 log L + p log n`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        lengths : array-like of int of shape (n_sequences,), optional
+
+        Returns
+        -------
+        float
+        """
+        return (-2 * self.score(X, lengths)
+                + self._n_parameters() * np.log(len(X)))
