@@ -385,13 +385,8 @@ default='kmeans'
         N, D = X.shape
         plan = MissingPlan(X) if self._allow_nan() and np.isnan(
             X).any() else None
-        amax = float(np.nanmax(np.abs(X))) if (plan is None or
-                                               plan.n_informative) else 0.0
-        if amax > _MAX_ABS:
-            raise ValueError(
-                f"X contains values up to {amax:.3g} in magnitude; squared "
-                "distances would overflow float64 (limit ~1e150). Rescale X, "
-                "for example divide it by its standard deviation.")
+        if plan is None or plan.n_informative:
+            _check_magnitude(X)
         sw = check_sample_weight(sample_weight, N)
         K = self.n_components
         if N < K:
@@ -408,16 +403,36 @@ default='kmeans'
             raise ValueError(
                 f"Only {np.count_nonzero(sw)} rows have a positive "
                 f"sample_weight, fewer than n_components = {K}.")
+        ct = self.covariance_type
+
+        def init_fn(rng, inits):
+            return self._initialize(X_init, sw, rng, inits)
+
+        def stats_fn(params):
+            if plan is None:
+                code, means, prec, logconst = params.kernel_args()
+                return _stats_pass(X, sw, ct, code, means, prec, logconst)
+            return missing_pass(X, sw, plan, params)
+
+        self._run_em(stats_fn, init_fn, N, D, names)
+        return X
+
+    def _run_em(self, stats_fn, init_fn, n_rows, D, names):
+        """EM driver shared by every data source.
+
+        ``stats_fn(params)`` returns the GaussianStats of all the data under
+        ``params`` (one pass); ``init_fn(rng, inits)`` returns initial
+        GaussianParams.  State is committed to ``self`` only at the end.
+        """
         inits = self._check_initial_parameters(D)
         do_init = not (self.warm_start and hasattr(self, "_params"))
         n_init = self.n_init if do_init else 1
         rng = check_random_state(self.random_state)
-        ct = self.covariance_type
         best = None
         for init in range(n_init):
             self._verbose_init_beg(init)
             if do_init:
-                params = self._initialize(X_init, sw, rng, inits)
+                params = init_fn(rng, inits)
                 lower_bound = -np.inf
             else:
                 params = self._params
@@ -427,11 +442,7 @@ default='kmeans'
             n_iter = 0
             for n_iter in range(1, self.max_iter + 1):
                 prev = lower_bound
-                if plan is None:
-                    code, means, prec, logconst = params.kernel_args()
-                    stats = _stats_pass(X, sw, ct, code, means, prec, logconst)
-                else:
-                    stats = missing_pass(X, sw, plan, params)
+                stats = stats_fn(params)
                 lower_bound = stats.mean_loglik
                 if not np.isfinite(lower_bound):
                     raise ValueError(
@@ -461,7 +472,7 @@ default='kmeans'
                 f"{self.max_iter} iterations. Try different init parameters, "
                 "or increase max_iter, tol, or check for degenerate data.",
                 _convergence_warning_class(), stacklevel=3)
-        empty = np.flatnonzero(params.weights * N < 1e-8)
+        empty = np.flatnonzero(params.weights * n_rows < 1e-8)
         if empty.size:
             warnings.warn(
                 f"Component(s) {empty.tolist()} ended with (almost) no data "
@@ -480,7 +491,6 @@ default='kmeans'
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = bounds
-        return X
 
     def _initialize(self, X, sw, rng, inits):
         """Return initial GaussianParams (scikit-learn's semantics for *_init)."""
@@ -497,7 +507,7 @@ default='kmeans'
             u = rng.random_sample(1 + (K - 1) * n_trials)
             nc = _config.n_chunks_for(N)
             seeds = _kmeanspp(X, sw, K, u, n_trials, nc)
-            var = X.var(axis=0, dtype=np.float64).mean()
+            var = _column_variance(X)
             centers, labels, _ = _lloyd(X, sw, X[seeds].astype(np.float64),
                                         300, 1e-4 * var, nc)
             stats = stats_from_responsibilities(
@@ -732,6 +742,29 @@ default='kmeans'
                 print(f"Initialization {msg}. time lapse "
                       f"{perf_counter() - self._t_init:.5f}s\t lower bound "
                       f"{lower_bound:.5f}.")
+
+
+def _check_magnitude(X):
+    """Reject values whose squares overflow (no temporary copy of X)."""
+    amax = max(float(np.nanmax(X)), -float(np.nanmin(X)))
+    if amax > _MAX_ABS:
+        raise ValueError(
+            f"X contains values up to {amax:.3g} in magnitude; squared "
+            "distances would overflow float64 (limit ~1e150). Rescale X, "
+            "for example divide it by its standard deviation.")
+
+
+def _column_variance(X, rows=1 << 16):
+    """Mean per-feature variance of X, in chunks (no copy of X)."""
+    n = X.shape[0]
+    mean = np.zeros(X.shape[1])
+    for a in range(0, n, rows):
+        mean += X[a:a + rows].sum(axis=0, dtype=np.float64)
+    mean /= n
+    ss = np.zeros(X.shape[1])
+    for a in range(0, n, rows):
+        ss += ((X[a:a + rows] - mean) ** 2).sum(axis=0)
+    return float((ss / n).mean())
 
 
 def _mean_impute(X):
