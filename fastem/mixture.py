@@ -160,6 +160,10 @@ default='kmeans'
         entry missing are ignored by ``fit``.  ``predict``, ``predict_proba``,
         ``score_samples`` and ``score`` then accept NaN too (marginal
         densities), and :meth:`impute` fills the gaps.
+    online_decay : float in (0.5, 1], default=0.6
+        Step-size exponent of :meth:`partial_fit` (fastem addition): after
+        ``t`` updates, a new batch gets weight ``(t + 2) ** -online_decay``
+        in the running statistics.
 
     Attributes
     ----------
@@ -184,7 +188,7 @@ default='kmeans'
                  weights_init=None, means_init=None, precisions_init=None,
                  random_state=None, warm_start=False, verbose=0,
                  verbose_interval=10, n_threads=None, callback=None,
-                 nan_policy="raise"):
+                 nan_policy="raise", online_decay=0.6):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -202,6 +206,7 @@ default='kmeans'
         self.n_threads = n_threads
         self.callback = callback
         self.nan_policy = nan_policy
+        self.online_decay = online_decay
 
     # ------------------------------------------------------------------ checks
     def _check_parameters(self):
@@ -227,6 +232,12 @@ default='kmeans'
             raise ValueError(
                 f"Invalid value for 'nan_policy': {self.nan_policy!r}. Valid "
                 f"options are {list(NAN_POLICIES)}.")
+        if isinstance(self.online_decay, bool) or not isinstance(
+                self.online_decay, numbers.Real) or not (
+                0.5 < self.online_decay <= 1):
+            raise ValueError(
+                "online_decay must be a float in (0.5, 1], got "
+                f"{self.online_decay!r}.")
         if self.callback is not None and not callable(self.callback):
             raise TypeError(
                 f"callback must be callable or None, got {self.callback!r}.")
@@ -417,6 +428,182 @@ default='kmeans'
         self._run_em(stats_fn, init_fn, N, D, names)
         return X
 
+    def fit_chunks(self, make_chunks, init_size=100_000):
+        """Fit by exact EM on data streamed in chunks (out of core).
+
+        Each EM iteration is one pass over the chunks, adding up their
+        statistics; memory is bounded by one chunk plus the initialization
+        sample.  The iterates equal those of :meth:`fit` on the concatenated
+        data from the same initial parameters, to rounding.
+
+        Parameters
+        ----------
+        make_chunks : callable
+            Returns a fresh iterator over the chunks each time it is called
+            (see :mod:`fastem.chunks` for sources over arrays, memory maps,
+            ``.npy``, HDF5/zarr and Parquet).  A chunk is an array
+            (rows, n_features) or a tuple ``(X_chunk, sample_weight_chunk)``.
+        init_size : int, default=100000
+            Rows of the uniform random sample (drawn in one extra pass, a
+            reservoir sample seeded by ``random_state``) that the
+            initialization runs on.  Unused when ``weights_init``,
+            ``means_init`` and ``precisions_init`` are all given.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        if not callable(make_chunks):
+            raise TypeError(
+                "make_chunks must be a callable returning a fresh iterator of "
+                f"chunks, got {type(make_chunks).__name__}; wrap an array with "
+                "fastem.chunks.array_chunks(X).")
+        with _config.threads(self.n_threads):
+            self._fit_chunks(make_chunks, init_size)
+        return self
+
+    def _iter_chunks(self, make_chunks, n_features=None):
+        name = type(self).__name__
+        it = make_chunks()
+        if it is None or not hasattr(it, "__iter__"):
+            raise TypeError("make_chunks() must return an iterator of chunks, "
+                            f"got {type(it).__name__}.")
+        for chunk in it:
+            w = None
+            if isinstance(chunk, tuple):
+                chunk, w = chunk
+            Xc = check_array(chunk, n_features=n_features, estimator=name,
+                             allow_nan=self._allow_nan())
+            if n_features is None:
+                n_features = Xc.shape[1]
+            yield Xc, check_sample_weight(w, Xc.shape[0]) if w is not None \
+                else np.empty(0)
+
+    def _chunk_stats(self, Xc, wc, params):
+        if self._allow_nan() and np.isnan(Xc).any():
+            return missing_pass(Xc, wc, MissingPlan(Xc), params)
+        code, means, prec, logconst = params.kernel_args()
+        return _stats_pass(Xc, wc, self.covariance_type, code, means, prec,
+                           logconst)
+
+    def _fit_chunks(self, make_chunks, init_size):
+        self._check_parameters()
+        rng = check_random_state(self.random_state)
+        _check_int("init_size", init_size, 1)
+        # Pass 0: size, features, and a reservoir sample for initialization.
+        n_rows = 0
+        D = None
+        sample = sample_w = None
+        for Xc, wc in self._iter_chunks(make_chunks, D):
+            if D is None:
+                D = Xc.shape[1]
+                sample = np.empty((0, D))
+            elif Xc.shape[1] != D:
+                raise ValueError(
+                    f"chunks have {Xc.shape[1]} and {D} features; every chunk "
+                    "needs the same number of columns.")
+            sample, sample_w = _reservoir(sample, sample_w, Xc, wc, n_rows,
+                                          init_size, rng)
+            n_rows += Xc.shape[0]
+        if D is None:
+            raise ValueError("make_chunks() produced no chunks; nothing to fit.")
+        K = self.n_components
+        if n_rows < max(K, 2):
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {K}"
+                f", n_samples = {n_rows}.")
+        plan = MissingPlan(sample) if self._allow_nan() and np.isnan(
+            sample).any() else None
+        X_init = sample if plan is None else _mean_impute(sample)
+        sw_init = sample_w if sample_w is not None else np.empty(0)
+
+        def init_fn(rng, inits):
+            return self._initialize(X_init, sw_init, rng, inits)
+
+        def stats_fn(params):
+            total = None
+            for Xc, wc in self._iter_chunks(make_chunks, D):
+                total = self._chunk_stats(Xc, wc, params) + total
+            return total
+
+        self._run_em(stats_fn, init_fn, n_rows, D, None)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one batch by stepwise (online) EM.
+
+        Cappé & Moulines (2009): the running sufficient statistics are a
+        decayed average, ``S <- (1 - g) S + g s(batch)`` with
+        ``g = (t + 2) ** -online_decay`` after ``t`` updates, followed by an
+        M-step.  The first batch initializes the model (``init_params`` or
+        the ``*_init`` parameters) and sets ``S``.  For streams that never
+        fit in memory and for data that drifts; ``fit`` starts afresh.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One batch.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : GaussianMixture
+            With ``n_batches_`` (updates so far) and ``lower_bound_`` (mean
+            log-likelihood of the batch under the parameters before the
+            update).
+        """
+        with _config.threads(self.n_threads):
+            self._partial_fit(X, sample_weight)
+        return self
+
+    def _partial_fit(self, X, sample_weight):
+        self._check_parameters()
+        first = not hasattr(self, "_params")
+        name = type(self).__name__
+        X = check_array(X, n_features=None if first else self.n_features_in_,
+                        estimator=name, allow_nan=self._allow_nan())
+        _check_magnitude(X)
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        if first:
+            K = self.n_components
+            if X.shape[0] < K:
+                raise ValueError(
+                    f"The first batch initializes the model and needs at least "
+                    f"n_components = {K} rows, got {X.shape[0]}.")
+            inits = self._check_initial_parameters(X.shape[1])
+            rng = check_random_state(self.random_state)
+            X_init = _mean_impute(X) if np.isnan(X).any() else X
+            params = self._initialize(X_init, sw, rng, inits)
+            running, t = None, 0
+        else:
+            # continue the running statistics, or start them from a fit
+            params = self._params
+            running, t = getattr(self, "_online", None) or (None, 0)
+        stats = self._chunk_stats(X, sw, params)
+        if not stats.weight_sum > 0:
+            raise ValueError("The batch has no row with positive weight and "
+                             "at least one observed entry.")
+        batch = stats.scale(1.0 / stats.weight_sum)
+        fresh = running is None
+        if fresh:
+            running = batch
+        else:
+            g = (t + 2.0) ** (-self.online_decay)
+            running = running.scale(1.0 - g) + batch.scale(g)
+        new = m_step(running, self.reg_covar)
+        running = running.shift(new.means)  # keep moments centred
+        # commit
+        self._set_params(new)
+        self._online = (running, t + 1)
+        self.n_features_in_ = X.shape[1]
+        self.n_batches_ = t + 1
+        self.lower_bound_ = stats.mean_loglik
+        history = [] if fresh else self.lower_bounds_
+        self.lower_bounds_ = history + [self.lower_bound_]
+        self.n_iter_ = t + 1
+        self.converged_ = False
+
     def _run_em(self, stats_fn, init_fn, n_rows, D, names):
         """EM driver shared by every data source.
 
@@ -491,6 +678,7 @@ default='kmeans'
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = bounds
+        self._online = None  # a full fit restarts online EM
 
     def _initialize(self, X, sw, rng, inits):
         """Return initial GaussianParams (scikit-learn's semantics for *_init)."""
@@ -742,6 +930,28 @@ default='kmeans'
                 print(f"Initialization {msg}. time lapse "
                       f"{perf_counter() - self._t_init:.5f}s\t lower bound "
                       f"{lower_bound:.5f}.")
+
+
+def _reservoir(sample, sample_w, Xc, wc, seen, size, rng):
+    """Uniform reservoir sample of rows (Algorithm R, vectorized per chunk)."""
+    n = Xc.shape[0]
+    has_w = wc.shape[0] > 0
+    if sample_w is None and has_w:
+        sample_w = np.ones(sample.shape[0])
+    take = min(max(size - sample.shape[0], 0), n)
+    if take:
+        sample = np.vstack([sample, Xc[:take]])
+        if sample_w is not None:
+            sample_w = np.concatenate([sample_w, wc[:take] if has_w
+                                       else np.ones(take)])
+    if take < n:
+        idx = np.arange(seen + take, seen + n)
+        j = rng.randint(0, idx + 1)
+        keep = np.flatnonzero(j < size)
+        sample[j[keep]] = Xc[take + keep]
+        if sample_w is not None:
+            sample_w[j[keep]] = wc[take + keep] if has_w else 1.0
+    return sample, sample_w
 
 
 def _check_magnitude(X):
