@@ -11,7 +11,7 @@ from time import perf_counter
 
 import numpy as np
 
-from . import _config
+from . import _config, _dask
 from ._base import BaseEstimator
 from ._kmeans import _kmeanspp, _lloyd
 from ._missing import MissingPlan, missing_pass
@@ -366,7 +366,10 @@ default='kmeans'
         self : GaussianMixture
         """
         with _config.threads(self.n_threads):
-            self._fit(X, sample_weight)
+            if _dask.is_dask_collection(X):
+                _dask.fit(self, X, sample_weight)
+            else:
+                self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -386,6 +389,8 @@ default='kmeans'
         -------
         labels : ndarray of shape (n_samples,)
         """
+        if _dask.is_dask_collection(X):
+            return self.fit(X, sample_weight=sample_weight).predict(X)
         with _config.threads(self.n_threads):
             X = self._fit(X, sample_weight)
         return self._outputs(X, label=True)[2]
@@ -604,7 +609,10 @@ default='kmeans'
         self.n_iter_ = t + 1
         self.converged_ = False
 
-    def _run_em(self, stats_fn, init_fn, n_rows, D, names):
+    def _rng_for_fit(self):
+        return check_random_state(self.random_state)
+
+    def _run_em(self, stats_fn, init_fn, n_rows, D, names, rng=None):
         """EM driver shared by every data source.
 
         ``stats_fn(params)`` returns the GaussianStats of all the data under
@@ -614,7 +622,7 @@ default='kmeans'
         inits = self._check_initial_parameters(D)
         do_init = not (self.warm_start and hasattr(self, "_params"))
         n_init = self.n_init if do_init else 1
-        rng = check_random_state(self.random_state)
+        rng = check_random_state(self.random_state) if rng is None else rng
         best = None
         for init in range(n_init):
             self._verbose_init_beg(init)
@@ -750,6 +758,8 @@ default='kmeans'
         log_prob : ndarray of shape (n_samples,)
         """
         self._check_is_fitted()
+        if _dask.is_dask_collection(X):
+            return _dask.outputs(self, X, "lse")
         X = self._validate_X(X, reset=False)
         return self._outputs(X, lse=True)[0]
 
@@ -766,7 +776,10 @@ default='kmeans'
         -------
         float
         """
-        return float(np.mean(self.score_samples(X)))
+        out = self.score_samples(X)
+        if _dask.is_dask_collection(out):
+            out = out.mean().compute()
+        return float(np.mean(out))
 
     def predict(self, X):
         """Most probable component of each row.
@@ -780,6 +793,8 @@ default='kmeans'
         labels : ndarray of shape (n_samples,)
         """
         self._check_is_fitted()
+        if _dask.is_dask_collection(X):
+            return _dask.outputs(self, X, "label")
         X = self._validate_X(X, reset=False)
         return self._outputs(X, label=True)[2]
 
@@ -795,6 +810,8 @@ default='kmeans'
         resp : ndarray of shape (n_samples, n_components)
         """
         self._check_is_fitted()
+        if _dask.is_dask_collection(X):
+            return _dask.outputs(self, X, "resp")
         X = self._validate_X(X, reset=False)
         return self._outputs(X, resp=True)[1]
 
