@@ -384,6 +384,8 @@ def from_sklearn(estimator, cls=None):
             np.array(estimator.means_, dtype=np.float64),
             np.array(estimator.precisions_cholesky_, dtype=np.float64), ct,
             np.array(estimator.covariances_, dtype=np.float64)))
+        # The same precisions, not recomputed (they differ in the last bit).
+        model.precisions_ = np.array(estimator.precisions_, dtype=np.float64)
         model.converged_ = bool(estimator.converged_)
         model.n_iter_ = int(estimator.n_iter_)
         model.lower_bound_ = float(estimator.lower_bound_)
