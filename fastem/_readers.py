@@ -66,6 +66,80 @@ def read_table(path, columns=None):
     return X, names
 
 
+def peek_columns(path):
+    """Column names (or None) and column count of a data file, cheaply.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    names : list of str or None
+    n_columns : int
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as e:
+            raise DataError(f"{path}: not a numeric .npy array "
+                            f"({str(e).splitlines()[0]})") from None
+        if arr.dtype.names is not None:
+            return list(arr.dtype.names), len(arr.dtype.names)
+        return None, 1 if arr.ndim == 1 else int(arr.shape[1])
+    if suffix in (".parquet", ".pq"):
+        pq = _pyarrow(path)
+        try:
+            names = [n for n in pq.read_schema(path).names
+                     if not n.startswith("__index_level_")]
+        except Exception as e:  # pyarrow raises its own exception types
+            raise DataError(f"{path}: not a readable parquet file "
+                            f"({str(e).splitlines()[0]})") from None
+        return names, len(names)
+    first, _ = _first_line(path)
+    fields = _split(first.rstrip("\r\n"), _delimiter(first))
+    header = not all(_is_number(f) for f in fields if f != "")
+    return (fields if header else None), len(fields)
+
+
+def _pyarrow(path):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"{path}: reading .parquet files needs pyarrow: pip install "
+            "pyarrow (or pip install fastem[parquet])") from None
+    return pq
+
+
+def _first_line(path):
+    """First line that is neither blank nor a comment, and its line number."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            n_before = 0
+            for line in f:
+                n_before += 1
+                if line.strip() and not line.lstrip().startswith("#"):
+                    return line, n_before
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file (cannot decode as UTF-8)") \
+            from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    raise DataError(f"{path}: empty file")
+
+
+def _delimiter(line):
+    for d in (",", "\t", ";"):
+        if d in line:
+            return d
+    return None
+
+
 def _resolve_columns(path, columns, names, n_cols):
     """Map ``columns`` (names or 0-based indices) to indices."""
     if columns is None:
@@ -110,26 +184,8 @@ def _split(line, delimiter):
 
 
 def _read_text(path, columns):
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            first, n_before = "", 0
-            for line in f:
-                n_before += 1
-                if line.strip() and not line.lstrip().startswith("#"):
-                    first = line
-                    break
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text file (cannot decode as UTF-8)") \
-            from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
-    if not first.strip():
-        raise DataError(f"{path}: empty file")
-    delimiter = None
-    for d in (",", "\t", ";"):
-        if d in first:
-            delimiter = d
-            break
+    first, n_before = _first_line(path)
+    delimiter = _delimiter(first)
     fields = _split(first.rstrip("\r\n"), delimiter)
     header = not all(_is_number(f) for f in fields if f != "")
     names = fields if header else None
@@ -215,12 +271,7 @@ def _read_npy(path, columns):
 
 
 def _read_parquet(path, columns):
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DataError(
-            f"{path}: reading .parquet files needs pyarrow: pip install "
-            "pyarrow (or pip install fastem[parquet])") from None
+    pq = _pyarrow(path)
     try:
         schema = pq.read_schema(path)
     except Exception as e:  # pyarrow raises its own exception types

@@ -2,10 +2,20 @@
 
 Subcommands register themselves in :data:`COMMANDS` with :func:`command`;
 adding one is a function plus a decorator.
+
+Conventions: results go to stdout (``--json`` makes them machine-readable);
+progress, notes and warnings go to stderr.  A user error (bad file, bad
+column, bad option) prints one line, ``fastem: error: ...``, on stderr and
+exits with status 1 (2 for bad options); set ``FASTEM_DEBUG=1`` to get the
+traceback instead.
 """
 
 import argparse
+import json
+import os
+import re
 import sys
+import warnings
 from time import perf_counter
 
 COMMANDS = {}
@@ -80,11 +90,817 @@ def run_demo(args):
 run_demo.configure = _configure_demo
 
 
+
+# --------------------------------------------------------------- helpers
+class CLIError(Exception):
+    """A user error: its message is printed as one line, exit status 1."""
+
+
+def _one_line(msg):
+    return " ".join(str(msg).split())
+
+
+def _note(args, msg):
+    if not getattr(args, "quiet", False):
+        print(msg, file=sys.stderr)
+
+
+def _components_list(text):
+    """Parse ``-k`` for select: ``"1-9"``, ``"2,4,8"``, ``"1-3,6"``."""
+    ks = []
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise argparse.ArgumentTypeError(
+                    f"empty range {part!r} (write low-high, e.g. 1-9)")
+            ks.extend(range(lo, hi + 1))
+        elif part.isdigit():
+            ks.append(int(part))
+        else:
+            raise argparse.ArgumentTypeError(
+                f"invalid value {text!r}: expected a number, a range like 1-9 "
+                "or a list like 1,2,5")
+    if not ks or min(ks) < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: numbers of components must be >= 1")
+    return list(dict.fromkeys(ks))
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a positive integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a positive integer")
+    return v
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected an integer >= 0") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected an integer >= 0")
+    return v
+
+
+def _nonneg_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a number >= 0") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a finite number >= 0")
+    return v
+
+
+_COV_TYPES = ("full", "tied", "diag", "spherical")
+
+
+def _covariance_list(text):
+    if text == "all":
+        return list(_COV_TYPES)
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in types if t not in _COV_TYPES]
+    if bad or not types:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected 'all' or a comma-separated "
+            f"list of {', '.join(_COV_TYPES)}")
+    return list(dict.fromkeys(types))
+
+
+def _columns(args):
+    cols = []
+    for item in getattr(args, "columns", None) or []:
+        cols.extend(c.strip() for c in item.split(",") if c.strip())
+    return cols or None
+
+
+def _read(path, columns):
+    from ._readers import read_table
+
+    return read_table(path, columns)
+
+
+def _jsonable(v):
+    """Numpy values to JSON values; non-finite floats become null."""
+    import numpy as np
+
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        return v if v == v and abs(v) != float("inf") else None
+    return v
+
+
+def _print_json(obj):
+    from .io import _dumps
+
+    print(_dumps(_jsonable(obj)))
+
+
+def _add_data_options(p, what="DATA"):
+    p.add_argument("--columns", action="append", metavar="COLS",
+                   help="columns of DATA to use: comma-separated names "
+                        "(files with a header, parquet) or 0-based indices; "
+                        "default all")
+
+
+def _add_output_options(p):
+    p.add_argument("--json", action="store_true",
+                   help="print the results as JSON (for scripts)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress display and no notes on stderr "
+                        "(results still go to stdout)")
+
+
+def _add_fit_options(p):
+    p.add_argument("--n-init", type=_positive_int, default=1, metavar="N",
+                   help="initializations per fit; the best is kept (default 1)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed (default 0)")
+    p.add_argument("--max-iter", type=_nonneg_int, default=100, metavar="N",
+                   help="maximum EM iterations (default 100)")
+    p.add_argument("--tol", type=_nonneg_float, default=1e-3,
+                   help="convergence threshold on the change of the mean "
+                        "log-likelihood per point (default 1e-3)")
+    p.add_argument("--reg-covar", type=_nonneg_float, default=1e-6,
+                   metavar="R", help="added to covariance diagonals "
+                                     "(default 1e-6)")
+    p.add_argument("--init", default="kmeans",
+                   choices=("kmeans", "k-means++", "random",
+                            "random_from_data"),
+                   help="initialization (default kmeans)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="kernel threads (default all cores)")
+
+
+class Progress:
+    """One-line progress display of EM (a ``GaussianMixture`` callback).
+
+    Shows the initialization, iteration, mean log-likelihood per point, its
+    change and the elapsed time on ``stream``, rewritten in place.  Nothing
+    is shown before ``delay`` seconds (quick fits stay quiet); then a ticker
+    thread keeps the elapsed time moving every ``interval`` seconds, also
+    while the initialization runs (when there is no iteration to report).
+
+    Parameters
+    ----------
+    stream : file
+        Usually ``sys.stderr``.
+    n_init : int
+        Initializations of the fit (to show ``init i/n``).
+    delay, interval : float
+        Seconds.
+    ticker : bool
+        Start the ticker thread (``start``/``close`` manage it).
+    """
+
+    def __init__(self, stream, n_init=1, delay=0.5, interval=0.2, ticker=True):
+        import threading
+
+        self.stream = stream
+        self.n_init = n_init
+        self.delay = delay
+        self.interval = interval
+        self.t0 = perf_counter()
+        self.init = 0
+        self.prev = None
+        self.status = "initializing"
+        self.width = 0
+        self.shown = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        if ticker:
+            self._thread = threading.Thread(target=self._tick, daemon=True)
+            self._thread.start()
+
+    def _tick(self):
+        while not self._stop.wait(self.interval):
+            if perf_counter() - self.t0 >= self.delay:
+                self.draw()
+
+    def __call__(self, n_iter, lower_bound):
+        """Record iteration ``n_iter`` (the GaussianMixture callback)."""
+        if n_iter == 1:
+            self.init += 1
+            self.prev = None
+        parts = []
+        if self.n_init > 1:
+            parts.append(f"init {max(self.init, 1)}/{self.n_init}")
+        parts.append(f"iteration {n_iter}")
+        parts.append(f"log-lik/point {lower_bound:.6f}")
+        if self.prev is not None:
+            parts.append(f"change {lower_bound - self.prev:+.2e}")
+        self.prev = lower_bound
+        self.status = "  ".join(parts)
+        if self._thread is None and perf_counter() - self.t0 >= self.delay:
+            self.draw()
+        return None
+
+    def draw(self):
+        """Show the current status and the elapsed time."""
+        self.write(f"{self.status}  {perf_counter() - self.t0:.1f} s")
+
+    def write(self, line):
+        """Show ``line`` in place of the previous one."""
+        with self._lock:
+            if self._stop.is_set() and self._thread is not None:
+                return
+            pad = max(0, self.width - len(line))
+            self.stream.write("\r" + line + " " * pad)
+            self.stream.flush()
+            self.width = len(line)
+            self.shown += 1
+
+    def close(self):
+        """Stop the ticker and erase the line (if anything was shown)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            if self.width:
+                self.stream.write("\r" + " " * self.width + "\r")
+                self.stream.flush()
+                self.width = 0
+
+
+def _progress_enabled(args):
+    if getattr(args, "quiet", False):
+        return False
+    if getattr(args, "progress", False):
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _has_callback():
+    from .mixture import GaussianMixture
+
+    return "callback" in GaussianMixture().get_params()
+
+
+def _fmt(v):
+    return f"{v:.6g}"
+
+
+def _table(row_labels, col_labels, rows, indent="  ", max_width=100):
+    """Right-aligned table; columns beyond ``max_width`` wrap into blocks."""
+    cells = [[_fmt(v) for v in r] for r in rows]
+    lw = max([len(x) for x in row_labels] + [0])
+    cw = max([len(c) for c in col_labels]
+             + [len(c) for r in cells for c in r] + [6]) + 2
+    per = max(1, (max_width - len(indent) - lw) // cw)
+    out = []
+    for start in range(0, len(col_labels), per):
+        sl = slice(start, start + per)
+        out.append(indent + " " * lw + "".join(f"{c:>{cw}}"
+                                                for c in col_labels[sl]))
+        for lab, r in zip(row_labels, cells):
+            out.append(indent + f"{lab:<{lw}}" + "".join(f"{c:>{cw}}"
+                                                         for c in r[sl]))
+    return out
+
+
+def _feature_names(gm, names):
+    D = gm.means_.shape[1]
+    if names is None:
+        names = getattr(gm, "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else [
+        f"x{i}" for i in range(D)]
+
+
+def _param_lines(gm, names=None):
+    """Weights, means and covariances as readable tables."""
+    import numpy as np
+
+    K, D = gm.means_.shape
+    names = _feature_names(gm, names)
+    comps = [f"comp {k}" for k in range(K)]
+    ct = gm.covariance_type
+    cov = np.asarray(gm.covariances_)
+    lines = ["weights"]
+    lines += _table([""], comps, [gm.weights_])
+    lines.append("means")
+    lines += _table(names, comps, gm.means_.T)
+    if ct == "full" and D <= 8:
+        lines.append("covariances (full)")
+        for k in range(K):
+            lines.append(f"  component {k}")
+            lines += _table(names, names, cov[k], indent="    ")
+    elif ct == "full":
+        lines.append("variances (diagonals of the full covariances; "
+                     "all entries with --json)")
+        lines += _table(names, comps, np.diagonal(cov, axis1=1, axis2=2).T)
+    elif ct == "tied":
+        lines.append("covariance (tied: shared by every component)")
+        if D <= 8:
+            lines += _table(names, names, cov)
+        else:
+            lines += _table(names, ["variance"], np.diag(cov)[:, None])
+    elif ct == "diag":
+        lines.append("variances (diag)")
+        lines += _table(names, comps, cov.T)
+    else:
+        lines.append("variance (spherical: the same for every feature)")
+        lines += _table([""], comps, [cov])
+    return lines
+
+
+def _quality(gm, X):
+    """Log-likelihood, BIC, AIC and the parameter count of ``gm`` on ``X``."""
+    import numpy as np
+
+    from .selection import n_parameters
+
+    ll = float(np.sum(gm.score_samples(X)))
+    n = X.shape[0]
+    p = n_parameters(*gm.means_.shape, gm.covariance_type)
+    return {"log_likelihood": ll, "mean_log_likelihood": ll / n,
+            "bic": -2 * ll + p * np.log(n), "aic": -2 * ll + 2 * p,
+            "n_parameters": p}
+
+
+def _model_json(gm, names=None):
+    return {"n_components": int(gm.means_.shape[0]),
+            "covariance_type": gm.covariance_type,
+            "n_features": int(gm.means_.shape[1]),
+            "features": _feature_names(gm, names),
+            "weights": gm.weights_, "means": gm.means_,
+            "covariances": gm.covariances_,
+            "converged": bool(gm.converged_), "n_iter": int(gm.n_iter_),
+            "lower_bound": gm.lower_bound_,
+            "lower_bounds": list(getattr(gm, "lower_bounds_", []))}
+
+
+_IGNORED = "X does not have valid feature names"
+
+
+def _check_outputs(args):
+    """Fail before the fit, not after, on unwritable or unsupported outputs."""
+    for opt in ("out", "plot"):
+        path = getattr(args, opt, None)
+        if not path:
+            continue
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise CLIError(f"--{opt} {path}: directory {parent} does not exist")
+        if os.path.isdir(path):
+            raise CLIError(f"--{opt} {path}: is a directory")
+    if getattr(args, "plot", None):
+        from .plot import figure
+
+        fig, _ = figure()
+        ext = os.path.splitext(args.plot)[1].lower().lstrip(".")
+        supported = fig.canvas.get_supported_filetypes()
+        if ext not in supported:
+            raise CLIError(
+                f"--plot {args.plot}: unsupported picture format "
+                f"{'.' + ext if ext else '(no extension)'}; use one of "
+                f"{', '.join('.' + e for e in sorted(supported))}")
+
+
+def _save_plot(path, draw):
+    from .plot import figure
+
+    fig, ax = figure()
+    draw(ax)
+    fig.savefig(path)
+
+
+def _pair(args, gm):
+    feats = [c.strip() for c in (args.plot_features or "0,1").split(",")]
+    if len(feats) != 2:
+        raise CLIError(f"--plot-features takes two features, got "
+                       f"{args.plot_features!r}")
+    out = []
+    for f in feats:
+        out.append(int(f) if re.fullmatch(r"-?\d+", f) else f)
+    return tuple(out)
+
+
+def _make_model(args, **extra):
+    from .mixture import GaussianMixture
+
+    return GaussianMixture(
+        n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter,
+        tol=args.tol, reg_covar=args.reg_covar, init_params=args.init,
+        n_threads=args.threads, **extra)
+
+
+# ------------------------------------------------------------------ fit
+def _configure_fit(p):
+    p.add_argument("data", metavar="DATA",
+                   help="data file: .csv/.tsv/.txt (header optional), .npy, "
+                        ".parquet")
+    p.add_argument("-k", "--components", type=_positive_int, required=True,
+                   metavar="K", help="number of components")
+    p.add_argument("--covariance", default="full", choices=_COV_TYPES,
+                   help="covariance structure (default full)")
+    _add_fit_options(p)
+    _add_data_options(p)
+    p.add_argument("--out", metavar="MODEL.json",
+                   help="save the fitted model (JSON; read it with fastem "
+                        "predict/info or fastem.load)")
+    p.add_argument("--plot", metavar="FIG.png",
+                   help="save a picture (any matplotlib format: png, pdf, "
+                        "svg...); needs matplotlib")
+    p.add_argument("--plot-kind", default="auto",
+                   choices=("auto", "density", "scatter", "loglik"),
+                   help="auto: density for 1 feature, scatter otherwise")
+    p.add_argument("--plot-features", metavar="A,B",
+                   help="pair of features of the scatter plot (default 0,1)")
+    p.add_argument("--progress", action="store_true",
+                   help="show the progress display even when stderr is not "
+                        "a terminal")
+    _add_output_options(p)
+
+
+@command("fit", "fit a Gaussian mixture to a data file and print a summary")
+def run_fit(args):
+    """Run ``fastem fit``."""
+    _check_outputs(args)
+    t0 = perf_counter()
+    X, names = _read(args.data, _columns(args))
+    t_read = perf_counter() - t0
+    K = args.components
+    if K > X.shape[0]:
+        raise CLIError(f"-k {K} is more components than the {X.shape[0]} "
+                       f"rows of {args.data}")
+    progress = None
+    if _progress_enabled(args) and _has_callback():
+        progress = Progress(sys.stderr, n_init=args.n_init)
+    gm = _make_model(args, n_components=K, covariance_type=args.covariance,
+                     **({"callback": progress} if progress else {}))
+    t0 = perf_counter()
+    try:
+        gm.fit(X)
+    finally:
+        if progress is not None:
+            progress.close()
+    t_fit = perf_counter() - t0
+    if progress is not None:
+        gm.set_params(callback=None)
+    if names is not None:
+        import numpy as np
+
+        gm.feature_names_in_ = np.asarray(names, dtype=object)
+    q = _quality(gm, X)
+    if args.plot:
+        _plot_fit(args, gm, X)
+    if args.out:
+        from .io import save
+
+        save(gm, args.out, metadata={
+            "data": os.path.abspath(args.data), "n_samples": X.shape[0],
+            **{k: q[k] for k in ("log_likelihood", "bic", "aic")},
+            "fit_time": t_fit})
+    if args.json:
+        _print_json({"data": args.data, "n_samples": X.shape[0],
+                     **_model_json(gm, names), **q, "fit_time": t_fit,
+                     "read_time": t_read, "model": args.out,
+                     "plot": args.plot})
+    else:
+        print("\n".join(_fit_summary(args.data, X, gm, q, t_read, t_fit,
+                                     names)))
+    if args.out:
+        _note(args, f"model saved to {args.out}")
+    if args.plot:
+        _note(args, f"picture saved to {args.plot}")
+    return 0
+
+
+def _plot_fit(args, gm, X):
+    from . import plot
+
+    kind = args.plot_kind
+    if kind == "auto":
+        kind = "density" if X.shape[1] == 1 else "scatter"
+    if kind == "scatter" and X.shape[1] < 2:
+        raise CLIError("--plot-kind scatter needs at least 2 features; use "
+                       "density")
+    if kind == "scatter":
+        pair = _pair(args, gm)
+        _save_plot(args.plot, lambda ax: plot.scatter(gm, X, features=pair,
+                                                      ax=ax))
+    elif kind == "density":
+        feature = _pair(args, gm)[0] if args.plot_features else 0
+        _save_plot(args.plot, lambda ax: plot.density(gm, X, feature=feature,
+                                                      ax=ax))
+    else:
+        _save_plot(args.plot, lambda ax: plot.loglik(gm, ax=ax))
+
+
+def _fit_summary(path, X, gm, q, t_read, t_fit, names):
+    K, D = gm.means_.shape
+    feats = f": {', '.join(names)}" if names else ""
+    lines = [
+        f"fastem fit: {path}: {X.shape[0]:,} rows x {D} feature"
+        f"{'s' if D != 1 else ''}{feats}",
+        f"model: {K} component{'s' if K != 1 else ''}, covariance "
+        f"'{gm.covariance_type}'",
+        f"converged: {'yes' if gm.converged_ else 'NO'} after {gm.n_iter_} "
+        f"iteration{'s' if gm.n_iter_ != 1 else ''} (best of {gm.n_init} "
+        f"initialization{'s' if gm.n_init != 1 else ''})",
+        f"log-likelihood: {q['log_likelihood']:.4f} (mean per point "
+        f"{q['mean_log_likelihood']:.6f})",
+        f"BIC: {q['bic']:.4f}   AIC: {q['aic']:.4f}   parameters: "
+        f"{q['n_parameters']}",
+        f"time: fit {t_fit:.3f} s, read {t_read:.3f} s",
+    ]
+    return lines + _param_lines(gm, names)
+
+
+# --------------------------------------------------------------- select
+def _configure_select(p):
+    p.add_argument("data", metavar="DATA",
+                   help="data file: .csv/.tsv/.txt, .npy, .parquet")
+    p.add_argument("-k", "--components", type=_components_list,
+                   default=list(range(1, 10)), metavar="KS",
+                   help="numbers of components: a range 1-9 (default), a "
+                        "list 2,4,8, or both 1-3,6")
+    p.add_argument("--covariance", type=_covariance_list, default="all",
+                   metavar="TYPES",
+                   help="'all' (default) or a comma-separated list of full, "
+                        "tied, diag, spherical")
+    p.add_argument("--criterion", default="bic", choices=("bic", "aic", "icl"),
+                   help="selection criterion, lower is better (default bic)")
+    _add_fit_options(p)
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="fits run at the same time (default: automatic)")
+    _add_data_options(p)
+    p.add_argument("--out", metavar="MODEL.json", help="save the best model")
+    p.add_argument("--plot", metavar="FIG.png",
+                   help="save the criterion curves (needs matplotlib)")
+    p.add_argument("--progress", action="store_true",
+                   help="show progress even when stderr is not a terminal")
+    _add_output_options(p)
+
+
+@command("select", "choose the number of components and covariance type "
+                   "by BIC, AIC or ICL")
+def run_select(args):
+    """Run ``fastem select``."""
+    from .selection import select
+
+    _check_outputs(args)
+    X, names = _read(args.data, _columns(args))
+    types = args.covariance
+    if isinstance(types, str):
+        types = _covariance_list(types)
+    too_many = [k for k in args.components if k > X.shape[0]]
+    if too_many == args.components:
+        raise CLIError(f"every -k value exceeds the {X.shape[0]} rows of "
+                       f"{args.data}")
+    show = _progress_enabled(args)
+    bar = Progress(sys.stderr, delay=0.0, ticker=False) if show else None
+
+    def progress(row, done, total):
+        if bar is not None:
+            bar.write(f"fitted {done}/{total}: K={row['n_components']} "
+                      f"{row['covariance_type']} ({row['fit_time']:.2f} s)")
+
+    t0 = perf_counter()
+    try:
+        res = select(X, args.components, types, criterion=args.criterion,
+                     n_init=args.n_init, random_state=args.seed,
+                     n_jobs=args.jobs, progress=progress,
+                     max_iter=args.max_iter, tol=args.tol,
+                     reg_covar=args.reg_covar, init_params=args.init,
+                     n_threads=args.threads)
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = perf_counter() - t0
+    best = res.best_model
+    if names is not None:
+        import numpy as np
+
+        for m in res.models.values():
+            m.feature_names_in_ = np.asarray(names, dtype=object)
+    if args.plot:
+        from . import plot
+
+        _save_plot(args.plot, lambda ax: plot.criterion(res, ax=ax))
+    if args.out:
+        from .io import save
+
+        q = _quality(best, X)
+        save(best, args.out, metadata={
+            "data": os.path.abspath(args.data), "n_samples": X.shape[0],
+            **{k: q[k] for k in ("log_likelihood", "bic", "aic")},
+            "selected_by": args.criterion})
+    if args.json:
+        rows = [{k: v for k, v in r.items()} for r in res.results]
+        _print_json({"data": args.data, "n_samples": X.shape[0],
+                     "n_features": X.shape[1], "criterion": args.criterion,
+                     "best": {**res.best_params, "criterion": res.best_score},
+                     "results": rows, "time": elapsed, "model": args.out,
+                     "plot": args.plot})
+    else:
+        bp = res.best_params
+        r = next(r for r in res.results
+                 if r["n_components"] == bp["n_components"]
+                 and r["covariance_type"] == bp["covariance_type"])
+        print(f"fastem select: {args.data}: {X.shape[0]:,} rows x "
+              f"{X.shape[1]} features, {len(res.results)} fits in "
+              f"{elapsed:.2f} s")
+        print(res.table())
+        print(f"best: K={bp['n_components']}, covariance "
+              f"'{bp['covariance_type']}' ({args.criterion.upper()} "
+              f"{res.best_score:.4f}; log-likelihood "
+              f"{r['log_likelihood']:.4f}; {r['n_parameters']} parameters; "
+              f"{'converged' if r['converged'] else 'did NOT converge'} after "
+              f"{r['n_iter']} iterations)")
+    if args.out:
+        _note(args, f"best model saved to {args.out}")
+    if args.plot:
+        _note(args, f"picture saved to {args.plot}")
+    return 0
+
+
+# -------------------------------------------------------------- predict
+def _load_model(path):
+    from .io import ModelFileError, load
+
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise CLIError(f"{path}: is a directory, expected a model file") \
+            from None
+    except ModelFileError as e:
+        raise CLIError(str(e)) from None
+
+
+def _configure_predict(p):
+    p.add_argument("model", metavar="MODEL",
+                   help="model file written by fastem fit/select --out")
+    p.add_argument("data", metavar="DATA",
+                   help="data file: .csv/.tsv/.txt, .npy, .parquet")
+    p.add_argument("--proba", action="store_true",
+                   help="write the probability of every component instead "
+                        "of the most probable one")
+    p.add_argument("--out", metavar="FILE.csv",
+                   help="write to this CSV file instead of stdout")
+    p.add_argument("--no-header", action="store_true",
+                   help="no header line in the CSV output")
+    _add_data_options(p)
+    p.add_argument("--json", action="store_true",
+                   help="print {\"labels\": [...]} or {\"proba\": [[...]]} "
+                        "as JSON")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no notes on stderr")
+
+
+def _predict_columns(args, gm):
+    """Columns of DATA for ``gm``: --columns, else by name, else all."""
+    from ._readers import peek_columns
+
+    cols = _columns(args)
+    if cols is not None:
+        return cols
+    names, n_cols = peek_columns(args.data)
+    fitted = getattr(gm, "feature_names_in_", None)
+    D = gm.means_.shape[1]
+    if fitted is not None and names is not None:
+        missing = [str(f) for f in fitted if str(f) not in names]
+        if not missing:
+            return [str(f) for f in fitted]
+        if n_cols != D:
+            raise CLIError(
+                f"{args.data} lacks the model's feature(s) "
+                f"{', '.join(map(repr, missing))} (its columns: "
+                f"{', '.join(names)}); choose columns with --columns")
+    if n_cols != D:
+        raise CLIError(
+            f"{args.model} expects {D} feature{'s' if D != 1 else ''}, "
+            f"{args.data} has {n_cols} column{'s' if n_cols != 1 else ''}; "
+            f"choose {D} with --columns")
+    return None
+
+
+@command("predict", "assign the rows of a data file to the components of a "
+                    "saved model")
+def run_predict(args):
+    """Run ``fastem predict``."""
+    import numpy as np
+
+    gm = _load_model(args.model)
+    _check_outputs(args)
+    if not hasattr(gm, "weights_"):
+        raise CLIError(f"{args.model}: the model is not fitted")
+    X, _ = _read(args.data, _predict_columns(args, gm))
+    D = gm.means_.shape[1]
+    if X.shape[1] != D:
+        raise CLIError(f"{args.model} expects {D} features, got "
+                       f"{X.shape[1]} columns from {args.data}")
+    if args.proba:
+        values = gm.predict_proba(X)
+        header = ",".join(f"p{k}" for k in range(values.shape[1]))
+        fmt = "%.9g"
+    else:
+        values = gm.predict(X)
+        header = "label"
+        fmt = "%d"
+    if args.json:
+        _print_json({"proba" if args.proba else "labels": values})
+        return 0
+    target = args.out if args.out else sys.stdout
+    np.savetxt(target, values, fmt=fmt, delimiter=",",
+               header="" if args.no_header else header, comments="")
+    if args.out:
+        _note(args, f"{'probabilities' if args.proba else 'labels'} of "
+                    f"{X.shape[0]:,} rows written to {args.out}")
+    return 0
+
+
+# ----------------------------------------------------------------- info
+def _configure_info(p):
+    p.add_argument("model", metavar="MODEL", help="model file")
+    p.add_argument("--json", action="store_true",
+                   help="print the model file's content as JSON")
+
+
+@command("info", "describe a saved model")
+def run_info(args):
+    """Run ``fastem info``."""
+    from .io import read_metadata, to_dict
+
+    gm = _load_model(args.model)
+    meta = read_metadata(args.model)
+    if args.json:
+        from .io import _dumps
+
+        print(_dumps(to_dict(gm, meta)))
+        return 0
+    with open(args.model, encoding="utf-8") as f:
+        raw = json.load(f)
+    print(f"fastem model: {args.model} (format {raw.get('format_version')}, "
+          f"written by fastem {raw.get('fastem_version', '?')})")
+    if not hasattr(gm, "weights_"):
+        print(f"not fitted; parameters: n_components={gm.n_components}, "
+              f"covariance_type='{gm.covariance_type}'")
+        return 0
+    K, D = gm.means_.shape
+    names = getattr(gm, "feature_names_in_", None)
+    feats = f": {', '.join(map(str, names))}" if names is not None else ""
+    print(f"model: {K} component{'s' if K != 1 else ''}, covariance "
+          f"'{gm.covariance_type}', {D} feature{'s' if D != 1 else ''}{feats}")
+    print(f"converged: {'yes' if gm.converged_ else 'NO'} after {gm.n_iter_} "
+          f"iterations; final mean log-likelihood per point "
+          f"{gm.lower_bound_:.6f}")
+    if meta.get("data"):
+        labels = {"log_likelihood": "log-likelihood", "bic": "BIC",
+                  "aic": "AIC"}
+        extra = "".join(f"; {lab} {meta[k]:.4f}" for k, lab in labels.items()
+                        if isinstance(meta.get(k), (int, float)))
+        n = meta.get("n_samples")
+        rows = f" ({n:,} rows)" if isinstance(n, int) else ""
+        print(f"fitted on: {meta['data']}{rows}{extra}")
+    print("\n".join(_param_lines(gm)))
+    return 0
+
+
+# ----------------------------------------------------------------- main
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr."""
+
+    def error(self, message):
+        """Print ``prog: error: message`` and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see "
+                     f"'{self.prog} --help')\n")
+
+
 def build_parser():
     """Return the argument parser with every registered subcommand."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastem", description="Numba-compiled EM for Gaussian mixtures.")
     parser.add_argument("--version", action="version",
                         version=f"fastem {__version__}")
@@ -97,14 +913,80 @@ def build_parser():
     return parser
 
 
+def _run(func, args):
+    """Run a command; warnings become ``fastem: warning: ...`` lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", message=_IGNORED)
+        try:
+            return func(args)
+        finally:
+            for msg in dict.fromkeys(_one_line(w.message) for w in caught):
+                print(f"fastem: warning: {msg}", file=sys.stderr)
+
+
 def main(argv=None):
-    """Entry point of the ``fastem`` console script."""
+    """Entry point of the ``fastem`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 success, 1 user error (bad file, column or model),
+        2 bad options, 130 interrupted.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, option errors
+        return e.code if isinstance(e.code, int) else 1
     if args.command is None:
         parser.print_help()
         return 2
-    return COMMANDS[args.command][0](args)
+    func = COMMANDS[args.command][0]
+    if os.environ.get("FASTEM_DEBUG"):
+        return _run(func, args)
+    try:
+        return _run(func, args)
+    except KeyboardInterrupt:
+        print("fastem: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into a command that stopped reading (e.g. head).
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except ImportError as e:
+        print(f"fastem: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except (CLIError, ValueError, TypeError, OSError, MemoryError) as e:
+        print(f"fastem: error: {_describe(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug: still one line, with a way to see more
+        print(f"fastem: internal error: {type(e).__name__}: {_one_line(e)} "
+              "(set FASTEM_DEBUG=1 for the traceback, and please report it)",
+              file=sys.stderr)
+        return 1
+
+
+def _describe(e):
+    if isinstance(e, OSError) and e.filename and e.strerror:
+        return f"{e.filename}: {e.strerror.lower()}"
+    if isinstance(e, MemoryError):
+        return "out of memory"
+    return _one_line(e)
+
+
+run_fit.configure = _configure_fit
+run_select.configure = _configure_select
+run_predict.configure = _configure_predict
+run_info.configure = _configure_info
 
 
 if __name__ == "__main__":
