@@ -22,9 +22,8 @@ total); ``score_samples`` gives them 0 (the log of an empty marginal),
 import numpy as np
 from numba import njit, prange
 
-from . import _fastmath as _fm
-from ._config import PJIT, n_chunks_for
-from ._kernels import _mirror
+from ._config import BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
+from ._kernels import _block_normalize, _mirror
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -36,6 +35,10 @@ class MissingPlan:
     ----------
     pid : ndarray of shape (N,)
         Pattern id of each row.
+    order : ndarray of shape (N,)
+        Row indices sorted by pattern.
+    t_pat, t_start, t_len : ndarray of shape (T,)
+        Work blocks: pattern, first position in ``order``, row count.
     obs_idx : ndarray of shape (P, D)
         Per pattern: observed feature indices, then missing ones.
     n_obs : ndarray of shape (P,)
@@ -49,7 +52,12 @@ class MissingPlan:
         miss = np.isnan(X)
         if D <= 62:
             codes = (miss.astype(np.int64) << np.arange(D, dtype=np.int64)).sum(1)
-            uniq, inv = np.unique(codes, return_inverse=True)
+            order = np.argsort(codes, kind="stable")
+            sc = codes[order]
+            first = np.concatenate([[True], sc[1:] != sc[:-1]])
+            uniq = sc[first]
+            inv = np.empty(N, dtype=np.int64)
+            inv[order] = np.cumsum(first) - 1
             masks = ((uniq[:, None] >> np.arange(D)) & 1).astype(bool)
         else:
             masks, inv = np.unique(miss, axis=0, return_inverse=True)
@@ -64,6 +72,20 @@ class MissingPlan:
         counts = np.bincount(self.pid, minlength=P)
         self.n_informative = int(counts[self.n_obs > 0].sum())
         self.n_patterns = P
+        # Rows sorted by pattern, cut into blocks of at most BLOCK_ROWS rows
+        # of one pattern each: the kernel's unit of (vectorized) work.
+        self.order = np.argsort(self.pid, kind="stable").astype(np.int64)
+        ends = np.cumsum(counts)
+        starts = ends - counts
+        t_pat, t_start, t_len = [], [], []
+        for p in range(P):
+            for a in range(starts[p], ends[p], BLOCK_ROWS):
+                t_pat.append(p)
+                t_start.append(a)
+                t_len.append(min(BLOCK_ROWS, ends[p] - a))
+        self.t_pat = np.asarray(t_pat, dtype=np.int64)
+        self.t_start = np.asarray(t_start, dtype=np.int64)
+        self.t_len = np.asarray(t_len, dtype=np.int64)
 
 
 def full_covariances(covariances, covariance_type, K, D):
@@ -85,47 +107,92 @@ def pattern_factors(plan, weights, means, cov_full):
     the regression ``B`` (missing x observed), the conditional covariance
     ``C`` (missing x missing), and ``logconst`` (P, K).
     """
-    K, D = means.shape
-    P = plan.n_patterns
+    with np.errstate(divide="ignore"):
+        logw = np.log(np.asarray(weights, dtype=np.float64))
+    return _pattern_factors(plan.n_obs, plan.obs_idx,
+                            np.ascontiguousarray(cov_full, dtype=np.float64),
+                            logw)
+
+
+@njit(**JIT)
+def _pattern_factors(n_obs, obs_idx, cov, logw):
+    P = n_obs.shape[0]
+    K, D, _ = cov.shape
     U = np.zeros((P, K, D, D))
     B = np.zeros((P, K, D, D))
     C = np.zeros((P, K, D, D))
     logconst = np.empty((P, K))
-    with np.errstate(divide="ignore"):
-        logw = np.log(weights)
+    L = np.zeros((D, D))
+    Li = np.zeros((D, D))
+    prec = np.zeros((D, D))
     for p in range(P):
-        no = plan.n_obs[p]
-        o = plan.obs_idx[p, :no]
-        m = plan.obs_idx[p, no:]
-        if no == 0:
-            logconst[p] = logw
-            continue
-        s_oo = cov_full[:, o][:, :, o]
-        L = np.linalg.cholesky(s_oo)
-        inv_l = np.linalg.inv(L)  # (K, no, no) lower
-        u = np.swapaxes(inv_l, 1, 2)  # upper, U U^T = inv(S_oo)
-        U[p, :, :no, :no] = u
-        logdet = np.log(np.diagonal(u, axis1=1, axis2=2)).sum(axis=1)
-        logconst[p] = logw + logdet - 0.5 * no * _LOG_2PI
-        if m.size:
-            s_mo = cov_full[:, m][:, :, o]
-            prec_oo = u @ inv_l  # U U^T
-            b = s_mo @ prec_oo
-            B[p, :, :m.size, :no] = b
-            C[p, :, :m.size, :m.size] = (cov_full[:, m][:, :, m]
-                                         - b @ np.swapaxes(s_mo, 1, 2))
+        no = n_obs[p]
+        nm = D - no
+        for k in range(K):
+            # Cholesky of the observed block: S_oo = L L^T
+            for i in range(no):
+                for j in range(i + 1):
+                    acc = cov[k, obs_idx[p, i], obs_idx[p, j]]
+                    for a in range(j):
+                        acc -= L[i, a] * L[j, a]
+                    if i == j:
+                        L[i, i] = np.sqrt(acc) if acc > 0.0 else np.nan
+                    else:
+                        L[i, j] = acc / L[j, j]
+            # Li = inv(L) (lower); U = Li^T; log det(U) = -sum log diag(L)
+            logdet = 0.0
+            for i in range(no):
+                Li[i, i] = 1.0 / L[i, i]
+                logdet -= np.log(L[i, i])
+                for j in range(i):
+                    acc = 0.0
+                    for a in range(j, i):
+                        acc -= L[i, a] * Li[a, j]
+                    Li[i, j] = acc / L[i, i]
+                for j in range(i + 1, no):
+                    Li[i, j] = 0.0
+            for a in range(no):
+                for j in range(no):
+                    U[p, k, a, j] = Li[j, a]
+            logconst[p, k] = logw[k] + logdet - 0.5 * no * _LOG_2PI
+            if nm == 0:
+                continue
+            # prec = inv(S_oo) = Li^T Li ; B = S_mo prec ; C = S_mm - B S_om
+            for i in range(no):
+                for j in range(no):
+                    acc = 0.0
+                    for a in range(max(i, j), no):
+                        acc += Li[a, i] * Li[a, j]
+                    prec[i, j] = acc
+            for a in range(nm):
+                ma = obs_idx[p, no + a]
+                for j in range(no):
+                    acc = 0.0
+                    for b in range(no):
+                        acc += cov[k, ma, obs_idx[p, b]] * prec[b, j]
+                    B[p, k, a, j] = acc
+                for b in range(nm):
+                    acc = cov[k, ma, obs_idx[p, no + b]]
+                    for j in range(no):
+                        acc -= B[p, k, a, j] * cov[k, obs_idx[p, j],
+                                                   obs_idx[p, no + b]]
+                    C[p, k, a, b] = acc
     return U, B, C, logconst
 
 
 @njit(**PJIT)
-def _missing_pass(X, sw, pid, n_obs, obs_idx, means, U, B, C, logconst,
-                  ref, n_chunks, diag, want_stats, out_lse, out_resp, out_label,
-                  out_imp):
-    """Fused E-step over rows in natural order, each with its pattern's factors.
+def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
+                  U, B, C, logconst, ref, n_chunks, block, diag, want_stats,
+                  out_lse, out_resp, out_label, out_imp):
+    """Fused E-step over blocks of rows that share a missingness pattern.
 
-    Accumulates full (K, D, D) statistics (only the diagonal when ``diag``).
+    Within a block the observed coordinates are gathered transposed
+    (features x rows) so that every inner loop runs over rows and vectorizes,
+    as in the complete-data kernel.  Accumulates full (K, D, D) statistics
+    (only the diagonal when ``diag``).  Chunks are fixed ranges of blocks, so
+    results do not depend on the thread count.
     """
-    N = X.shape[0]
+    T = t_pat.shape[0]
     K, D = means.shape
     p_nk = np.zeros((n_chunks, K))
     p_sums = np.zeros((n_chunks, K, D))
@@ -139,119 +206,159 @@ def _missing_pass(X, sw, pid, n_obs, obs_idx, means, U, B, C, logconst,
     w_imp = out_imp.shape[0] > 0
     w_out = w_lse or w_resp or w_label
     for c in prange(n_chunks):
-        start = c * N // n_chunks
-        stop = (c + 1) * N // n_chunks
-        d = np.empty(D)
-        y = np.empty(D)
-        lp = np.empty(K)
-        xhat = np.empty(D)
-        imp = np.empty(D)
+        xt = np.empty((D, block))
+        dt = np.empty((D, block))
+        y = np.empty((D, block))
+        wd = np.empty((D, block))
+        imp = np.empty((D, block))
+        lp = np.empty((K, block))
+        m = np.empty(block)
+        s = np.empty(block)
+        lse = np.empty(block)
+        t = np.empty(block)
+        q = np.empty(block)
+        wb = np.empty(block)
+        wr = np.empty(block)
         nk = np.zeros(K)
         sums = np.zeros((K, D))
         scatter = np.zeros((K, D, D))
         ll = 0.0
         ws = 0.0
-        for row in range(start, stop):
-            p = pid[row]
+        for task in range(c * T // n_chunks, (c + 1) * T // n_chunks):
+            p = t_pat[task]
+            st = t_start[task]
+            nb = t_len[task]
             no = n_obs[p]
             nm = D - no
-            if no == 0 and not (w_out or w_imp):
+            do_stats = want_stats and no > 0
+            need_imp = w_imp and nm > 0
+            if not (do_stats or need_imp or w_out):
                 continue  # nothing observed: no information for the fit
-            for k in range(K):
+            for i in range(nb):
+                row = order[st + i]
                 for a in range(no):
-                    d[a] = X[row, obs_idx[p, a]] - means[k, obs_idx[p, a]]
-                q = 0.0
+                    xt[a, i] = X[row, obs_idx[p, a]]
+            # log-densities of the observed coordinates
+            for k in range(K):
+                for i in range(nb):
+                    q[i] = 0.0
                 if diag:
                     for a in range(no):
-                        v = d[a] * U[p, k, a, a]
-                        q += v * v
+                        mu = means[k, obs_idx[p, a]]
+                        u = U[p, k, a, a]
+                        for i in range(nb):
+                            v = (xt[a, i] - mu) * u
+                            q[i] += v * v
                 else:
+                    for a in range(no):
+                        mu = means[k, obs_idx[p, a]]
+                        for i in range(nb):
+                            dt[a, i] = xt[a, i] - mu
                     for j in range(no):
-                        acc = 0.0
+                        for i in range(nb):
+                            t[i] = 0.0
                         for a in range(j + 1):
-                            acc += d[a] * U[p, k, a, j]
-                        q += acc * acc
-                lp[k] = logconst[p, k] - 0.5 * q
-            mx = -np.inf
-            for k in range(K):
-                mx = max(mx, lp[k])
-            s = 0.0
-            for k in range(K):
-                e = _fm.exp(lp[k] - mx) if mx > -np.inf else 0.0
-                lp[k] = e
-                s += e
-            lse = mx + _fm.log(s) if s > 0.0 else mx
-            for k in range(K):
-                lp[k] = lp[k] / s if s > 0.0 else 0.0
-            if w_lse:
-                out_lse[row] = lse
-            if w_resp:
-                for k in range(K):
-                    out_resp[row, k] = lp[k]
-            if w_label:
-                best = 0
-                for k in range(1, K):
-                    if lp[k] > lp[best]:
-                        best = k
-                out_label[row] = best
-            need_imp = w_imp and nm > 0
-            if need_imp:
-                for j in range(D):
-                    imp[j] = X[row, j]
-                for a in range(nm):
-                    imp[obs_idx[p, no + a]] = 0.0
-            wi = sw[row] if has_w else 1.0
-            do_stats = want_stats and no > 0 and wi != 0.0
-            if do_stats:
-                ll += wi * lse
-                ws += wi
+                            u = U[p, k, a, j]
+                            for i in range(nb):
+                                t[i] += dt[a, i] * u
+                        for i in range(nb):
+                            q[i] += t[i] * t[i]
+                cst = logconst[p, k]
+                for i in range(nb):
+                    lp[k, i] = cst - 0.5 * q[i]
+            _block_normalize(lp, nb, m, s, lse)
+            for i in range(nb):
+                row = order[st + i]
+                if w_lse:
+                    out_lse[row] = lse[i]
+                if w_resp:
+                    for k in range(K):
+                        out_resp[row, k] = lp[k, i]
+                if w_label:
+                    best = 0
+                    for k in range(1, K):
+                        if lp[k, i] > lp[best, i]:
+                            best = k
+                    out_label[row] = best
+                wi = sw[row] if has_w else 1.0
+                wb[i] = wi
+                if do_stats and wi != 0.0:
+                    ll += wi * lse[i]
+                    ws += wi
             if not (do_stats or need_imp):
                 continue
-            for k in range(K):
-                r = lp[k]
-                if r == 0.0:
-                    continue
-                # completed row: observed values, conditional means elsewhere
-                for a in range(no):
-                    xhat[obs_idx[p, a]] = X[row, obs_idx[p, a]]
-                    d[a] = X[row, obs_idx[p, a]] - means[k, obs_idx[p, a]]
+            if need_imp:
                 for a in range(nm):
-                    acc = means[k, obs_idx[p, no + a]]
+                    for i in range(nb):
+                        imp[a, i] = 0.0
+            for k in range(K):
+                # completed block in original coordinates, minus ref_k
+                for a in range(no):
+                    j = obs_idx[p, a]
+                    rf = ref[k, j]
+                    mu = means[k, j]
+                    for i in range(nb):
+                        y[j, i] = xt[a, i] - rf
+                        dt[a, i] = xt[a, i] - mu
+                for a in range(nm):
+                    j = obs_idx[p, no + a]
+                    mu = means[k, j]
+                    for i in range(nb):
+                        t[i] = mu
                     if not diag:
                         for b in range(no):
-                            acc += B[p, k, a, b] * d[b]
-                    xhat[obs_idx[p, no + a]] = acc
-                if need_imp:
-                    for a in range(nm):
-                        j = obs_idx[p, no + a]
-                        imp[j] += r * xhat[j]
+                            coef = B[p, k, a, b]
+                            for i in range(nb):
+                                t[i] += coef * dt[b, i]
+                    if need_imp:
+                        for i in range(nb):
+                            imp[a, i] += lp[k, i] * t[i]
+                    rf = ref[k, j]
+                    for i in range(nb):
+                        y[j, i] = t[i] - rf
                 if not do_stats:
                     continue
-                wr = wi * r
-                nk[k] += wr
-                for j in range(D):
-                    y[j] = xhat[j] - ref[k, j]
-                if diag:
-                    for a in range(D):
-                        v = wr * y[a]
-                        sums[k, a] += v
-                        scatter[k, a, a] += v * y[a]
-                    for a in range(nm):
-                        ia = obs_idx[p, no + a]
-                        scatter[k, ia, ia] += wr * C[p, k, a, a]
+                tot = 0.0
+                for i in range(nb):
+                    r = lp[k, i] * wb[i]
+                    wr[i] = r
+                    tot += r
+                if tot == 0.0:
                     continue
+                nk[k] += tot
                 for a in range(D):
-                    v = wr * y[a]
-                    sums[k, a] += v
-                    for b in range(a, D):
-                        scatter[k, a, b] += v * y[b]
+                    sa = 0.0
+                    sq = 0.0
+                    for i in range(nb):
+                        v = wr[i] * y[a, i]
+                        wd[a, i] = v
+                        sa += v
+                        sq += v * y[a, i]
+                    sums[k, a] += sa
+                    scatter[k, a, a] += sq
+                if not diag:
+                    for a in range(D):
+                        for b in range(a + 1, D):
+                            acc = 0.0
+                            for i in range(nb):
+                                acc += wd[a, i] * y[b, i]
+                            scatter[k, a, b] += acc
+                # conditional covariance of the missing block
                 for a in range(nm):
                     ia = obs_idx[p, no + a]
-                    for b in range(a, nm):
-                        scatter[k, ia, obs_idx[p, no + b]] += wr * C[p, k, a, b]
+                    if diag:
+                        scatter[k, ia, ia] += tot * C[p, k, a, a]
+                    else:
+                        for b in range(a, nm):
+                            scatter[k, ia, obs_idx[p, no + b]] += (
+                                tot * C[p, k, a, b])
             if need_imp:
-                for j in range(D):
-                    out_imp[row, j] = imp[j]
+                for i in range(nb):
+                    row = order[st + i]
+                    for j in range(D):
+                        out_imp[row, j] = X[row, j]
+                    for a in range(nm):
+                        out_imp[row, obs_idx[p, no + a]] = imp[a, i]
         p_nk[c] = nk
         p_sums[c] = sums
         p_scatter[c] = scatter
@@ -291,8 +398,9 @@ def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,
     ref = means.copy() if ref is None else np.ascontiguousarray(ref, np.float64)
     ef = np.empty(0)
     out = _missing_pass(
-        X, sw, plan.pid, plan.n_obs, plan.obs_idx, means, U, B, C,
-        logconst, ref, n_chunks_for(X.shape[0]),
+        X, sw, plan.order, plan.t_pat, plan.t_start, plan.t_len, plan.n_obs,
+        plan.obs_idx, means, U, B, C, logconst, ref,
+        max(1, min(MAX_CHUNKS, plan.t_pat.shape[0])), BLOCK_ROWS,
         params.covariance_type in ("diag", "spherical"), want_stats,
         ef if lse is None else lse,
         np.empty((0, K)) if resp is None else resp,
