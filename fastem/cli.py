@@ -255,6 +255,12 @@ def _add_fit_options(p):
                    help="kernel threads (default all cores)")
 
 
+# Seconds a fit runs before the progress display appears, and between two
+# redraws.
+PROGRESS_DELAY = 0.5
+PROGRESS_INTERVAL = 0.2
+
+
 class Progress:
     """One-line progress display of EM (a ``GaussianMixture`` callback).
 
@@ -270,25 +276,29 @@ class Progress:
         Usually ``sys.stderr``.
     n_init : int
         Initializations of the fit (to show ``init i/n``).
-    delay, interval : float
-        Seconds.
+    delay : float, optional
+        Seconds before anything is shown (default :data:`PROGRESS_DELAY`).
+    interval : float, optional
+        Minimum seconds between two redraws (default
+        :data:`PROGRESS_INTERVAL`).
     ticker : bool
-        Start the ticker thread (``start``/``close`` manage it).
+        Run the ticker thread (stopped by :meth:`close`).
     """
 
-    def __init__(self, stream, n_init=1, delay=0.5, interval=0.2, ticker=True):
+    def __init__(self, stream, n_init=1, delay=None, interval=None,
+                 ticker=True):
         import threading
 
         self.stream = stream
         self.n_init = n_init
-        self.delay = delay
-        self.interval = interval
+        self.delay = PROGRESS_DELAY if delay is None else delay
+        self.interval = PROGRESS_INTERVAL if interval is None else interval
+        self.last = -float("inf")
         self.t0 = perf_counter()
         self.init = 0
         self.prev = None
         self.status = "initializing"
         self.width = 0
-        self.shown = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -296,9 +306,13 @@ class Progress:
             self._thread = threading.Thread(target=self._tick, daemon=True)
             self._thread.start()
 
+    def _due(self):
+        now = perf_counter()
+        return now - self.t0 >= self.delay and now - self.last >= self.interval
+
     def _tick(self):
-        while not self._stop.wait(self.interval):
-            if perf_counter() - self.t0 >= self.delay:
+        while not self._stop.wait(max(self.interval, 0.05)):
+            if self._due():
                 self.draw()
 
     def __call__(self, n_iter, lower_bound):
@@ -315,7 +329,7 @@ class Progress:
             parts.append(f"change {lower_bound - self.prev:+.2e}")
         self.prev = lower_bound
         self.status = "  ".join(parts)
-        if self._thread is None and perf_counter() - self.t0 >= self.delay:
+        if self._due():
             self.draw()
         return None
 
@@ -331,8 +345,8 @@ class Progress:
             pad = max(0, self.width - len(line))
             self.stream.write("\r" + line + " " * pad)
             self.stream.flush()
+            self.last = perf_counter()
             self.width = len(line)
-            self.shown += 1
 
     def close(self):
         """Stop the ticker and erase the line (if anything was shown)."""

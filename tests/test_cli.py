@@ -286,7 +286,7 @@ def test_quiet_and_progress(capsys, files):
 
 def test_progress_display():
     s = io.StringIO()
-    p = Progress(s, n_init=2, delay=0.0, ticker=False)
+    p = Progress(s, n_init=2, delay=0.0, interval=0.0, ticker=False)
     p(1, -2.0)
     p(2, -1.5)
     text = s.getvalue()
@@ -306,8 +306,8 @@ def test_progress_display():
 def test_progress_display_during_a_fit(capsys, files, monkeypatch):
     import fastem.cli as cli
 
-    monkeypatch.setattr(cli.Progress.__init__, "__defaults__",
-                        (1, 0.0, 0.2, False))
+    monkeypatch.setattr(cli, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(cli, "PROGRESS_INTERVAL", 0.0)
     rc, _, err = run(capsys, "fit", files["csv"], "-k", 2, "--progress",
                      "--tol", 0, "--max-iter", 5)
     assert rc == 0
