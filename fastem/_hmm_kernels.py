@@ -59,6 +59,9 @@ from ._kernels import FULL, TIED, _block_accumulate, _block_logp, _reduce
 # magnitude above the smallest normal double, so every term that matters in
 # such a sum is a normal number.
 TINY = 1e-290
+# Lazy rescaling bounds of the recursions (see _forward_scaled).
+RESCALE_LO = 1e-30
+RESCALE_HI = 1e30
 
 
 # ------------------------------------------------------------- pass 1: emissions
@@ -112,7 +115,13 @@ def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
 # ------------------------------------------------------ pass 2: the recursions
 @njit(**JIT)
 def _forward_scaled(a, b, startprob, transmat, B, alpha, c):
-    """Scaled forward recursion of rows ``a:b``; False on underflow."""
+    """Scaled forward recursion of rows ``a:b``; False on underflow.
+
+    Rescaling is lazy: a row is normalized only when its sum leaves
+    ``[RESCALE_LO, 1]`` (and always at the first and last row of the
+    sequence), with ``c[t]`` the divisor (1 when none); this takes the
+    division off the recursion's critical path.
+    """
     K = startprob.shape[0]
     s = 0.0
     for k in range(K):
@@ -125,6 +134,7 @@ def _forward_scaled(a, b, startprob, transmat, B, alpha, c):
     inv = 1.0 / s
     for k in range(K):
         alpha[a, k] *= inv
+    last = b - 1
     for t in range(a + 1, b):
         s = 0.0
         for j in range(K):
@@ -134,37 +144,38 @@ def _forward_scaled(a, b, startprob, transmat, B, alpha, c):
             v = acc * B[t, j]
             alpha[t, j] = v
             s += v
-        if not s >= TINY:
-            return False
-        c[t] = s
-        inv = 1.0 / s
-        for j in range(K):
-            alpha[t, j] *= inv
+        if s < RESCALE_LO or t == last:
+            if not s >= TINY:
+                return False
+            c[t] = s
+            inv = 1.0 / s
+            for j in range(K):
+                alpha[t, j] *= inv
+        else:
+            c[t] = 1.0
     return True
 
 
 @njit(**JIT)
 def _backward_scaled(a, b, transmat, B, beta):
-    """Backward recursion of rows ``a:b``, each row normalized to sum 1."""
+    """Backward recursion of rows ``a:b`` (lazily rescaled, any row scale)."""
     K = transmat.shape[0]
-    h = np.empty(K)
     for k in range(K):
         beta[b - 1, k] = 1.0
     for t in range(b - 2, a - 1, -1):
-        for j in range(K):
-            h[j] = B[t + 1, j] * beta[t + 1, j]
         s = 0.0
         for i in range(K):
             acc = 0.0
             for j in range(K):
-                acc += transmat[i, j] * h[j]
+                acc += transmat[i, j] * (B[t + 1, j] * beta[t + 1, j])
             beta[t, i] = acc
             s += acc
-        if not s >= TINY:
-            return False
-        inv = 1.0 / s
-        for i in range(K):
-            beta[t, i] *= inv
+        if s < RESCALE_LO or s > RESCALE_HI:
+            if not s >= TINY:
+                return False
+            inv = 1.0 / s
+            for i in range(K):
+                beta[t, i] *= inv
     return True
 
 
@@ -308,18 +319,20 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
     p_xi = np.zeros((n_chunks, K, K))
     p_start = np.zeros((n_chunks, K))
     w_gamma = out_gamma.shape[0] > 0
+    need_g = want_gamma or want_xi
     for ch in prange(n_chunks):
         start = ch * N // n_chunks
         stop = (ch + 1) * N // n_chunks
+        w1 = block + 1
         xt = np.empty((D, block))
         dt = np.empty((D, block))
         wd = np.empty((D, block))
-        lp = np.empty((K, block))
-        aa = np.empty((K, block))
-        hh = np.empty((K, block))
-        okr = np.empty(block)
-        w = np.empty(block)
+        at = np.empty((K, w1))      # alpha, rows b0 .. b0 + nb (one extra)
+        lp = np.empty((K, w1))      # alpha * beta, then gamma
+        hh = np.empty((K, w1))
+        ginv = np.empty(w1)
         nv = np.empty(block)
+        okr = np.empty(block)
         sf = np.empty(block)
         wr = np.empty(block)
         wb = np.ones(block)
@@ -349,27 +362,55 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
             for i in range(nb):
                 acc += _fm.log(c[b0 + i]) + m[b0 + i]
             ll += acc
+            if not need_g:
+                continue
+            # Tiles of alpha and alpha * beta, with the next row appended.
+            ne = nb + 1 if b0 + nb < N else nb
+            for i in range(ne):
+                for k in range(K):
+                    a_ = alpha[b0 + i, k]
+                    at[k, i] = a_
+                    lp[k, i] = a_ * beta[b0 + i, k]
+            for i in range(ne):
+                ginv[i] = 0.0
+            for k in range(K):
+                for i in range(ne):
+                    ginv[i] += lp[k, i]
+            for i in range(ne):
+                if not ginv[i] >= TINY:  # rare: no division on this path
+                    if i < nb and okr[i] != 0.0:
+                        # an ok sequence: the caller redoes it in log space
+                        row = b0 + i
+                        bad[np.searchsorted(starts, row, side="right") - 1] = 1
+                    if not ginv[i] > 0.0:
+                        ginv[i] = 1.0
+            for i in range(ne):
+                ginv[i] = 1.0 / ginv[i]
+            if want_xi:
+                # hh[j, i] = B_{t+1} beta_{t+1} / (c_{t+1} g_{t+1}), t = b0+i
+                for i in range(nb):
+                    wr[i] = nv[i] * ginv[i + 1] / c[b0 + i + 1] \
+                        if nv[i] != 0.0 else 0.0
+                for i in range(nb):
+                    for k in range(K):
+                        r1 = b0 + i + 1
+                        hh[k, i] = B[r1, k] * beta[r1, k] if nv[i] != 0.0 \
+                            else 0.0
+                for k in range(K):
+                    for i in range(nb):
+                        hh[k, i] *= wr[i]
+                        if nv[i] == 0.0:
+                            at[k, i] = 0.0
+                for k in range(K):
+                    for j in range(K):
+                        s = 0.0
+                        for i in range(nb):
+                            s += at[k, i] * hh[j, i]
+                        xi[k, j] += s
             if want_gamma:
                 for k in range(K):
                     for i in range(nb):
-                        lp[k, i] = alpha[b0 + i, k] * beta[b0 + i, k]
-                for i in range(nb):
-                    wr[i] = 0.0
-                for k in range(K):
-                    for i in range(nb):
-                        wr[i] += lp[k, i]
-                for i in range(nb):
-                    gi = wr[i]
-                    if not gi >= TINY:
-                        if okr[i] != 0.0:  # an ok sequence: redo it in log space
-                            row = b0 + i
-                            s2 = np.searchsorted(starts, row, side="right") - 1
-                            bad[s2] = 1
-                        gi = 1.0 if not gi > 0.0 else gi
-                    wr[i] = 1.0 / gi
-                for k in range(K):
-                    for i in range(nb):
-                        lp[k, i] *= wr[i]
+                        lp[k, i] *= ginv[i]
                 for i in range(nb):
                     if sf[i] != 0.0:
                         for k in range(K):
@@ -384,29 +425,6 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
                             xt[j, i] = X[b0 + i, j]
                     _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums,
                                       scatter, dt, wd, wr)
-            if want_xi:
-                for i in range(nb):
-                    wi = 0.0
-                    if nv[i] != 0.0:
-                        r1 = b0 + i + 1
-                        g1 = 0.0
-                        for k in range(K):
-                            g1 += alpha[r1, k] * beta[r1, k]
-                        den = c[r1] * g1
-                        if den > 0.0:
-                            wi = 1.0 / den
-                    w[i] = wi
-                for k in range(K):
-                    for i in range(nb):
-                        r1 = min(b0 + i + 1, N - 1)
-                        hh[k, i] = B[r1, k] * beta[r1, k] * w[i]
-                        aa[k, i] = alpha[b0 + i, k] if nv[i] != 0.0 else 0.0
-                for k in range(K):
-                    for j in range(K):
-                        s = 0.0
-                        for i in range(nb):
-                            s += aa[k, i] * hh[j, i]
-                        xi[k, j] += s
         p_nk[ch] = nk
         p_sums[ch] = sums
         p_scatter[ch] = scatter

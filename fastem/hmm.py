@@ -719,12 +719,11 @@ n_features), default=0
             self._covars_ = cv
 
     def _m_step(self, es, model):
-        """hmmlearn's M-step (with its priors) from centred statistics."""
+        """M-step of hmmlearn (with its priors), from centred statistics."""
         K = self.n_components
         st = es.stats
         D = st.sums.shape[1]
         params = self.params
-        ct = self.covariance_type
         sp = model.startprob
         tm = model.transmat
         if "s" in params:
