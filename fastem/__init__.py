@@ -8,9 +8,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning",
+    "GaussianHMM",
     "GaussianMixture",
     "NotFittedError",
+    "SelectionResult",
+    "chunks",
     "get_num_threads",
+    "io",
+    "load",
+    "plot",
+    "select",
+    "selection",
     "set_num_threads",
     "stats",
 ]
@@ -21,7 +29,13 @@ _LAZY = {
     "NotFittedError": "fastem._validation",
     "set_num_threads": "fastem._config",
     "get_num_threads": "fastem._config",
+    "select": "fastem.selection",
+    "SelectionResult": "fastem.selection",
+    "load": "fastem.io",
+    "GaussianHMM": "fastem.hmm",
 }
+
+_SUBMODULES = ("stats", "io", "plot", "selection", "chunks")
 
 
 def __getattr__(name):
@@ -29,8 +43,8 @@ def __getattr__(name):
 
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name == "stats":
-        return importlib.import_module("fastem.stats")
+    if name in _SUBMODULES:
+        return importlib.import_module(f"fastem.{name}")
     raise AttributeError(f"module 'fastem' has no attribute {name!r}")
 
 

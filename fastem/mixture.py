@@ -888,6 +888,75 @@ default='kmeans'
                             for k, n in enumerate(counts)])
         return np.vstack(parts), y
 
+    # ---------------------------------------------------- saving and loading
+    def save(self, path, metadata=None):
+        """Save the model to a versioned JSON file.
+
+        Floats are written exactly (``repr``), so :meth:`load` gives
+        bit-identical parameters and predictions; no pickle is involved.
+        See :mod:`fastem.io` for the format.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        metadata : dict, optional
+            JSON-serializable extra information stored with the model.
+
+        Returns
+        -------
+        str
+            The path written.
+        """
+        from .io import save
+
+        return save(self, path, metadata)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model written by :meth:`save` (same as ``fastem.load``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        GaussianMixture
+        """
+        from .io import load
+
+        return load(path, cls=cls)
+
+    def to_sklearn(self):
+        """Convert to ``sklearn.mixture.GaussianMixture`` (needs scikit-learn).
+
+        Returns
+        -------
+        sklearn.mixture.GaussianMixture
+            Same constructor parameters and, when fitted, the same fitted
+            attributes: ``predict_proba`` agrees to ~1e-15.
+        """
+        from .io import to_sklearn
+
+        return to_sklearn(self)
+
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """Build from a scikit-learn ``GaussianMixture`` (fitted or not).
+
+        Parameters
+        ----------
+        estimator : sklearn.mixture.GaussianMixture
+
+        Returns
+        -------
+        GaussianMixture
+            Same parameters and fitted attributes.
+        """
+        from .io import from_sklearn
+
+        return from_sklearn(estimator, cls=cls)
+
     # ------------------------------------------------------- model selection
     def _n_parameters(self):
         K, D = self.means_.shape
