@@ -1,0 +1,428 @@
+"""Kernel-level parity of fastem.stats with the slow reference (tests/reference.py).
+
+Tolerances.  Both sides compute in float64; the reference with NumPy/SciPy
+component by component, fastem in parallel chunks with reassociated sums and
+its own exp/log (1-2 ulp).  Sums over at most a few thousand rows lose at most
+~N * eps ~ 1e-12 relative to the size of their terms, so RTOL = 1e-10 (relative
+to the scale of each array, see conftest.scaled_atol) leaves a 100x margin
+while any algorithmic slip (a missing weight, a wrong reference point, a
+transposed factor) shows up at 1e-3 or more.
+"""
+
+import numpy as np
+import pytest
+import reference as ref
+from conftest import (
+    COVARIANCE_TYPES,
+    assert_close,
+    assert_stats_close,
+    gaussian_params,
+    make_blobs3d,
+    soft_params,
+)
+
+from fastem import _config
+from fastem.stats import (
+    GaussianStats,
+    compute_stats,
+    m_step,
+    predict_proba,
+    score_samples,
+    stats_from_responsibilities,
+)
+
+RTOL = 1e-10
+K = 3
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_blobs3d(n=600, seed=0)
+    rng = np.random.default_rng(42)
+    sw = rng.uniform(0.0, 3.0, X.shape[0])
+    sw[rng.choice(X.shape[0], 40, replace=False)] = 0.0  # some zero weights
+    return X, y, sw
+
+
+def _params(X, y, ct):
+    w, m, pc = soft_params(X, y, K, ct)
+    return (w, m, pc), gaussian_params(w, m, pc, ct)
+
+
+def _input(X, dtype):
+    """(array passed to fastem, float64 array the reference uses).
+
+    float32 input is read as float32 and accumulated in float64: the exact
+    float64 answer for the float32-rounded data is what fastem must return.
+    """
+    Xi = X.astype(dtype)
+    return Xi, Xi.astype(np.float64)
+
+
+# --------------------------------------------------------- the reference
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_reference_agrees_with_sklearn_private_functions(data, ct):
+    """Validate the reference itself against scikit-learn's estimators."""
+    from sklearn.mixture import _gaussian_mixture as skgm
+
+    X, y, _ = data
+    (w, m, pc), _ = _params(X, y, ct)
+    R = ref.responsibilities(X, w, m, pc, ct)
+    # sklearn: per-component log-density and M-step
+    sk_logp = skgm._estimate_log_gaussian_prob(X, m, pc, ct)
+    assert_close(ref.log_gaussian_prob(X, m, pc, ct), sk_logp, RTOL)
+    nk, means, cov = skgm._estimate_gaussian_parameters(X, R, 1e-6, ct)
+    rw, rm, rc, rpc = ref.m_step(X, R, ct, 1e-6)
+    assert_close(rw, nk / nk.sum(), RTOL)
+    assert_close(rm, means, RTOL)
+    # sklearn's tied/diag/spherical use E[x^2] - E[x]^2: on this data
+    # (|x| <= ~12, variances ~1) that cancels ~2 digits, still far below 1e-10.
+    assert_close(rc, cov, RTOL)
+    assert_close(rpc, skgm._compute_precision_cholesky(cov, ct), RTOL)
+
+
+# ---------------------------------------------------------- E-step stats
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_compute_stats_matches_reference(data, ct, dtype, weighted):
+    X, y, sw = data
+    Xi, X64 = _input(X, dtype)
+    (w, m, pc), params = _params(X, y, ct)
+    sample_weight = sw if weighted else None
+    got = compute_stats(Xi, params, sample_weight=sample_weight)
+    expected = ref.e_step_stats(X64, w, m, pc, ct, sample_weight)
+    assert got.covariance_type == ct
+    np.testing.assert_array_equal(got.ref, m)  # default ref: the E-step means
+    assert_stats_close(got, expected, RTOL)
+    if weighted:
+        # the weights really are used: unweighted stats differ at O(1)
+        plain = compute_stats(Xi, params)
+        assert abs(plain.weight_sum - got.weight_sum) > 1.0
+    np.testing.assert_allclose(got.mean_loglik,
+                               expected["loglik"] / expected["weight_sum"],
+                               rtol=RTOL)
+
+
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_compute_stats_explicit_ref(data, ct):
+    X, y, sw = data
+    (w, m, pc), params = _params(X, y, ct)
+    r = m + np.array([[0.5, -1.0, 2.0]]) * np.arange(1, K + 1)[:, None]
+    got = compute_stats(X, params, sample_weight=sw, ref=r)
+    np.testing.assert_array_equal(got.ref, r)
+    assert_stats_close(got, ref.e_step_stats(X, w, m, pc, ct, sw, ref=r), RTOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_score_samples_and_predict_proba_match_reference(data, ct, dtype):
+    X, y, _ = data
+    Xi, X64 = _input(X, dtype)
+    (w, m, pc), params = _params(X, y, ct)
+    exp_lse = ref.score_samples(X64, w, m, pc, ct)
+    exp_resp = ref.responsibilities(X64, w, m, pc, ct)
+    # log-likelihoods are O(1-10): relative 1e-10 of their magnitude.
+    np.testing.assert_allclose(score_samples(Xi, params), exp_lse, rtol=RTOL)
+    resp, lse = predict_proba(Xi, params)
+    np.testing.assert_allclose(lse, exp_lse, rtol=RTOL)
+    # responsibilities are in [0, 1]; absolute 1e-10 (values below ~1e-300
+    # are flushed to 0 by fastem, which is far inside this tolerance).
+    np.testing.assert_allclose(resp, exp_resp, rtol=0, atol=RTOL)
+    # the data gives genuinely soft responsibilities (the test is not trivial)
+    assert np.sort(exp_resp, axis=1)[:, -2].max() > 0.1
+    # rows sum to one: K terms each rounded once, then scaled: a few eps.
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert resp.min() >= 0.0
+
+
+def test_predict_proba_far_from_every_component():
+    """Rows hundreds of standard deviations away still normalize (log-sum-exp
+    with the maximum factored out) instead of giving 0/0."""
+    X, y = make_blobs3d(n=300, seed=3)
+    (w, m, pc), params = _params(X, y, "full")
+    far = np.array([[60.0, -40.0, 30.0], [-80.0, 0.0, 0.0]])
+    resp, lse = predict_proba(far, params)
+    assert np.all(np.isfinite(resp)) and np.all(np.isfinite(lse))
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(lse, ref.score_samples(far, w, m, pc, "full"),
+                               rtol=RTOL)
+
+
+# ---------------------------------------------------------------- M-step
+@pytest.mark.parametrize("reg_covar", [1e-6, 0.3])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_m_step_matches_reference(data, ct, dtype, weighted, reg_covar):
+    X, y, sw = data
+    Xi, X64 = _input(X, dtype)
+    sample_weight = sw if weighted else None
+    (w, m, pc), params = _params(X, y, ct)
+    new = m_step(compute_stats(Xi, params, sample_weight=sample_weight),
+                 reg_covar=reg_covar)
+    R = ref.responsibilities(X64, w, m, pc, ct)
+    ew, em, ec, epc = ref.m_step(X64, R, ct, reg_covar, sample_weight)
+    assert new.covariance_type == ct
+    assert_close(new.weights, ew, RTOL)
+    assert_close(new.means, em, RTOL)
+    assert new.covariances.shape == ec.shape
+    assert_close(new.covariances, ec, RTOL)
+    # Cholesky factors of a well-conditioned (cond < 100) matrix: the
+    # relative perturbation grows by at most ~cond, still < 1e-8.
+    assert_close(new.precisions_cholesky, epc, 1e-8)
+    np.testing.assert_allclose(new.weights.sum(), 1.0, rtol=1e-14)
+
+
+# ----------------------------------------------- given responsibilities
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_stats_from_resp_matrix(data, ct, dtype, weighted):
+    X, _, sw = data
+    Xi, X64 = _input(X, dtype)
+    sample_weight = sw if weighted else None
+    R = np.random.default_rng(7).dirichlet(np.ones(K), size=X.shape[0])
+    got = stats_from_responsibilities(Xi, resp=R, covariance_type=ct,
+                                      sample_weight=sample_weight)
+    # default reference point: the (weighted) mean of X for every component
+    wv = sw if weighted else np.ones(X.shape[0])
+    center = wv @ X64 / wv.sum()
+    assert_close(got.ref, np.tile(center, (K, 1)), RTOL)
+    expected = ref.sufficient_stats(X64, R, ct, sample_weight, got.ref)
+    assert_stats_close(got, expected, RTOL, check_loglik=False)
+    assert got.loglik == 0.0
+    # and the M-step on them is the reference M-step from these resp
+    new = m_step(got)
+    ew, em, ec, _ = ref.m_step(X64, R, ct, 1e-6, sample_weight)
+    assert_close(new.weights, ew, RTOL)
+    assert_close(new.means, em, RTOL)
+    assert_close(new.covariances, ec, RTOL)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_stats_from_labels(data, ct, weighted):
+    X, y, sw = data
+    sample_weight = sw if weighted else None
+    labels = y.copy()
+    labels[::7] = -1  # negative label: row ignored
+    r = np.arange(K * 3, dtype=float).reshape(K, 3)
+    got = stats_from_responsibilities(X, covariance_type=ct, labels=labels,
+                                      n_components=K, ref=r,
+                                      sample_weight=sample_weight)
+    expected = ref.sufficient_stats(X, ref.onehot(labels, K), ct,
+                                    sample_weight, r)
+    assert_stats_close(got, expected, RTOL, check_loglik=False)
+    wv = np.ones(X.shape[0]) if not weighted else sw
+    np.testing.assert_allclose(got.weight_sum, wv[labels >= 0].sum(), rtol=RTOL)
+
+
+def _recover_random_resp(n_rows, n_components, seed, sample_weight=None):
+    """The responsibility matrix behind ``random_seed``: with X the identity
+    and ref 0, ``sums[k, i] = w_i r_ik`` exactly (one product per entry)."""
+    st = stats_from_responsibilities(
+        np.eye(n_rows), covariance_type="diag", n_components=n_components,
+        random_seed=seed, ref=np.zeros((n_components, n_rows)),
+        sample_weight=sample_weight)
+    return st.sums.T.copy()
+
+
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_stats_from_random_seed(ct):
+    n, k = 200, 4
+    R = _recover_random_resp(n, k, seed=123)
+    # a valid responsibility matrix: positive entries, rows summing to one
+    assert R.shape == (n, k)
+    assert R.min() > 0.0 and R.max() < 1.0
+    np.testing.assert_allclose(R.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    # normalized uniforms: every column has mean 1/k; each entry has sd ~0.13,
+    # so the mean over 200 rows has sd ~0.01 and 0.05 is a 5-sigma bound.
+    np.testing.assert_allclose(R.mean(axis=0), 1.0 / k, atol=0.05)
+    # deterministic in the seed, different for another seed
+    np.testing.assert_array_equal(_recover_random_resp(n, k, seed=123), R)
+    assert np.abs(_recover_random_resp(n, k, seed=124) - R).max() > 0.1
+    # The responsibilities depend on (seed, row, component) only, not on X:
+    # statistics of any X with this seed are those of resp=R.
+    X = np.random.default_rng(0).normal(size=(n, 3)) * [1.0, 5.0, 0.2]
+    got = stats_from_responsibilities(X, covariance_type=ct, n_components=k,
+                                      random_seed=123)
+    expected = ref.sufficient_stats(X, R, ct, None, got.ref)
+    assert_stats_close(got, expected, RTOL, check_loglik=False)
+    # with sample weights: weights multiply the same responsibilities
+    sw = np.random.default_rng(1).integers(0, 4, n).astype(float)
+    got_w = stats_from_responsibilities(X, covariance_type=ct, n_components=k,
+                                        random_seed=123, sample_weight=sw)
+    expected_w = ref.sufficient_stats(X, R, ct, sw, got_w.ref)
+    assert_stats_close(got_w, expected_w, RTOL, check_loglik=False)
+
+
+# ------------------------------------------------------------ additivity
+def _assert_stats_equal(a, b, rtol):
+    assert a.covariance_type == b.covariance_type
+    assert a.n_samples == b.n_samples
+    np.testing.assert_allclose(a.ref, b.ref, rtol=0, atol=0)
+    assert_close(a.nk, b.nk, rtol)
+    assert_close(a.sums, b.sums, rtol)
+    assert_close(a.scatter, b.scatter, rtol)
+    np.testing.assert_allclose(a.loglik, b.loglik, rtol=rtol)
+    np.testing.assert_allclose(a.weight_sum, b.weight_sum, rtol=rtol)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_stats_are_additive(data, ct, weighted):
+    X, y, sw = data
+    _, params = _params(X, y, ct)
+    w = sw if weighted else np.ones(X.shape[0])
+    whole = compute_stats(X, params, sample_weight=w)
+    h = 250
+    a = compute_stats(X[:h], params, sample_weight=w[:h])
+    b = compute_stats(X[h:], params, sample_weight=w[h:])
+    _assert_stats_equal(a + b, whole, RTOL)
+    # different reference points: '+' re-centres the right operand (shift);
+    # the offsets are O(1-10) on data of scale ~5, so the re-centring adds
+    # rounding of relative size ~eps * (offset / spread)^2, well below RTOL.
+    other_ref = params.means + np.array([[3.0, -2.0, 1.0], [0.0, 5.0, 0.5],
+                                         [-4.0, 0.0, 2.0]])
+    b2 = compute_stats(X[h:], params, sample_weight=w[h:], ref=other_ref)
+    assert not np.array_equal(b2.ref, a.ref)
+    _assert_stats_equal(a + b2, whole, RTOL)
+    # shift on its own: statistics around another point, as the reference has
+    shifted = whole.shift(other_ref)
+    exp_around_other = compute_stats(X, params, sample_weight=w, ref=other_ref)
+    _assert_stats_equal(shifted, exp_around_other, RTOL)
+    # sum(..., start=None) over unequal chunks, with mixed references
+    bounds = [0, 17, 130, 131, 400, X.shape[0]]
+    chunks = [compute_stats(X[i:j], params, sample_weight=w[i:j],
+                            ref=other_ref if c % 2 else None)
+              for c, (i, j) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    total = sum(chunks, start=None)
+    assert isinstance(total, GaussianStats)
+    _assert_stats_equal(total, whole, RTOL)
+    assert (None + a) is a and (a + None) is a
+
+
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_given_resp_stats_are_additive(data, ct):
+    X, y, sw = data
+    R = np.random.default_rng(3).dirichlet(np.ones(K), size=X.shape[0])
+    r = np.tile(X.mean(axis=0), (K, 1))
+    whole = stats_from_responsibilities(X, resp=R, covariance_type=ct,
+                                        sample_weight=sw, ref=r)
+    a = stats_from_responsibilities(X[:300], resp=R[:300], covariance_type=ct,
+                                    sample_weight=sw[:300], ref=r)
+    b = stats_from_responsibilities(X[300:], resp=R[300:], covariance_type=ct,
+                                    sample_weight=sw[300:])  # default ref
+    _assert_stats_equal(a + b, whole, RTOL)
+
+
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_scale(data, ct):
+    X, y, _ = data
+    _, params = _params(X, y, ct)
+    st = compute_stats(X, params)
+    s3 = st.scale(3.0)
+    # multiplying every statistic by 3 is one rounding per entry
+    for name in ("nk", "sums", "scatter"):
+        np.testing.assert_allclose(getattr(s3, name), 3 * getattr(st, name),
+                                   rtol=1e-15)
+    np.testing.assert_allclose(s3.loglik, 3 * st.loglik, rtol=1e-15)
+    # scaling all weights does not change the M-step (beyond the 10 eps
+    # regularization of nk, relative ~1e-15 / n_k)
+    a, b = m_step(st), m_step(s3)
+    assert_close(b.means, a.means, 1e-12)
+    assert_close(b.covariances, a.covariances, 1e-12)
+
+
+# -------------------------------------------------- thread-count invariance
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_thread_count_invariance(ct):
+    import numba
+
+    assert numba.config.NUMBA_NUM_THREADS >= 2, "needs 2 numba threads"
+    X, y = make_blobs3d(n=5000, seed=4)  # 3 chunks of rows
+    assert _config.n_chunks_for(X.shape[0]) > 1
+    sw = np.random.default_rng(0).uniform(0, 2, X.shape[0])
+    _, params = _params(X, y, ct)
+
+    def run():
+        st = compute_stats(X, params, sample_weight=sw)
+        resp, lse = predict_proba(X, params)
+        rnd = stats_from_responsibilities(X, covariance_type=ct, n_components=K,
+                                          random_seed=5, sample_weight=sw)
+        return st, m_step(st), resp, lse, rnd
+
+    with _config.threads(1):
+        assert numba.get_num_threads() == 1
+        one = run()
+    with _config.threads(2):
+        assert numba.get_num_threads() == 2
+        two = run()
+    # The chunking depends on the row count only and partial results are
+    # reduced in chunk order, so the answers do not depend on the thread
+    # count; 1e-12 relative is the tolerance asked of the contract.
+    tol = 1e-12
+    _assert_stats_equal(one[0], two[0], tol)
+    assert_close(one[1].covariances, two[1].covariances, tol)
+    assert_close(one[1].means, two[1].means, tol)
+    assert_close(one[2], two[2], tol)
+    assert_close(one[3], two[3], tol)
+    _assert_stats_equal(one[4], two[4], tol)
+
+
+@pytest.mark.parametrize("ct", ["full", "diag"])
+def test_estimator_thread_count_invariance(ct):
+    from fastem import GaussianMixture
+
+    X, _ = make_blobs3d(n=5000, seed=5)
+    fits = [GaussianMixture(3, covariance_type=ct, random_state=0,
+                            n_threads=n).fit(X) for n in (1, 2)]
+    tol = 1e-12  # see test_thread_count_invariance
+    a, b = fits
+    assert a.n_iter_ == b.n_iter_
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=tol)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert_close(getattr(a, name), getattr(b, name), tol, name)
+        # README: "results are bit-identical for any thread count"
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name),
+                                      err_msg=name)
+    assert a.lower_bounds_ == b.lower_bounds_
+
+
+# ------------------------------------------------- far from the origin
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_precision_far_from_origin(data, ct):
+    """compute_stats + m_step on X + 1e6 give the covariances of X.
+
+    Shifting by 1e6 rounds every entry to a multiple of ulp(1e6) = 1.2e-10,
+    i.e. perturbs data of spread ~1-5 by ~1e-10 relative, so the covariances
+    of X + 1e6 equal those of X to ~1e-9 relative; we allow 1e-8.  A
+    one-pass E[x^2] - E[x]^2 would cancel 12 of the 16 digits and be off by
+    ~1e-4 (checked below, so the tolerance discriminates).  Against the exact
+    shift Xs - 1e6 (exact by Sterbenz's lemma) fastem, which accumulates
+    around the E-step means, must agree to the ordinary RTOL.
+    """
+    X, y, sw = data
+    (w, m, pc), params = _params(X, y, ct)
+    shift = 1e6
+    Xs = X + shift
+    ps = gaussian_params(w, m + shift, pc, ct)
+    new_s = m_step(compute_stats(Xs, ps, sample_weight=sw))
+    new_0 = m_step(compute_stats(X, params, sample_weight=sw))
+    assert_close(new_s.covariances, new_0.covariances, 1e-8)
+    # means: absolute error ~ulp(1e6)
+    np.testing.assert_allclose(new_s.means - shift, new_0.means, rtol=0,
+                               atol=1e-8)
+    # exact shift: identical differences x - ref, so only reassociation
+    Xe = Xs - shift
+    pe = gaussian_params(w, (m + shift) - shift, pc, ct)
+    new_e = m_step(compute_stats(Xe, pe, sample_weight=sw))
+    assert_close(new_s.covariances, new_e.covariances, RTOL)
+    # the naive one-pass estimate really is inaccurate here
+    R = ref.responsibilities(X, w, m, pc, ct)
+    wr = R[:, 0] * sw
+    mu = wr @ Xs / wr.sum()
+    naive = (wr[:, None] * Xs).T @ Xs / wr.sum() - np.outer(mu, mu)
+    exact = ref.m_step(X, R, "full", 0.0, sw)[2][0]
+    assert np.abs(naive - exact).max() > 1e-6 * np.abs(exact).max()
