@@ -618,6 +618,9 @@ def run(workloads=None, *, quick=False, repeat=None, memory=True, scale=None,
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
     log = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    load_start = ([round(x, 2) for x in os.getloadavg()]
+                  if hasattr(os, "getloadavg") else None)
+    t_start = perf_counter()
     results = []
     for name in names:
         w = WORKLOADS[name]
@@ -643,6 +646,8 @@ def run(workloads=None, *, quick=False, repeat=None, memory=True, scale=None,
         results.append(row)
     return {"machine": machine_info(),
             "settings": {"quick": quick, "repeat": repeat,
+                         "loadavg_start": load_start,
+                         "elapsed_s": perf_counter() - t_start,
                          "memory": (memory if isinstance(memory, bool)
                                     else sorted(memory)),
                          "scale": scale},
@@ -672,8 +677,9 @@ def format_table(report):
     s = report["settings"]
     lines = [
         f"machine: {m['cpu']}, {m['cores']} logical cores "
-        f"({m['cores_usable']} usable), {m['mem_total_gib'] or 0:.1f} GiB, "
-        f"load average {m.get('loadavg')}",
+        f"({m['cores_usable']} usable), {m['mem_total_gib'] or 0:.1f} GiB",
+        f"load average (1, 5, 15 min) at start {s.get('loadavg_start')}, at end "
+        f"{m.get('loadavg')}; run took {s.get('elapsed_s', 0):.0f} s",
         f"python {m['python']}, numpy {m['numpy']}, numba {m['numba']} "
         f"(threads {m['numba_threads']}, layer {m['numba_threading_layer']}, "
         f"SVML {m['svml']}), scikit-learn {m['sklearn']}, fastem {m['fastem']}",
@@ -682,7 +688,8 @@ def format_table(report):
         + (f", scale {s['scale']}" if s["scale"] is not None else ""),
         "",
         "s/iter = (t(fit, 1+n iterations) - t(fit, 1 iteration)) / n; same data "
-        "and explicit start for all; tol=0.",
+        "and explicit start for all; tol=0; scikit-learn with its default BLAS "
+        "threads.",
         "peak = peak RSS during fit minus RSS before it (fresh subprocess, data "
         "already built); floor = parallel numba sum over X.",
         "",
