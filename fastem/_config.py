@@ -127,9 +127,9 @@ class threads:
     def __enter__(self):
         import numba
 
+        n = validate_threads(self.n)  # before any state changes
         depth = getattr(_DEPTH, "n", 0)
         _DEPTH.n = depth + 1
-        n = validate_threads(self.n)
         if n is None:
             # Inside an outer fastem context, keep its thread count.
             n = numba.get_num_threads() if depth else get_num_threads()

@@ -72,7 +72,13 @@ def check_array(X, n_features=None, estimator=None, min_samples=1,
             f"Complex data not supported: {who} expects real numbers, got "
             f"dtype {arr.dtype}. Pass X.real or np.abs(X).")
     if arr.dtype.kind in "OUS" or arr.dtype == np.bool_:
-        arr = np.asarray(arr, dtype=np.float64)  # TypeError/ValueError if not numeric
+        try:
+            arr = np.asarray(arr, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise type(e)(
+                f"{who} expects numeric data, but X (dtype {arr.dtype}) could "
+                f"not be converted to float: {e}. Convert or drop the "
+                "non-numeric columns.") from None
     elif arr.dtype.kind not in "fiu":
         raise TypeError(
             f"{who} expects numeric data, got dtype {arr.dtype}. Convert X to "

@@ -91,8 +91,19 @@ class GaussianParams:
         """Return ``(code, means, prec3, logconst)`` as the kernels take them."""
         code = _code(self.covariance_type)
         means = np.ascontiguousarray(self.means, dtype=np.float64)
+        if means.ndim != 2:
+            raise ValueError("GaussianParams.means must have shape "
+                             f"(n_components, n_features), got {means.shape}.")
         K, D = means.shape
         pc = np.asarray(self.precisions_cholesky, dtype=np.float64)
+        w = np.asarray(self.weights, dtype=np.float64)
+        want = {FULL: (K, D, D), TIED: (D, D), 2: (K, D), 3: (K,)}[code]
+        if w.shape != (K,) or pc.shape != want:
+            raise ValueError(
+                f"GaussianParams for covariance_type={self.covariance_type!r} "
+                f"need weights ({K},), means (K, D) and precisions_cholesky "
+                f"{want}; got weights {w.shape}, means {means.shape}, "
+                f"precisions_cholesky {pc.shape}.")
         if code == FULL:
             prec = pc.reshape(K, D, D)
             logdet = np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
@@ -106,7 +117,7 @@ class GaussianParams:
             prec = pc.reshape(K, 1, 1)
             logdet = D * np.log(pc)
         with np.errstate(divide="ignore"):
-            logw = np.log(np.asarray(self.weights, dtype=np.float64))
+            logw = np.log(w)
         logconst = logw + logdet - 0.5 * D * _LOG_2PI
         return code, means, np.ascontiguousarray(prec), logconst
 
@@ -224,6 +235,17 @@ def _wrap_stats(covariance_type, ref, n_samples, out):
                          float(ws), int(n_samples))
 
 
+def _check_ref(ref, shape):
+    ref = np.ascontiguousarray(ref, dtype=np.float64)
+    if ref.shape != tuple(shape):
+        raise ValueError(
+            f"ref must have shape (n_components, n_features) = {tuple(shape)}, "
+            f"got {ref.shape}.")
+    if not np.all(np.isfinite(ref)):
+        raise ValueError("ref contains NaN or infinite values.")
+    return ref
+
+
 def _s_rows(code, K):
     return 1 if code == TIED else K
 
@@ -262,7 +284,7 @@ def compute_stats(X, params, sample_weight=None, ref=None):
 def _stats_pass(X, sw, covariance_type, code, means, prec, logconst, ref=None):
     """Kernel call on validated inputs (used by the estimator's EM loop)."""
     K = means.shape[0]
-    ref = means.copy() if ref is None else np.ascontiguousarray(ref, np.float64)
+    ref = means.copy() if ref is None else _check_ref(ref, means.shape)
     with _config.threads():
         out = _em_pass(code, X, sw, means, prec, logconst, ref,
                        _config.n_chunks_for(X.shape[0]), _config.BLOCK_ROWS,
@@ -327,7 +349,7 @@ def stats_from_responsibilities(X, resp=None, covariance_type="full",
         else:
             center = X.mean(axis=0, dtype=np.float64)
         ref = np.tile(center, (K, 1))
-    ref = np.ascontiguousarray(ref, dtype=np.float64)
+    ref = _check_ref(ref, (K, D))
     with _config.threads():
         out = _stats_given(code, X, sw, mode, labels_a, resp, seed, K, ref,
                            _config.n_chunks_for(N), _s_rows(code, K))
