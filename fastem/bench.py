@@ -29,8 +29,9 @@ Method
   written the child falls back to ``VmHWM`` before/after (a lower bound,
   flagged in the output).
 * **Data-read floor**: the time of one parallel numba sum over every element
-  of ``X`` (median of several calls): a pass cannot be faster than reading
-  ``X`` once.  ``fastem/floor`` is fastem's 2-thread s/iter over that time.
+  of ``X`` (the fastest of several calls at 1 and at 2 threads): a pass
+  cannot be faster than reading ``X`` once.  ``fe/floor`` is fastem's
+  2-thread s/iter over that time.
 
 scikit-learn is imported only inside this module's functions, and only here:
 ``import fastem`` never imports it.
@@ -278,35 +279,48 @@ def _floor_kernel():
     return _FLOOR_KERNEL[0]
 
 
-def data_read_floor(X, threads=2, calls=7):
-    """Median time of one parallel numba sum over every element of ``X``.
+def data_read_floor(X, threads=(1, 2), calls=15):
+    """Fastest parallel numba sum over every element of ``X``.
+
+    The minimum over ``calls`` timed calls at each thread count in
+    ``threads`` (after one warm-up call each): a lower bound on the time of
+    reading ``X`` once.  The minimum, not the median, because on a loaded
+    machine a parallel region often waits a scheduler tick for a thread.
 
     Parameters
     ----------
     X : ndarray
         C-contiguous data.
-    threads : int
-        Threads of the sum.
+    threads : sequence of int
+        Thread counts to try (those above numba's thread count are skipped).
     calls : int
-        Timed calls (after one warm-up call).
+        Timed calls per thread count.
 
     Returns
     -------
-    float
-        Seconds.
+    dict
+        ``{threads: seconds}`` for each thread count tried, and ``'min'``.
     """
+    import numba
+
     from fastem._config import threads as use_threads
 
     flat = X.reshape(-1)
     kernel = _floor_kernel()
-    times = []
-    with use_threads(threads):
-        kernel(flat)
-        for _ in range(calls):
-            t0 = perf_counter()
+    out = {}
+    for n in threads:
+        if n > numba.config.NUMBA_NUM_THREADS:
+            continue
+        times = []
+        with use_threads(n):
             kernel(flat)
-            times.append(perf_counter() - t0)
-    return statistics.median(times)
+            for _ in range(calls):
+                t0 = perf_counter()
+                kernel(flat)
+                times.append(perf_counter() - t0)
+        out[n] = min(times)
+    out["min"] = min(out.values())
+    return out
 
 
 # ---------------------------------------------------------- peak memory
@@ -443,7 +457,8 @@ def _speed(w, repeat, memory, log):
                 "fastem_2t": ("fastem", t2, X)}
     _warm(variants, w, init)
     med, samples, last = _per_iteration(variants, w, init, repeat, w.n_iter)
-    floor = data_read_floor(X, threads=t2)
+    floors = data_read_floor(X)
+    floor = floors["min"]
     row = {
         "sklearn_s_per_iter": med["sklearn"],
         "fastem_1t_s_per_iter": med["fastem_1t"],
@@ -451,6 +466,8 @@ def _speed(w, repeat, memory, log):
         "ratio_sklearn_fastem_2t": _ratio(med["sklearn"], med["fastem_2t"]),
         "speedup_1t_2t": _ratio(med["fastem_1t"], med["fastem_2t"]),
         "floor_s": floor,
+        "floor_by_threads_s": {str(k): v for k, v in floors.items()
+                               if k != "min"},
         "fastem_2t_over_floor": _ratio(med["fastem_2t"], floor),
         "samples_s_per_iter": samples,
         "lower_bound_sklearn": float(last["sklearn"].lower_bound_),
@@ -492,8 +509,8 @@ def _dtype(w, repeat, log):
         "fastem_float64_s_per_iter": med["float64"],
         "fastem_float32_s_per_iter": med["float32"],
         "speed_ratio_f64_f32": _ratio(med["float64"], med["float32"]),
-        "floor_s": data_read_floor(X64, threads=t2),
-        "floor_float32_s": data_read_floor(X32, threads=t2),
+        "floor_s": data_read_floor(X64)["min"],
+        "floor_float32_s": data_read_floor(X32)["min"],
         "max_rel_diff_means": _rel_diff(e32.means_, e64.means_),
         "max_rel_diff_covariances": _rel_diff(e32.covariances_,
                                               e64.covariances_),
@@ -691,7 +708,8 @@ def format_table(report):
         "and explicit start for all; tol=0; scikit-learn with its default BLAS "
         "threads.",
         "peak = peak RSS during fit minus RSS before it (fresh subprocess, data "
-        "already built); floor = parallel numba sum over X.",
+        "already built); floor = fastest parallel numba sum over X (1 or 2 "
+        "threads).",
         "",
     ]
     head = (f"{'workload':<26}{'N':>11}{'it':>4}{'sklearn':>10}{'fe 1T':>10}"

@@ -4,6 +4,7 @@ Asserts only the structure of the report (keys, types, finiteness), never
 timings: it exists so that the benchmark script cannot rot.
 """
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -65,6 +66,8 @@ def test_report_structure(report):
                 "sklearn", "fastem_1t", "fastem_2t"}
             assert all(len(v) == 2 for v in r["samples_s_per_iter"].values())
             assert r["floor_s"] > 0
+            assert set(r["floor_by_threads_s"]) <= {"1", "2"}
+            assert r["floor_s"] == min(r["floor_by_threads_s"].values())
             # same start, same iterations: the answers agree
             assert r["lower_bound_abs_diff"] < 1e-6
         elif w["kind"] == "memory":
@@ -96,7 +99,7 @@ def test_format_table(report):
 
 def test_data_and_start_are_deterministic():
     w = bench.WORKLOADS["8d-full"]
-    w = bench.replace(w, n_samples=500)
+    w = dataclasses.replace(w, n_samples=500)
     X = bench.make_data(w)
     assert X.shape == (500, 8) and X.flags.c_contiguous
     np.testing.assert_array_equal(X, bench.make_data(w))

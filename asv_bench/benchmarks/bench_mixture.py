@@ -102,19 +102,22 @@ class TimeFitVsSklearn:
 
 
 class TimeDataReadFloor:
-    """The data-read floor: one parallel numba sum over X (all threads).
+    """The data-read floor: one parallel numba sum over X, at 1 and 2 threads.
 
     Same data as :class:`TimeFitVsSklearn`; an EM pass cannot be faster than
     reading X once, so ``TimeFitVsSklearn`` fastem-2T over this is how far an
     iteration is from the floor.
     """
 
-    params = (list(ISSUE_SIZES),)
-    param_names = ["workload"]
+    params = (list(ISSUE_SIZES), [1, 2])
+    param_names = ["workload", "n_threads"]
     warmup_time = 0
 
-    def setup(self, workload):
+    def setup(self, workload, n_threads):
         import numba
+
+        if n_threads > numba.config.NUMBA_NUM_THREADS:
+            raise NotImplementedError(f"numba has fewer than {n_threads} threads")
 
         @numba.njit(parallel=True, fastmath=True)
         def parallel_sum(x):
@@ -126,9 +129,10 @@ class TimeDataReadFloor:
         d, k, _ = WORKLOADS[workload]
         self.flat = make_data(ISSUE_SIZES[workload], d, k).reshape(-1)
         self.sum = parallel_sum
+        numba.set_num_threads(n_threads)
         self.sum(self.flat)
 
-    def time_parallel_sum(self, workload):
+    def time_parallel_sum(self, workload, n_threads):
         self.sum(self.flat)
 
 
