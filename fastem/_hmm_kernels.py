@@ -6,43 +6,56 @@ sequence ``s`` is rows ``starts[s]:starts[s + 1]``.  Emission parameters use
 the layouts of :mod:`fastem._kernels` (``code``, ``means``, ``prec``,
 ``logconst = logdet - D/2 log(2 pi)``, no mixing weights).
 
-One Baum-Welch E-step is three passes:
+Emission densities are stored *shifted*: ``B[t, k] = exp(logB[t, k] - m_t)``
+with ``m_t = max_k logB[t, k]`` (so ``max_k B[t, k] = 1``), computed by the
+mixture's vectorized block kernel (:func:`fastem._kernels._block_logp`).
 
-1. :func:`_emission_pass` -- parallel over fixed chunks of rows (sequence
-   boundaries do not matter): ``logB[t, k] = log N(x_t | k)`` by the mixture's
-   vectorized block kernel, stored *shifted* as ``B[t, k] = exp(logB[t, k] -
-   m_t)`` with ``m_t = max_k logB[t, k]``, so that ``max_k B[t, k] = 1``.
-2. :func:`_fb_pass` -- parallel over 2 S independent tasks: the scaled forward
-   recursion of every sequence and, concurrently, its scaled backward
-   recursion (each normalizes its own vectors, so neither waits for the
-   other: a single long sequence still uses two threads).
-3. :func:`_posterior_pass` -- parallel over fixed chunks of rows again:
-   posteriors ``gamma``, the expected transition counts, the start posteriors,
-   the log-likelihood ``sum_t log c_t + m_t`` and the Gaussian sufficient
-   statistics, accumulated by the mixture's own accumulator
-   (:func:`fastem._kernels._block_accumulate`).
+Two ways to run one Baum-Welch E-step, chosen from the lengths only:
+
+* Long sequences (one, or a few): three passes.
+
+  1. :func:`_emission_pass` -- ``B`` and ``m`` for all rows, parallel over
+     fixed chunks of rows (sequence boundaries do not matter).
+  2. :func:`_fb_pass` -- parallel over 2 S independent tasks: the scaled
+     forward recursion of every sequence and, concurrently, its backward
+     recursion (each scales its own vectors, so neither waits for the other:
+     a single long sequence still uses two threads).
+  3. :func:`_posterior_pass` -- parallel over the row chunks again:
+     posteriors, expected transition counts, start posteriors, the
+     log-likelihood and the Gaussian sufficient statistics, accumulated by
+     the mixture's own accumulator (:func:`fastem._kernels._block_accumulate`).
+
+* Many short sequences: :func:`_grouped_pass`, one parallel pass over fixed
+  groups of consecutive sequences; each task does all of the above for its
+  sequences, on lattices the size of one sequence (which stay in cache).
+
+Both use the same block helpers (:func:`_emit_block`, :func:`_post_block`)
+and recursions (:func:`_forward_scaled`, :func:`_backward_scaled`).
 
 Why scaled rather than log-space recursions: the recursions are the only
 sequential part of the E-step, and in scaled form they are pure multiply-adds
 (``K^2`` per step, no ``exp``/``log``), while the log-space form needs ``K^2``
 exponentials per step.  The usual weakness of scaling -- the frame
-likelihoods underflow -- is removed by the per-row shift ``m_t``.  A step can
-still underflow when the model all but forbids the observed data (a forward
-or backward normalizer below ``TINY``); such a sequence is redone exactly in
-log space by :func:`_fb_log_seq`, whose results are written back in the same
-format (``alpha = gamma``, ``beta = 1``, ``c = 1``, ``m = 0``) so the
-posterior pass treats it like any other.
+likelihoods underflow -- is removed by the per-row shift ``m_t``.  A
+normalizer can still underflow when the model all but forbids the observed
+data (below ``TINY``); such a sequence is redone exactly in log space by
+:func:`_fb_log_seq`, whose results are written back in the same format
+(``alpha = gamma``, ``beta = 1``, ``c = 1``, ``m = 0``) so the posterior code
+treats it like any other.
 
-Scaling conventions: ``alpha[t] = P(z_t | x_{..t})`` (sums to one),
-``c[t] = p(x_t | x_{..t-1}) / exp(m_t)``; ``beta[t]`` is the backward vector
-normalized to sum to one (any per-row scale works).  Then ``gamma_t =
-alpha_t * beta_t / g_t`` with ``g_t = sum_k alpha_t beta_t``, and the
-expected transition ``xi_t(i, j) = alpha_t(i) A_ij B_{t+1}(j) beta_{t+1}(j) /
-(c_{t+1} g_{t+1})``.
+Scaling conventions (lazy: a row is rescaled only when its sum leaves
+``[RESCALE_LO, RESCALE_HI]``, and the forward rows always at a sequence's
+first and last row): ``alpha[t]`` is the forward vector of the shifted model
+divided by ``prod_{u <= t} c[u]``, with ``c[u]`` the divisor applied at row
+``u`` (1 when none), so that ``log p(x) = sum_t log c_t + m_t``; ``beta[t]`` is
+the backward vector up to any per-row scale.  Then ``gamma_t = alpha_t *
+beta_t / g_t`` with ``g_t = sum_k alpha_t beta_t``, and the expected
+transition ``xi_t(i, j) = alpha_t(i) A_ij B_{t+1}(j) beta_{t+1}(j) / (c_{t+1}
+g_{t+1})`` (its sum over ``i, j`` is 1 whatever the row scales).
 
-Determinism: chunks depend only on ``N`` and partials are reduced in chunk
-order; the recursions of a sequence run on one thread.  Results do not depend
-on the thread count.
+Determinism: chunks and groups depend only on ``N`` and the lengths, partials
+are reduced in chunk (group) order, and the recursions of a sequence run on
+one thread.  Results do not depend on the thread count.
 """
 
 import math
@@ -64,16 +77,141 @@ RESCALE_LO = 1e-30
 RESCALE_HI = 1e30
 
 
+# ------------------------------------------------------------ block helpers
+@njit(**JIT)
+def _emit_block(code, X, x0, nb, means, prec, logconst, shifted, out, m, o0,
+                xt, dt, lp, t, q, mx):
+    """Write the emission log-densities of a block of rows.
+
+    X rows ``x0 .. x0 + nb`` go to ``out`` rows ``o0 ..``.
+    ``shifted``: ``out[o, k] = exp(logB - m[o])`` with ``m[o] = max_k logB``
+    (a row with no finite density gets ``out = 0``, ``m = -inf``); otherwise
+    ``out[o, k] = logB`` and ``m`` is not touched.
+    """
+    D = X.shape[1]
+    K = means.shape[0]
+    for i in range(nb):
+        for j in range(D):
+            xt[j, i] = X[x0 + i, j]
+    _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q)
+    if shifted:
+        for i in range(nb):
+            mx[i] = lp[0, i]
+        for k in range(1, K):
+            for i in range(nb):
+                mx[i] = max(mx[i], lp[k, i])
+        for i in range(nb):
+            v = mx[i]
+            m[o0 + i] = v
+            # -inf - -inf would be NaN: shift by 0, every exp below is 0.
+            q[i] = v if (v > -np.inf and v < np.inf) else 0.0
+        for k in range(K):
+            for i in range(nb):
+                lp[k, i] = _fm.exp(lp[k, i] - q[i])
+    for i in range(nb):
+        for k in range(K):
+            out[o0 + i, k] = lp[k, i]
+
+
+@njit(**JIT)
+def _post_block(code, X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
+                okr, ref, want_gamma, want_stats, want_xi, out_gamma, g0,
+                xt, dt, wd, at, lp, hh, ginv, wr, wb, nk, sums, scatter, xi,
+                st):
+    """Add the posterior contributions of a block of rows.
+
+    Lattice rows ``r0 .. r0 + nb`` (X rows ``x0 ..``; ``out_gamma`` rows
+    ``g0 ..``).  Per row ``i``: ``nv[i]`` 1 if the next row belongs to the same (scaled)
+    sequence, ``sf[i]`` 1 on a sequence's first row, ``okr[i]`` 1 if the
+    sequence went through the scaled recursions.  Adds to ``xi`` the
+    transition counts divided by the transition matrix, to ``st`` the start
+    posteriors, to ``nk, sums, scatter`` the Gaussian statistics.
+
+    Returns
+    -------
+    loglik : float
+        ``sum log c_t + m_t`` over the rows.
+    first_bad : int
+        First row (block-relative) of a scaled sequence whose posterior
+        normalizer underflowed, or -1.
+    """
+    K = alpha.shape[1]
+    D = X.shape[1]
+    acc = 0.0
+    for i in range(nb):
+        acc += _fm.log(c[r0 + i]) + m[r0 + i]
+    first_bad = -1
+    if not (want_gamma or want_xi):
+        return acc, first_bad
+    # Tiles of alpha and alpha * beta, with the next row appended.
+    ne = nb + 1 if r0 + nb < n_rows else nb
+    for i in range(ne):
+        for k in range(K):
+            a_ = alpha[r0 + i, k]
+            at[k, i] = a_
+            lp[k, i] = a_ * beta[r0 + i, k]
+    for i in range(ne):
+        ginv[i] = 0.0
+    for k in range(K):
+        for i in range(ne):
+            ginv[i] += lp[k, i]
+    for i in range(ne):
+        if not ginv[i] >= TINY:  # rare: keeps the division loop branch-free
+            if i < nb and okr[i] != 0.0 and first_bad < 0:
+                first_bad = i
+            if not ginv[i] > 0.0:
+                ginv[i] = 1.0
+    for i in range(ne):
+        ginv[i] = 1.0 / ginv[i]
+    if want_xi:
+        # hh[j, i] = B_{t+1} beta_{t+1} / (c_{t+1} g_{t+1}) for t = r0 + i
+        for i in range(nb):
+            wr[i] = ginv[i + 1] / c[r0 + i + 1] if nv[i] != 0.0 else 0.0
+        for i in range(nb):
+            if nv[i] != 0.0:
+                r1 = r0 + i + 1
+                for k in range(K):
+                    hh[k, i] = B[r1, k] * beta[r1, k]
+            else:
+                for k in range(K):
+                    hh[k, i] = 0.0
+        for k in range(K):
+            for i in range(nb):
+                hh[k, i] *= wr[i]
+                if nv[i] == 0.0:
+                    at[k, i] = 0.0
+        for k in range(K):
+            for j in range(K):
+                s = 0.0
+                for i in range(nb):
+                    s += at[k, i] * hh[j, i]
+                xi[k, j] += s
+    if want_gamma:
+        for k in range(K):
+            for i in range(nb):
+                lp[k, i] *= ginv[i]
+        for i in range(nb):
+            if sf[i] != 0.0:
+                for k in range(K):
+                    st[k] += lp[k, i]
+        if out_gamma.shape[0] > 0:
+            for i in range(nb):
+                for k in range(K):
+                    out_gamma[g0 + i, k] = lp[k, i]
+        if want_stats:
+            for i in range(nb):
+                for j in range(D):
+                    xt[j, i] = X[x0 + i, j]
+            _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums, scatter,
+                              dt, wd, wr)
+    return acc, first_bad
+
+
 # ------------------------------------------------------------- pass 1: emissions
 @njit(**PJIT)
 def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
                    out, m):
-    """Emission log-densities of every row.
-
-    ``shifted``: ``out[t, k] = exp(logB[t, k] - m[t])``, ``m[t] = max_k
-    logB[t, k]`` (a row with no finite density gets ``out = 0``,
-    ``m = -inf``).  Otherwise ``out[t, k] = logB[t, k]`` and ``m`` is unused.
-    """
+    """Emission log-densities of every row (see :func:`_emit_block`)."""
     N, D = X.shape
     K = means.shape[0]
     for ch in prange(n_chunks):
@@ -85,31 +223,10 @@ def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
         t = np.empty(block)
         q = np.empty(block)
         mx = np.empty(block)
-        sh = np.empty(block)
         for b0 in range(start, stop, block):
             nb = min(block, stop - b0)
-            for i in range(nb):
-                for j in range(D):
-                    xt[j, i] = X[b0 + i, j]
-            _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q)
-            if shifted:
-                for i in range(nb):
-                    mx[i] = lp[0, i]
-                for k in range(1, K):
-                    for i in range(nb):
-                        mx[i] = max(mx[i], lp[k, i])
-                for i in range(nb):
-                    v = mx[i]
-                    # -inf - -inf would be NaN: shift by 0, every exp is 0.
-                    sh[i] = v if (v > -np.inf and v < np.inf) else 0.0
-                for k in range(K):
-                    for i in range(nb):
-                        lp[k, i] = _fm.exp(lp[k, i] - sh[i])
-                for i in range(nb):
-                    m[b0 + i] = mx[i]
-            for i in range(nb):
-                for k in range(K):
-                    out[b0 + i, k] = lp[k, i]
+            _emit_block(code, X, b0, nb, means, prec, logconst, shifted, out,
+                        m, b0, xt, dt, lp, t, q, mx)
 
 
 # ------------------------------------------------------ pass 2: the recursions
@@ -217,12 +334,12 @@ def _lse(v, n):
 
 @njit(**JIT)
 def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
-                logconst, block, alpha, beta, c, m):
-    """Forward-backward of rows ``a:b`` in log space (the exact fallback).
+                logconst, block, alpha, beta, c, m, off):
+    """Forward-backward of X rows ``a:b`` in log space (the exact fallback).
 
     Recomputes the emission log-densities (the shifted ``B`` may have flushed
-    terms that matter here), then writes ``alpha[t] = gamma_t``,
-    ``beta[t] = 1``, ``c[t] = 1``, ``m[t] = 0`` for the rows of the sequence.
+    terms that matter here), then writes ``alpha = gamma``, ``beta = 1``,
+    ``c = 1``, ``m = 0`` into lattice rows ``off .. off + b - a``.
 
     Returns
     -------
@@ -240,15 +357,11 @@ def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
     lp = np.empty((K, block))
     tb = np.empty(block)
     q = np.empty(block)
-    for b0 in range(a, b, block):
-        nb = min(block, b - b0)
-        for i in range(nb):
-            for j in range(D):
-                xt[j, i] = X[b0 + i, j]
-        _block_logp(code, xt, nb, means, prec, logconst, lp, dt, tb, q)
-        for i in range(nb):
-            for k in range(K):
-                logB[b0 - a + i, k] = lp[k, i]
+    mx = np.empty(block)
+    for r0 in range(0, L, block):
+        nb = min(block, L - r0)
+        _emit_block(code, X, a + r0, nb, means, prec, logconst, False, logB,
+                    mx, r0, xt, dt, lp, tb, q, mx)
     fwd = np.empty((L, K))
     bwd = np.empty((L, K))
     buf = np.empty(K)
@@ -275,10 +388,10 @@ def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
             buf[k] = fwd[t, k] + bwd[t, k]
         z = _lse(buf, K)
         for k in range(K):
-            alpha[a + t, k] = math.exp(buf[k] - z)
-            beta[a + t, k] = 1.0
-        c[a + t] = 1.0
-        m[a + t] = 0.0
+            alpha[off + t, k] = math.exp(buf[k] - z)
+            beta[off + t, k] = 1.0
+        c[off + t] = 1.0
+        m[off + t] = 0.0
         if t + 1 < L:
             for i in range(K):
                 for j in range(K):
@@ -288,6 +401,22 @@ def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
 
 
 # --------------------------------------------------- pass 3: posteriors, stats
+@njit(**JIT)
+def _reduce_hmm(code, p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start,
+                p_xifb):
+    """Sum per-chunk (or per-group) partials in order (deterministic)."""
+    nk, sums, scatter, ll, ws = _reduce(code, p_nk, p_sums, p_scatter, p_ll,
+                                        p_ws)
+    xi = p_xi[0].copy()
+    st = p_start[0].copy()
+    xifb = p_xifb[0].copy()
+    for ch in range(1, p_xi.shape[0]):
+        xi += p_xi[ch]
+        st += p_start[ch]
+        xifb += p_xifb[ch]
+    return nk, sums, scatter, ll, ws, xi, st, xifb
+
+
 @njit(**PJIT)
 def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
                     block, s_rows, want_gamma, want_stats, want_xi, out_gamma,
@@ -302,11 +431,12 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
 
     Returns
     -------
-    nk, sums, scatter, loglik, n_rows, xi, start
+    nk, sums, scatter, loglik, n_rows, xi, start, xi_fb
         Gaussian statistics around ``ref`` (as :func:`fastem._kernels._em_pass`),
         the summed ``log c_t + m_t``, the number of rows, the expected
-        transition counts *before* multiplication by the transition matrix
-        (``xi = transmat * result``), and the summed start posteriors.
+        transition counts *divided by* the transition matrix (``xi =
+        transmat * result``), the summed start posteriors, and zeros (the
+        log-space transitions are added by the caller).
     """
     N, D = X.shape
     K = alpha.shape[1]
@@ -318,8 +448,6 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
     p_ws = np.zeros(n_chunks)
     p_xi = np.zeros((n_chunks, K, K))
     p_start = np.zeros((n_chunks, K))
-    w_gamma = out_gamma.shape[0] > 0
-    need_g = want_gamma or want_xi
     for ch in prange(n_chunks):
         start = ch * N // n_chunks
         stop = (ch + 1) * N // n_chunks
@@ -327,8 +455,8 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
         xt = np.empty((D, block))
         dt = np.empty((D, block))
         wd = np.empty((D, block))
-        at = np.empty((K, w1))      # alpha, rows b0 .. b0 + nb (one extra)
-        lp = np.empty((K, w1))      # alpha * beta, then gamma
+        at = np.empty((K, w1))
+        lp = np.empty((K, w1))
         hh = np.empty((K, w1))
         ginv = np.empty(w1)
         nv = np.empty(block)
@@ -346,7 +474,6 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
         seq_end = starts[seq + 1]
         for b0 in range(start, stop, block):
             nb = min(block, stop - b0)
-            # Sequence bookkeeping (scalar): next-row validity, start rows.
             for i in range(nb):
                 row = b0 + i
                 while row >= seq_end:
@@ -356,75 +483,14 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
                 nv[i] = 1.0 if (okq and row + 1 < seq_end) else 0.0
                 sf[i] = 1.0 if row == starts[seq] else 0.0
                 okr[i] = 1.0 if okq else 0.0
-            # log-likelihood: sum of log c_t + m_t (c = 1, m = 0 on
-            # sequences done in log space).
-            acc = 0.0
-            for i in range(nb):
-                acc += _fm.log(c[b0 + i]) + m[b0 + i]
-            ll += acc
-            if not need_g:
-                continue
-            # Tiles of alpha and alpha * beta, with the next row appended.
-            ne = nb + 1 if b0 + nb < N else nb
-            for i in range(ne):
-                for k in range(K):
-                    a_ = alpha[b0 + i, k]
-                    at[k, i] = a_
-                    lp[k, i] = a_ * beta[b0 + i, k]
-            for i in range(ne):
-                ginv[i] = 0.0
-            for k in range(K):
-                for i in range(ne):
-                    ginv[i] += lp[k, i]
-            for i in range(ne):
-                if not ginv[i] >= TINY:  # rare: no division on this path
-                    if i < nb and okr[i] != 0.0:
-                        # an ok sequence: the caller redoes it in log space
-                        row = b0 + i
-                        bad[np.searchsorted(starts, row, side="right") - 1] = 1
-                    if not ginv[i] > 0.0:
-                        ginv[i] = 1.0
-            for i in range(ne):
-                ginv[i] = 1.0 / ginv[i]
-            if want_xi:
-                # hh[j, i] = B_{t+1} beta_{t+1} / (c_{t+1} g_{t+1}), t = b0+i
-                for i in range(nb):
-                    wr[i] = nv[i] * ginv[i + 1] / c[b0 + i + 1] \
-                        if nv[i] != 0.0 else 0.0
-                for i in range(nb):
-                    for k in range(K):
-                        r1 = b0 + i + 1
-                        hh[k, i] = B[r1, k] * beta[r1, k] if nv[i] != 0.0 \
-                            else 0.0
-                for k in range(K):
-                    for i in range(nb):
-                        hh[k, i] *= wr[i]
-                        if nv[i] == 0.0:
-                            at[k, i] = 0.0
-                for k in range(K):
-                    for j in range(K):
-                        s = 0.0
-                        for i in range(nb):
-                            s += at[k, i] * hh[j, i]
-                        xi[k, j] += s
-            if want_gamma:
-                for k in range(K):
-                    for i in range(nb):
-                        lp[k, i] *= ginv[i]
-                for i in range(nb):
-                    if sf[i] != 0.0:
-                        for k in range(K):
-                            st[k] += lp[k, i]
-                if w_gamma:
-                    for i in range(nb):
-                        for k in range(K):
-                            out_gamma[b0 + i, k] = lp[k, i]
-                if want_stats:
-                    for i in range(nb):
-                        for j in range(D):
-                            xt[j, i] = X[b0 + i, j]
-                    _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums,
-                                      scatter, dt, wd, wr)
+            ll_b, first_bad = _post_block(
+                code, X, b0, b0, nb, N, alpha, beta, B, c, m, nv, sf, okr,
+                ref, want_gamma, want_stats, want_xi, out_gamma, b0, xt, dt,
+                wd, at, lp, hh, ginv, wr, wb, nk, sums, scatter, xi, st)
+            ll += ll_b
+            if first_bad >= 0:
+                bad[np.searchsorted(starts, b0 + first_bad, side="right")
+                    - 1] = 1
         p_nk[ch] = nk
         p_sums[ch] = sums
         p_scatter[ch] = scatter
@@ -432,14 +498,123 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
         p_ws[ch] = stop - start
         p_xi[ch] = xi
         p_start[ch] = st
-    nk, sums, scatter, ll, ws = _reduce(code, p_nk, p_sums, p_scatter, p_ll,
-                                        p_ws)
-    xi = p_xi[0].copy()
-    st = p_start[0].copy()
-    for ch in range(1, n_chunks):
-        xi += p_xi[ch]
-        st += p_start[ch]
-    return nk, sums, scatter, ll, ws, xi, st
+    return _reduce_hmm(code, p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi,
+                       p_start, np.zeros((1, K, K)))
+
+
+# ------------------------------------- many sequences: one fused pass per group
+@njit(**PJIT)
+def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
+                  log_transmat, means, prec, logconst, ref, block, s_rows,
+                  backward, want_gamma, want_stats, want_xi, out_gamma):
+    """Run the whole E-step in one parallel pass over groups of sequences.
+
+    Group ``g`` is sequences ``groups[g]:groups[g + 1]`` (consecutive, about
+    ``N / G`` rows each, fixed by the lengths only).  Each task runs, for
+    each of its sequences in turn: emissions, forward and backward
+    recursions, posteriors and statistics, on lattices the size of one
+    sequence (which stay in cache); a sequence that underflows is redone in
+    log space on the spot.  Partials are reduced in group order.
+
+    Returns
+    -------
+    The same tuple as :func:`_posterior_pass`, with the log-space sequences'
+    log-likelihoods included and their transition counts in ``xi_fb``.
+    """
+    N, D = X.shape
+    K = means.shape[0]
+    G = groups.shape[0] - 1
+    sd1 = D if (code == FULL or code == TIED) else 1
+    p_nk = np.zeros((G, K))
+    p_sums = np.zeros((G, K, D))
+    p_scatter = np.zeros((G, s_rows, sd1, D))
+    p_ll = np.zeros(G)
+    p_ws = np.zeros(G)
+    p_xi = np.zeros((G, K, K))
+    p_start = np.zeros((G, K))
+    p_xifb = np.zeros((G, K, K))
+    need_post = want_gamma or want_xi
+    for g in prange(G):
+        s0 = groups[g]
+        s1 = groups[g + 1]
+        Lmax = 1
+        for s in range(s0, s1):
+            Lmax = max(Lmax, starts[s + 1] - starts[s])
+        Bl = np.empty((Lmax, K))
+        al = np.empty((Lmax, K))
+        bl = np.empty((Lmax, K))
+        cl = np.empty(Lmax)
+        ml = np.empty(Lmax)
+        w1 = block + 1
+        xt = np.empty((D, block))
+        dt = np.empty((D, block))
+        wd = np.empty((D, block))
+        at = np.empty((K, w1))
+        lp = np.empty((K, w1))
+        hh = np.empty((K, w1))
+        ginv = np.empty(w1)
+        tq = np.empty(block)
+        q = np.empty(block)
+        mx = np.empty(block)
+        nv = np.empty(block)
+        okr = np.empty(block)
+        sf = np.empty(block)
+        wr = np.empty(block)
+        wb = np.ones(block)
+        nk = np.zeros(K)
+        sums = np.zeros((K, D))
+        scatter = np.zeros((s_rows, sd1, D))
+        xi = np.zeros((K, K))
+        xifb = np.zeros((K, K))
+        st = np.zeros(K)
+        ll = 0.0
+        for s in range(s0, s1):
+            a = starts[s]
+            L = starts[s + 1] - a
+            for r0 in range(0, L, block):
+                nb = min(block, L - r0)
+                _emit_block(code, X, a + r0, nb, means, prec, logconst, True,
+                            Bl, ml, r0, xt, dt, lp, tq, q, mx)
+            ok = _forward_scaled(0, L, startprob, transmat, Bl, al, cl)
+            if ok and need_post:
+                ok = _backward_scaled(0, L, transmat, Bl, bl)
+                if ok:
+                    for t in range(L):
+                        gt = 0.0
+                        for k in range(K):
+                            gt += al[t, k] * bl[t, k]
+                        if not gt >= TINY:
+                            ok = False
+                            break
+            if not ok:
+                ll_s, xi_s = _fb_log_seq(code, X, a, a + L, log_startprob,
+                                         log_transmat, means, prec, logconst,
+                                         block, al, bl, cl, ml, 0)
+                ll += ll_s
+                xifb += xi_s
+            okv = 1.0 if ok else 0.0
+            for r0 in range(0, L, block):
+                nb = min(block, L - r0)
+                for i in range(nb):
+                    nv[i] = okv if r0 + i + 1 < L else 0.0
+                    sf[i] = 1.0 if r0 + i == 0 else 0.0
+                    okr[i] = okv
+                ll_b, _ = _post_block(
+                    code, X, a + r0, r0, nb, L, al, bl, Bl, cl, ml, nv, sf,
+                    okr, ref, want_gamma, want_stats, want_xi, out_gamma,
+                    a + r0, xt, dt, wd, at, lp, hh, ginv, wr, wb, nk, sums,
+                    scatter, xi, st)
+                ll += ll_b
+        p_nk[g] = nk
+        p_sums[g] = sums
+        p_scatter[g] = scatter
+        p_ll[g] = ll
+        p_ws[g] = starts[s1] - starts[s0]
+        p_xi[g] = xi
+        p_start[g] = st
+        p_xifb[g] = xifb
+    return _reduce_hmm(code, p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi,
+                       p_start, p_xifb)
 
 
 # --------------------------------------------------------------------- Viterbi

@@ -25,6 +25,7 @@ from ._hmm_kernels import (
     _emission_pass,
     _fb_log_seq,
     _fb_pass,
+    _grouped_pass,
     _posterior_pass,
     _viterbi_pass,
 )
@@ -142,10 +143,37 @@ class _Model:
     logconst: np.ndarray
 
 
+# Sequences are processed by groups in one fused pass when each is short
+# compared with the data (longest * GROUPED_MIN_RATIO <= n_samples), in at
+# most MAX_GROUPS groups of about equal rows.  The choice depends only on the
+# lengths, never on the thread count.
+GROUPED_MIN_RATIO = 8
+MAX_GROUPS = 64
+
+
+def _plan_groups(starts):
+    """Group boundaries (sequence indices) for the fused pass, or None."""
+    S = starts.shape[0] - 1
+    N = int(starts[-1])
+    if S < 2 or int(np.diff(starts).max()) * GROUPED_MIN_RATIO > N:
+        return None
+    G = min(S, MAX_GROUPS)
+    targets = (N * np.arange(G + 1)) // G
+    groups = np.searchsorted(starts[:-1], targets, side="left")
+    groups[0], groups[-1] = 0, S
+    return np.unique(groups).astype(np.int64)
+
+
 class _Workspace:
     """Per-call buffers of the E-step (reused across EM iterations)."""
 
-    def __init__(self, N, K, S):
+    def __init__(self, N, K, starts, plan="auto"):
+        S = starts.shape[0] - 1
+        self.groups = _plan_groups(starts) if plan == "auto" else (
+            None if plan == "rows" else
+            np.unique((np.arange(MAX_GROUPS + 1) * S) // MAX_GROUPS))
+        if self.groups is not None:
+            return
         self.B = np.empty((N, K))
         self.m = np.empty(N)
         self.alpha = np.empty((N, K))
@@ -572,13 +600,55 @@ n_features), default=0
     # -------------------------------------------------------- the E-step
     def _e_step(self, X, starts, model, ws, *, gamma=False, stats=False,
                 xi=False, backward=True, out_gamma=None, ref=None):
-        """One E-step pass (see :mod:`fastem._hmm_kernels`)."""
+        """Run one E-step (see :mod:`fastem._hmm_kernels`).
+
+        ``ws`` is a :class:`_Workspace`; its plan decides which kernels run.
+        """
+        N, D = X.shape
+        K = model.means.shape[0]
+        block = _config.BLOCK_ROWS
+        code = model.code
+        s_rows = 1 if code == TIED else K
+        ref = model.means if ref is None else ref
+        out_gamma = np.empty((0, K)) if out_gamma is None else out_gamma
+        gamma = gamma or stats or out_gamma.shape[0] > 0
+        if ws.groups is not None:
+            out = _grouped_pass(
+                code, X, starts, ws.groups, model.startprob, model.transmat,
+                model.log_startprob, model.log_transmat, model.means,
+                model.prec, model.logconst, ref, block, s_rows, backward,
+                gamma, stats, xi, out_gamma)
+            nk, sums, scatter, ll, n, xi_acc, start, fb_xi = out
+            loglik = float(ll)
+        else:
+            loglik, nk, sums, scatter, n, xi_acc, start, fb_xi = \
+                self._e_step_rows(X, starts, model, ws, gamma, stats, xi,
+                                  backward, out_gamma, ref, block, s_rows)
+        ct = self.covariance_type
+        if code == FULL:
+            scatter = scatter.reshape(K, D, D)
+        elif code == TIED:
+            scatter = scatter.reshape(D, D)
+        else:
+            scatter = scatter.reshape(K, D)
+        st = GaussianStats(ct, nk, sums, scatter, np.array(ref, copy=True),
+                           loglik, float(n), N)
+        return _EStep(loglik, st, model.transmat * xi_acc + fb_xi, start)
+
+    @staticmethod
+    def _e_step_rows(X, starts, model, ws, gamma, stats, xi, backward,
+                     out_gamma, ref, block, s_rows):
+        """Run the three-pass E-step.
+
+        Emissions and posteriors are parallel over row chunks, the recursions
+        over sequences and directions.
+        """
         N = X.shape[0]
         K = model.means.shape[0]
+        code = model.code
         nc = _config.n_chunks_for(N)
-        block = _config.BLOCK_ROWS
-        _emission_pass(model.code, X, model.means, model.prec, model.logconst,
-                       nc, block, True, ws.B, ws.m)
+        _emission_pass(code, X, model.means, model.prec, model.logconst, nc,
+                       block, True, ws.B, ws.m)
         _fb_pass(starts, model.startprob, model.transmat, ws.B, ws.alpha, ws.c,
                  ws.beta, ws.okf, ws.okb, backward)
         ok = ws.okf.copy()
@@ -590,22 +660,17 @@ n_features), default=0
         def fallback(seqs):
             for s in seqs:
                 ll_s, xi_s = _fb_log_seq(
-                    model.code, X, starts[s], starts[s + 1],
-                    model.log_startprob, model.log_transmat, model.means,
-                    model.prec, model.logconst, block, ws.alpha, ws.beta,
-                    ws.c, ws.m)
+                    code, X, starts[s], starts[s + 1], model.log_startprob,
+                    model.log_transmat, model.means, model.prec,
+                    model.logconst, block, ws.alpha, ws.beta, ws.c, ws.m,
+                    starts[s])
                 fb_ll.append(ll_s)
                 fb_xi[...] += xi_s
 
         fallback(np.flatnonzero(ok == 0))
-        ref = model.means if ref is None else ref
-        out_gamma = np.empty((0, K)) if out_gamma is None else out_gamma
-        gamma = gamma or stats or out_gamma.shape[0] > 0
-        code = model.code
-        s_rows = 1 if code == TIED else K
         for _ in range(3):
             ws.bad[:] = 0
-            nk, sums, scatter, ll, n, xi_acc, start = _posterior_pass(
+            nk, sums, scatter, ll, n, xi_acc, start, _ = _posterior_pass(
                 code, X, starts, ok, ws.alpha, ws.beta, ws.B, ws.c, ws.m, ref,
                 nc, block, s_rows, gamma, stats, xi, out_gamma, ws.bad)
             redo = np.flatnonzero(ws.bad & ok)
@@ -614,17 +679,7 @@ n_features), default=0
             ok[redo] = 0
             fallback(redo)
         loglik = float(ll) + sum(fb_ll)
-        D = X.shape[1]
-        ct = self.covariance_type
-        if code == FULL:
-            scatter = scatter.reshape(K, D, D)
-        elif code == TIED:
-            scatter = scatter.reshape(D, D)
-        else:
-            scatter = scatter.reshape(K, D)
-        st = GaussianStats(ct, nk, sums, scatter, np.array(ref, copy=True),
-                           loglik, float(n), N)
-        return _EStep(loglik, st, model.transmat * xi_acc + fb_xi, start)
+        return loglik, nk, sums, scatter, n, xi_acc, start, fb_xi
 
     # -------------------------------------------------------------- fit
     def fit(self, X, lengths=None):
@@ -658,7 +713,7 @@ n_features), default=0
                 self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter,
                                                    self.verbose)
             self.monitor_._reset()
-            ws = _Workspace(N, self.n_components, starts.shape[0] - 1)
+            ws = _Workspace(N, self.n_components, starts)
             need_stats = "m" in self.params or "c" in self.params
             for it in range(self.n_iter):
                 es = self._e_step(X, starts, model, ws, gamma=True,
@@ -857,7 +912,7 @@ n_features), default=0
         post = np.empty((N, K))
         with _config.threads(self.n_threads):
             es = self._e_step(X, starts, model,
-                              _Workspace(N, K, starts.shape[0] - 1),
+                              _Workspace(N, K, starts),
                               out_gamma=post)
         return es.loglik, post
 
@@ -877,8 +932,7 @@ n_features), default=0
         N = X.shape[0]
         with _config.threads(self.n_threads):
             es = self._e_step(X, starts, model,
-                              _Workspace(N, self.n_components,
-                                         starts.shape[0] - 1),
+                              _Workspace(N, self.n_components, starts),
                               backward=False)
         return es.loglik
 

@@ -27,8 +27,14 @@ from fastem.hmm import ConvergenceMonitor, GaussianHMM, _check_lengths
 
 COVARIANCE_TYPES = ("spherical", "diag", "full", "tied")
 K, D = 3, 2
+# Lengths of the multi-sequence tests.  LENGTHS (long sequences) runs the
+# row-chunked three-pass E-step; MANY (short ones) the fused per-group pass.
 LENGTHS = [200, 1, 149, 250]          # includes a sequence of length one
+MANY = [1, 63] + [67] * 8
+SEQUENCES = [None, LENGTHS, MANY]
+SEQ_IDS = ["one", "long", "many"]
 LL_RTOL = 1e-8
+N_ITER = 10                           # EM iterations of the parity fits
 PARAM_RTOL = 1e-7
 PROBA_ATOL = 1e-9
 
@@ -116,12 +122,12 @@ def hmmlearn_covars(model, ct):
 
 # ------------------------------------------------------------- parity
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
-@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["one", "many"])
+@pytest.mark.parametrize("lengths", SEQUENCES, ids=SEQ_IDS)
 @pytest.mark.parametrize("priors", ["default", "custom"])
 def test_fit_parity_with_hmmlearn(hmmlearn_hmm, data, ct, lengths, priors):
     X, _ = data
     kw = custom_priors(ct) if priors == "custom" else {}
-    common = dict(covariance_type=ct, init_params="", n_iter=12,
+    common = dict(covariance_type=ct, init_params="", n_iter=N_ITER,
                   tol=-np.inf, **kw)
     ref = set_params(hmmlearn_hmm.GaussianHMM(K, **common), ct,
                      *start_params())
@@ -130,7 +136,7 @@ def test_fit_parity_with_hmmlearn(hmmlearn_hmm, data, ct, lengths, priors):
     ours.fit(X, lengths)
     h_ref = np.array(ref.monitor_.history)
     h_ours = np.array(ours.monitor_.history)
-    assert h_ours.shape == h_ref.shape == (12,)
+    assert h_ours.shape == h_ref.shape == (N_ITER,)
     np.testing.assert_allclose(h_ours, h_ref, rtol=LL_RTOL, atol=0)
     # Relative to the parameters' scale (entries can be ~0).
     for name, a, b in [("startprob_", ours.startprob_, ref.startprob_),
@@ -143,7 +149,7 @@ def test_fit_parity_with_hmmlearn(hmmlearn_hmm, data, ct, lengths, priors):
 
 
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
-@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["one", "many"])
+@pytest.mark.parametrize("lengths", SEQUENCES, ids=SEQ_IDS)
 def test_inference_parity_with_hmmlearn(hmmlearn_hmm, data, ct, lengths):
     X, _ = data
     params = (TRUE_STARTPROB, TRUE_TRANSMAT, TRUE_MEANS + 0.3, TRUE_COVS)
@@ -200,36 +206,57 @@ def test_stationary_distribution_parity(hmmlearn_hmm):
 
 # ------------------------------------------ E-step against the NumPy reference
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
-def test_e_step_matches_reference(data, ct):
-    """Posteriors, transition counts and start posteriors of one E-step equal
-    a plain log-space forward-backward (hmm_reference.py)."""
+@pytest.mark.parametrize("plan", ["rows", "groups"])
+def test_e_step_matches_reference(data, ct, plan):
+    """Log-likelihood, transition counts, start posteriors, posteriors and
+    Viterbi paths of both E-step kernels equal a plain log-space
+    forward-backward (hmm_reference.py), to rounding."""
     X, _ = data
     model = true_model(ct)
     model.means_ = TRUE_MEANS + 0.2
-    expected = href.e_step(X, LENGTHS, model.startprob_, model.transmat_,
-                           model.means_, model.covars_)
-    es = _e_step(model, X, LENGTHS)
-    np.testing.assert_allclose(es.loglik, expected["loglik"], rtol=1e-12)
-    np.testing.assert_allclose(es.xi, expected["xi"], rtol=1e-10)
-    np.testing.assert_allclose(es.start, expected["start"], rtol=0,
-                               atol=1e-12)
-    np.testing.assert_allclose(model.predict_proba(X, LENGTHS),
-                               expected["gamma"], rtol=0, atol=1e-12)
-    lp, path = href.viterbi(X, LENGTHS, model.startprob_, model.transmat_,
+    for lengths in SEQUENCES:
+        expected = href.e_step(X, lengths, model.startprob_, model.transmat_,
+                               model.means_, model.covars_)
+        es, gamma = _e_step(model, X, lengths, plan)
+        np.testing.assert_allclose(es.loglik, expected["loglik"], rtol=1e-12)
+        np.testing.assert_allclose(es.xi, expected["xi"], rtol=1e-10)
+        np.testing.assert_allclose(es.start, expected["start"], rtol=0,
+                                   atol=1e-12)
+        np.testing.assert_allclose(gamma, expected["gamma"], rtol=0,
+                                   atol=1e-12)
+        np.testing.assert_allclose(es.stats.nk, expected["gamma"].sum(0),
+                                   rtol=1e-12)
+    lp, path = href.viterbi(X, MANY, model.startprob_, model.transmat_,
                             model.means_, model.covars_)
-    lp_ours, path_ours = model.decode(X, LENGTHS)
+    lp_ours, path_ours = model.decode(X, MANY)
     assert np.array_equal(path_ours, path)
     np.testing.assert_allclose(lp_ours, lp, rtol=1e-12)
 
 
-def _e_step(model, X, lengths):
+def _e_step(model, X, lengths, plan="auto"):
     from fastem.hmm import _Workspace
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     starts = _check_lengths(lengths, len(X))
-    return model._e_step(X, starts, model._model(X.shape[1]),
-                         _Workspace(len(X), K, len(starts) - 1), gamma=True,
-                         stats=True, xi=True)
+    gamma = np.empty((len(X), K))
+    es = model._e_step(X, starts, model._model(X.shape[1]),
+                       _Workspace(len(X), K, starts, plan), gamma=True,
+                       stats=True, xi=True, out_gamma=gamma)
+    return es, gamma
+
+
+def test_e_step_plan_follows_the_lengths():
+    from fastem.hmm import _plan_groups
+
+    assert _plan_groups(_check_lengths(None, 600)) is None
+    assert _plan_groups(_check_lengths(LENGTHS, 600)) is None
+    groups = _plan_groups(_check_lengths(MANY, 600))
+    assert groups[0] == 0 and groups[-1] == len(MANY)
+    assert np.all(np.diff(groups) >= 1)
+    groups = _plan_groups(_check_lengths([10] * 1000, 10_000))
+    assert len(groups) == 65 and set(np.diff(groups)) == {15, 16}
+    assert _plan_groups(_check_lengths([1300] + [10] * 870, 10_000)) is None
+    assert _plan_groups(_check_lengths([1200] + [10] * 880, 10_000)) is not None
 
 
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
@@ -240,8 +267,9 @@ def test_posteriors_feed_the_mixture_accumulator(data, ct):
 
     X, _ = data
     model = true_model(ct)
-    es = _e_step(model, X, LENGTHS)
-    gamma = model.predict_proba(X, LENGTHS)
+    es, gamma = _e_step(model, X, LENGTHS)
+    np.testing.assert_allclose(model.predict_proba(X, LENGTHS), gamma,
+                               rtol=0, atol=1e-15)
     st = stats_from_responsibilities(X, resp=gamma, covariance_type=ct,
                                      ref=model.means_)
     for name in ("nk", "sums", "scatter"):
@@ -251,7 +279,9 @@ def test_posteriors_feed_the_mixture_accumulator(data, ct):
     assert es.stats.n_samples == len(X)
 
 
-def test_underflow_falls_back_to_log_space(hmmlearn_hmm):
+@pytest.mark.parametrize("lengths", [[100, 100], [10] * 20],
+                         ids=["long", "many"])
+def test_underflow_falls_back_to_log_space(hmmlearn_hmm, lengths):
     """A model that all but forbids the data (state 1 is unreachable, the data
     sit on its mean, ~50 sd from state 0) underflows any scaled recursion:
     those sequences are redone in log space and still match hmmlearn's
@@ -259,7 +289,8 @@ def test_underflow_falls_back_to_log_space(hmmlearn_hmm):
     rng = np.random.default_rng(3)
     X = np.concatenate([rng.normal(0.0, 1.0, 100),          # ordinary
                         rng.normal(50.0, 1.0, 100)]).reshape(-1, 1)
-    lengths = [100, 100]
+    if len(lengths) > 2:  # interleave ordinary and underflowing sequences
+        X = X.reshape(2, 10, 10).transpose(1, 0, 2).reshape(-1, 1)
     params = dict(startprob_=np.array([1.0, 0.0]),
                   transmat_=np.array([[1.0, 0.0], [0.5, 0.5]]),
                   means_=np.array([[0.0], [50.0]]),
@@ -305,13 +336,16 @@ def test_impossible_sequence_is_reported(data):
 
 # ------------------------------------------------------------ invariants
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
-def test_log_likelihood_never_decreases(data, ct):
+@pytest.mark.parametrize("lengths", [LENGTHS, MANY], ids=["long", "many"])
+def test_log_likelihood_never_decreases(data, ct, lengths):
     # Pure maximum likelihood (no covariance prior): EM's guarantee applies.
+    # One thread: many short iterations, and the point is the arithmetic
+    # (thread counts do not change results, see below).
     X, _ = data
     model = set_params(GaussianHMM(K, covariance_type=ct, init_params="",
-                                   covars_prior=0.0, n_iter=40, tol=-np.inf),
-                       ct, *start_params())
-    model.fit(X, LENGTHS)
+                                   covars_prior=0.0, n_iter=40, tol=-np.inf,
+                                   n_threads=1), ct, *start_params())
+    model.fit(X, lengths)
     h = np.array(model.monitor_.history)
     assert len(h) == 40
     # Non-decreasing up to rounding of a sum of 600 terms of size ~1e3.
@@ -319,15 +353,18 @@ def test_log_likelihood_never_decreases(data, ct):
     assert h[-1] > h[0] + 10  # and it actually improved
 
 
-def test_thread_count_does_not_change_results(data):
+@pytest.mark.parametrize("lengths", SEQUENCES, ids=SEQ_IDS)
+def test_thread_count_does_not_change_results(data, lengths):
     X, _ = data
-    hist = []
+    runs = []
     for n in (1, 2):
         m = set_params(GaussianHMM(K, covariance_type="full", init_params="",
                                    n_iter=5, n_threads=n), "full",
                        *start_params())
-        hist.append(np.array(m.fit(X, LENGTHS).monitor_.history))
-    assert np.array_equal(hist[0], hist[1])
+        m.fit(X, lengths)
+        runs.append((np.array(m.monitor_.history), m.means_, m.transmat_))
+    for a, b in zip(*runs):
+        assert np.array_equal(a, b)
 
 
 def test_float32_input_is_accumulated_in_float64(data):
