@@ -512,8 +512,8 @@ n_features), default=0
                         f"{where} must be positive-definite (smallest "
                         f"eigenvalue {np.linalg.eigvalsh(c).min():g}).")
 
-    def _check_probabilities(self, K):
-        sp = np.asarray(self.startprob_, dtype=np.float64)
+    def _check_probabilities(self, startprob, transmat, K):
+        sp = np.asarray(startprob, dtype=np.float64)
         if sp.shape != (K,):
             raise ValueError(
                 f"startprob_ must have shape (n_components,) = ({K},), got "
@@ -526,7 +526,7 @@ n_features), default=0
                 f"startprob_ must sum to 1, got sum(startprob_) = "
                 f"{sp.sum():.10g}. Normalize it: startprob_ / "
                 "startprob_.sum().")
-        tm = np.asarray(self.transmat_, dtype=np.float64)
+        tm = np.asarray(transmat, dtype=np.float64)
         if tm.shape != (K, K):
             raise ValueError(
                 f"transmat_ must have shape (n_components, n_components) = "
@@ -550,24 +550,27 @@ n_features), default=0
         return all(hasattr(self, a) for a in
                    ("startprob_", "transmat_", "means_", "_covars_"))
 
-    def _model(self, n_features=None):
+    def _model(self, n_features):
         """Validate the parameters set on the model; return a :class:`_Model`."""
         if not self._is_set():
             raise not_fitted_error(type(self).__name__)
+        return self._validated_model(
+            {name: getattr(self, name) for name in
+             ("startprob_", "transmat_", "means_", "_covars_")}, n_features)
+
+    def _validated_model(self, p, D):
         K = self.n_components
-        sp, tm = self._check_probabilities(K)
-        means = np.asarray(self.means_, dtype=np.float64)
-        D = means.shape[-1] if means.ndim == 2 else None
-        if n_features is not None and D != n_features:
-            D = n_features
+        sp, tm = self._check_probabilities(p["startprob_"], p["transmat_"], K)
+        means = np.asarray(p["means_"], dtype=np.float64)
         if means.shape != (K, D):
             raise ValueError(
                 f"means_ must have shape (n_components, n_features) = ({K}, "
                 f"{D}), got {means.shape}.")
         if not np.all(np.isfinite(means)):
             raise ValueError("means_ contains NaN or infinite values.")
-        self._check_covars(self._covars_, D)
-        return self._make_model(sp, tm, means, self._covars_)
+        covars = np.asarray(p["_covars_"], dtype=np.float64)
+        self._check_covars(covars, D)
+        return self._make_model(sp, tm, means, covars)
 
     def _make_model(self, sp, tm, means, covars):
         ct = self.covariance_type
@@ -686,7 +689,9 @@ n_features), default=0
         """Estimate the model parameters with the Baum-Welch (EM) algorithm.
 
         Parameters not in ``init_params`` keep the values set on the model
-        (``init_params=''`` starts from exactly the parameters you set).
+        (``init_params=''`` starts from exactly the parameters you set).  The
+        fitted parameters are stored only when the fit succeeds: after an
+        error (or an interrupt) the model is unchanged.
 
         Parameters
         ----------
@@ -703,17 +708,17 @@ n_features), default=0
         self._check_parameters()
         X = self._validate_X(X)
         N, D = X.shape
+        K = self.n_components
         starts = _check_lengths(lengths, N)
+        priors = self._priors(K, D)
         with _config.threads(self.n_threads):
-            self._init(X)
-            model = self._model(D)
-            self.n_features = self.n_features_in_ = D
+            p = self._init(X)
+            model = self._validated_model(p, D)
             mon = getattr(self, "monitor_", None)
             if mon is None or type(mon) is ConvergenceMonitor:
-                self.monitor_ = ConvergenceMonitor(self.tol, self.n_iter,
-                                                   self.verbose)
-            self.monitor_._reset()
-            ws = _Workspace(N, self.n_components, starts)
+                mon = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+            mon._reset()
+            ws = _Workspace(N, K, starts)
             need_stats = "m" in self.params or "c" in self.params
             for it in range(self.n_iter):
                 es = self._e_step(X, starts, model, ws, gamma=True,
@@ -726,22 +731,67 @@ n_features), default=0
                         "probability to the data. Check for zeros in "
                         "startprob_ / transmat_ that forbid the observed "
                         "sequences, or rescale X.")
-                model = self._m_step(es, model)
-                self.monitor_.report(es.loglik)
-                if self.monitor_.converged:
+                model = self._m_step(es, model, p, priors)
+                mon.report(es.loglik)
+                if mon.converged:
                     break
+        self.startprob_ = p["startprob_"]
+        self.transmat_ = p["transmat_"]
+        self.means_ = p["means_"]
+        self._covars_ = p["_covars_"]
+        self.n_features = self.n_features_in_ = D
+        self.monitor_ = mon
         return self
 
+    def _priors(self, K, D):
+        """Validate the priors once; return them broadcast for the M-step."""
+        ct = self.covariance_type
+        cw = np.asarray(self.covars_weight, dtype=np.float64)
+        if ct == "tied":
+            if cw.ndim != 0 or not np.isfinite(cw):
+                raise ValueError(
+                    "covars_weight must be a finite scalar for "
+                    f"covariance_type='tied', got {self.covars_weight!r}.")
+        else:
+            cw = _per_state("covars_weight", cw, K)
+        mw = _per_state("means_weight", self.means_weight, K)
+        if np.any(mw < 0):
+            raise ValueError(f"means_weight must be >= 0, got {mw}.")
+        cp_shape, cp_name = {
+            "spherical": ((K, D), "(n_components, n_features)"),
+            "diag": ((K, D), "(n_components, n_features)"),
+            "full": ((K, D, D), "(n_components, n_features, n_features)"),
+            "tied": ((D, D), "(n_features, n_features)")}[ct]
+        return {
+            "startprob": _as_prior("startprob_prior", self.startprob_prior,
+                                   (K,), "(n_components,)"),
+            "transmat": _as_prior("transmat_prior", self.transmat_prior,
+                                  (K, K), "(n_components, n_components)"),
+            "means": _as_prior("means_prior", self.means_prior, (K, D),
+                               "(n_components, n_features)"),
+            "means_weight": mw,
+            "covars": _as_prior("covars_prior", self.covars_prior, cp_shape,
+                                cp_name),
+            "covars_weight": cw,
+        }
+
     def _init(self, X):
+        """Return the initial parameters: those set, or new per ``init_params``.
+
+        A dict; the model's attributes are not touched.
+        """
         N, D = X.shape
         K = self.n_components
         rng = check_random_state(self.random_state)
         ip = self.init_params
-        if "s" in ip or not hasattr(self, "startprob_"):
-            self.startprob_ = rng.dirichlet(np.full(K, 1.0 / K))
-        if "t" in ip or not hasattr(self, "transmat_"):
-            self.transmat_ = rng.dirichlet(np.full(K, 1.0 / K), size=K)
-        if "m" in ip or not hasattr(self, "means_"):
+        p = {name: np.array(getattr(self, name), dtype=np.float64, copy=True)
+             for name in ("startprob_", "transmat_", "means_", "_covars_")
+             if hasattr(self, name)}
+        if "s" in ip or "startprob_" not in p:
+            p["startprob_"] = rng.dirichlet(np.full(K, 1.0 / K))
+        if "t" in ip or "transmat_" not in p:
+            p["transmat_"] = rng.dirichlet(np.full(K, 1.0 / K), size=K)
+        if "m" in ip or "means_" not in p:
             if N < K:
                 raise ValueError(
                     f"Initializing the means by k-means needs n_samples >= "
@@ -756,8 +806,8 @@ n_features), default=0
             var = X.var(axis=0, dtype=np.float64).mean()
             centers, _, _ = _lloyd(X, sw, X[seeds].astype(np.float64), 300,
                                    1e-4 * var, nc)
-            self.means_ = centers
-        if "c" in ip or not hasattr(self, "_covars_"):
+            p["means_"] = centers
+        if "c" in ip or "_covars_" not in p:
             if N < 2:
                 raise ValueError(
                     "Initializing the covariances needs at least 2 samples; "
@@ -771,20 +821,20 @@ n_features), default=0
                 cv = np.tile(np.diag(cv), (K, 1))
             elif ct == "full":
                 cv = np.tile(cv, (K, 1, 1))
-            self._covars_ = cv
+            p["_covars_"] = cv
+        return p
 
-    def _m_step(self, es, model):
-        """M-step of hmmlearn (with its priors), from centred statistics."""
-        K = self.n_components
+    def _m_step(self, es, model, p, priors):
+        """M-step of hmmlearn (with its priors), from centred statistics.
+
+        Updates the parameter dict ``p``; returns the next :class:`_Model`.
+        """
         st = es.stats
-        D = st.sums.shape[1]
         params = self.params
         sp = model.startprob
         tm = model.transmat
         if "s" in params:
-            prior = _as_prior("startprob_prior", self.startprob_prior, (K,),
-                              "(n_components,)")
-            new = np.maximum(prior - 1 + es.start, 0)
+            new = np.maximum(priors["startprob"] - 1 + es.start, 0)
             new = np.where(sp == 0, 0, new)
             total = new.sum()
             if total > 0:
@@ -793,11 +843,9 @@ n_features), default=0
                 warnings.warn("startprob_ has no support after the M-step "
                               "(zero posteriors); keeping the previous "
                               "startprob_.", RuntimeWarning, stacklevel=3)
-            self.startprob_ = sp
+            p["startprob_"] = sp
         if "t" in params:
-            prior = _as_prior("transmat_prior", self.transmat_prior, (K, K),
-                              "(n_components, n_components)")
-            new = np.maximum(prior - 1 + es.xi, 0)
+            new = np.maximum(priors["transmat"] - 1 + es.xi, 0)
             new = np.where(tm == 0, 0, new)
             rows = new.sum(axis=1)
             zero = rows == 0
@@ -807,15 +855,14 @@ n_features), default=0
                     "no expected transitions (the states are never left); "
                     "keeping their previous values.", RuntimeWarning,
                     stacklevel=3)
-            tm = np.where(zero[:, None], tm, new / np.where(zero, 1, rows)[:, None])
-            self.transmat_ = tm
+            tm = np.where(zero[:, None], tm,
+                          new / np.where(zero, 1, rows)[:, None])
+            p["transmat_"] = tm
         means = model.means
-        covars = self._covars_
+        covars = p["_covars_"]
         post = st.nk
-        if "m" in params or "c" in params:
-            mw = _per_state("means_weight", self.means_weight, K)[:, None]
-            mp = _as_prior("means_prior", self.means_prior, (K, D),
-                           "(n_components, n_features)")
+        mw = priors["means_weight"][:, None]
+        mp = priors["means"]
         if "m" in params:
             obs = st.sums + post[:, None] * st.ref
             den = mw + post[:, None]
@@ -828,26 +875,24 @@ n_features), default=0
             with np.errstate(invalid="ignore", divide="ignore"):
                 new = (mw * mp + obs) / den
             means = np.where(empty[:, None], means, new)
-            self.means_ = means
+            p["means_"] = means
         if "c" in params:
-            covars = self._new_covars(st, means, mw, mp, post, covars)
-            self._covars_ = covars
+            covars = self._new_covars(st, means, mw, mp, post, covars, priors)
+            p["_covars_"] = covars
         return self._make_model(sp, tm, np.ascontiguousarray(means), covars)
 
-    def _new_covars(self, st, means, mw, mp, post, old):
+    def _new_covars(self, st, means, mw, mp, post, old, priors):
         ct = self.covariance_type
         K, D = means.shape
         delta = means - st.ref          # new means minus the reference
         md = means - mp
-        cw = np.asarray(self.covars_weight, dtype=np.float64)
+        cw = priors["covars_weight"]
+        prior = priors["covars"]
         if ct in ("spherical", "diag"):
-            prior = _as_prior("covars_prior", self.covars_prior, (K, D),
-                              "(n_components, n_features)")
             # sum_t r (x - mu)^2 from the scatter around ref
             sq = st.scatter - 2 * delta * st.sums + post[:, None] * delta ** 2
             c_n = mw * md ** 2 + sq
-            c_d = np.maximum(_per_state("covars_weight", cw, K) - 1, 0)[:, None] \
-                + post[:, None]
+            c_d = np.maximum(cw - 1, 0)[:, None] + post[:, None]
             cov = (prior + c_n) / np.maximum(c_d, 1e-5)
             if ct == "spherical":
                 cov = cov.mean(axis=1)
@@ -857,21 +902,13 @@ n_features), default=0
                - outer - np.swapaxes(outer, 1, 2)
                + post[:, None, None] * np.einsum("ki,kj->kij", delta, delta))
         if ct == "tied":
-            if cw.ndim != 0:
-                raise ValueError(
-                    "covars_weight must be a scalar for covariance_type="
-                    f"'tied', got shape {cw.shape}.")
-            prior = _as_prior("covars_prior", self.covars_prior, (D, D),
-                              "(n_features, n_features)")
             den = max(float(cw) - D, 0) + post.sum()
             if not den > 0:
                 warnings.warn("The tied covariance has no weight; keeping "
                               "the previous one.", RuntimeWarning, stacklevel=4)
                 return old
             return (prior + st.scatter + c_n.sum(axis=0)) / den
-        prior = _as_prior("covars_prior", self.covars_prior, (K, D, D),
-                          "(n_components, n_features, n_features)")
-        den = np.maximum(_per_state("covars_weight", cw, K) - D, 0) + post
+        den = np.maximum(cw - D, 0) + post
         empty = ~(den > 0)
         if empty.any():
             warnings.warn(
