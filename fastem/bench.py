@@ -132,6 +132,8 @@ QUICK_DIVISOR = 20
 QUICK_ITER = 4
 MIN_SAMPLES = 1000
 MIB = 2.0 ** 20
+# Per-iteration samples whose max/min exceeds this are flagged noisy ('*').
+NOISY_SPREAD = 1.5
 
 
 # --------------------------------------------------------------------- data
@@ -412,9 +414,13 @@ def peak_memory(library, workload, dtype=np.float64, threads=None,
 
 # ------------------------------------------------------------------ timing
 def _per_iteration(variants, workload, init, repeat, n_iter):
-    """Median paired per-iteration time of each variant (rotating order).
+    """Per-iteration time of each variant, fits in rotating order.
 
-    ``variants`` maps a label to ``(library, threads, X)``.
+    ``variants`` maps a label to ``(library, threads, X)``.  Returns
+    ``(medians, samples, noisy, last)``: the median of the paired
+    differences, the per-repetition values, whether the samples are noisy
+    (any negative, or max/min above :data:`NOISY_SPREAD`), and the last
+    fitted estimator of each variant.
     """
     labels = list(variants)
     diffs = {label: [] for label in labels}
@@ -429,8 +435,10 @@ def _per_iteration(variants, workload, init, repeat, n_iter):
             t_hi, est = _fit(library, workload, Xv, init, 1 + n_iter, threads)
             diffs[label].append((t_hi - t_lo) / n_iter)
             last[label] = est
-    return {label: statistics.median(d) for label, d in diffs.items()}, \
-        {label: d for label, d in diffs.items()}, last
+    med = {label: statistics.median(d) for label, d in diffs.items()}
+    noisy = {label: bool(min(d) <= 0 or max(d) > NOISY_SPREAD * min(d))
+             for label, d in diffs.items()}
+    return med, diffs, noisy, last
 
 
 def _warm(variants, workload, init):
@@ -456,7 +464,8 @@ def _speed(w, repeat, memory, log):
     variants = {"sklearn": ("sklearn", None, X), "fastem_1t": ("fastem", 1, X),
                 "fastem_2t": ("fastem", t2, X)}
     _warm(variants, w, init)
-    med, samples, last = _per_iteration(variants, w, init, repeat, w.n_iter)
+    med, samples, noisy, last = _per_iteration(variants, w, init, repeat,
+                                               w.n_iter)
     floors = data_read_floor(X)
     floor = floors["min"]
     row = {
@@ -470,6 +479,7 @@ def _speed(w, repeat, memory, log):
                                if k != "min"},
         "fastem_2t_over_floor": _ratio(med["fastem_2t"], floor),
         "samples_s_per_iter": samples,
+        "noisy": noisy,
         "lower_bound_sklearn": float(last["sklearn"].lower_bound_),
         "lower_bound_fastem": float(last["fastem_2t"].lower_bound_),
         "max_rel_diff_means": _rel_diff(last["fastem_2t"].means_,
@@ -503,7 +513,8 @@ def _dtype(w, repeat, log):
     t2 = _max_threads()
     variants = {"float64": ("fastem", t2, X64), "float32": ("fastem", t2, X32)}
     _warm(variants, w, init)
-    med, samples, last = _per_iteration(variants, w, init, repeat, w.n_iter)
+    med, samples, noisy, last = _per_iteration(variants, w, init, repeat,
+                                               w.n_iter)
     e64, e32 = last["float64"], last["float32"]
     return {
         "fastem_float64_s_per_iter": med["float64"],
@@ -516,6 +527,7 @@ def _dtype(w, repeat, log):
                                               e64.covariances_),
         "float32_eps": float(np.finfo(np.float32).eps),
         "samples_s_per_iter": samples,
+        "noisy": noisy,
         "threads_2t": t2,
     }
 
@@ -672,8 +684,10 @@ def run(workloads=None, *, quick=False, repeat=None, memory=True, scale=None,
 
 
 # ------------------------------------------------------------------ table
-def _f(x, fmt, width):
-    return f"{'-':>{width}}" if x is None else f"{x:{width}{fmt}}"
+def _f(x, fmt, width, flag=False):
+    if x is None:
+        return f"{'-':>{width}}"
+    return f"{x:{width - 1}{fmt}}{'*' if flag else ' '}"
 
 
 def format_table(report):
@@ -710,6 +724,8 @@ def format_table(report):
         "peak = peak RSS during fit minus RSS before it (fresh subprocess, data "
         "already built); floor = fastest parallel numba sum over X (1 or 2 "
         "threads).",
+        f"* = noisy: the repetitions' s/iter differ by more than {NOISY_SPREAD}x "
+        "(or one is <= 0); see --json for every sample.",
         "",
     ]
     head = (f"{'workload':<26}{'N':>11}{'it':>4}{'sklearn':>10}{'fe 1T':>10}"
@@ -718,7 +734,7 @@ def format_table(report):
             f"{'|dLB|':>9}")
     units = (f"{'':<26}{'':>11}{'':>4}{'s/iter':>10}{'s/iter':>10}"
              f"{'s/iter':>10}{'x':>9}{'x':>7}{'MiB':>8}{'+MiB':>9}{'+MiB':>9}"
-             f"{'s':>10}{'x':>9}{'':>9}")
+             f"{'ms':>10}{'x':>9}{'':>9}")
     lines += [head, units, "-" * len(head)]
     dtype_rows = []
     for r in report["results"]:
@@ -726,17 +742,21 @@ def format_table(report):
         if w["kind"] == "dtype":
             dtype_rows.append(r)
             continue
+        noisy = r.get("noisy", {})
         lines.append(
             f"{w['title']:<26}{w['n_samples']:>11,}{w['n_iter']:>4}"
-            + _f(r.get("sklearn_s_per_iter"), ".4f", 10)
-            + _f(r.get("fastem_1t_s_per_iter"), ".4f", 10)
-            + _f(r.get("fastem_2t_s_per_iter"), ".4f", 10)
+            + _f(r.get("sklearn_s_per_iter"), ".4f", 10, noisy.get("sklearn"))
+            + _f(r.get("fastem_1t_s_per_iter"), ".4f", 10,
+                 noisy.get("fastem_1t"))
+            + _f(r.get("fastem_2t_s_per_iter"), ".4f", 10,
+                 noisy.get("fastem_2t"))
             + _f(r.get("ratio_sklearn_fastem_2t"), ".1f", 9)
             + _f(r.get("speedup_1t_2t"), ".2f", 7)
             + _f(r.get("data_mib"), ".1f", 8)
             + _f(r.get("sklearn_peak_above_data_mib"), ".1f", 9)
             + _f(r.get("fastem_peak_above_data_mib"), ".1f", 9)
-            + _f(r.get("floor_s"), ".5f", 10)
+            + _f(None if r.get("floor_s") is None else 1e3 * r["floor_s"],
+                 ".3f", 10)
             + _f(r.get("fastem_2t_over_floor"), ".1f", 9)
             + _f(r.get("lower_bound_abs_diff"), ".1e", 9))
     for r in dtype_rows:
@@ -745,10 +765,13 @@ def format_table(report):
             "",
             f"float32 vs float64, fastem at {r['threads_2t']} threads, "
             f"{w['title']}, N={w['n_samples']:,}, {w['n_iter']} iterations:",
-            f"  float64 {r['fastem_float64_s_per_iter']:.4f} s/iter, float32 "
-            f"{r['fastem_float32_s_per_iter']:.4f} s/iter: float32 is "
+            f"  float64 {r['fastem_float64_s_per_iter']:.4f}"
+            f"{'*' if r['noisy']['float64'] else ''} s/iter, float32 "
+            f"{r['fastem_float32_s_per_iter']:.4f}"
+            f"{'*' if r['noisy']['float32'] else ''} s/iter: float32 is "
             f"{r['speed_ratio_f64_f32']:.2f}x faster "
-            f"(floors {r['floor_s']:.5f} / {r['floor_float32_s']:.5f} s)",
+            f"(floors {1e3 * r['floor_s']:.3f} / "
+            f"{1e3 * r['floor_float32_s']:.3f} ms)",
             f"  max |difference| relative to max |value|: means "
             f"{r['max_rel_diff_means']:.2e}, covariances "
             f"{r['max_rel_diff_covariances']:.2e} (float32 eps "

@@ -65,6 +65,8 @@ def test_report_structure(report):
             assert set(r["samples_s_per_iter"]) == {
                 "sklearn", "fastem_1t", "fastem_2t"}
             assert all(len(v) == 2 for v in r["samples_s_per_iter"].values())
+            assert set(r["noisy"]) == set(r["samples_s_per_iter"])
+            assert all(isinstance(v, bool) for v in r["noisy"].values())
             assert r["floor_s"] > 0
             assert set(r["floor_by_threads_s"]) <= {"1", "2"}
             assert r["floor_s"] == min(r["floor_by_threads_s"].values())
