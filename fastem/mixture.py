@@ -31,6 +31,9 @@ NAN_POLICIES = ("raise", "marginalize")
 
 # Beyond this magnitude squared distances overflow float64.
 _MAX_ABS = 1e150
+# k-means initialization runs on a uniform sample of this many rows when the
+# data is larger (bounded memory and time; EM itself uses every row).
+_INIT_SAMPLE = 500_000
 
 
 class ConvergenceWarning(UserWarning):
@@ -698,6 +701,12 @@ default='kmeans'
             return GaussianParams(weights, means,
                                   _chol_from_precisions(prec, ct), ct)
         method = self.init_params
+        if method in ("kmeans", "k-means++") and N > _INIT_SAMPLE:
+            # Large data: seed (and run Lloyd) on a uniform sample, so that
+            # initialization needs no n_samples-sized scratch arrays.
+            idx = np.unique(rng.randint(0, N, size=_INIT_SAMPLE))
+            X, sw = X[idx], (sw[idx] if sw.shape[0] else sw)
+            N = X.shape[0]
         if method == "kmeans":
             n_trials = 2 + int(np.log(K))
             u = rng.random_sample(1 + (K - 1) * n_trials)
@@ -719,13 +728,15 @@ default='kmeans'
                 u = rng.random_sample(1 + (K - 1) * n_trials)
                 idx = _kmeanspp(X, sw, K, u, n_trials, _config.n_chunks_for(N))
             else:
-                pos = np.flatnonzero(sw) if sw.shape[0] else N
-                idx = rng.choice(pos, size=K, replace=False)
-            labels = np.full(N, -1, dtype=np.int64)
-            labels[idx] = np.arange(K)
+                idx = _distinct_rows(rng, N, K, sw)
+            # Only the K chosen rows carry responsibility: their statistics
+            # are those of X[idx] with labels 0..K-1.
+            Xi = X[idx]
             stats = stats_from_responsibilities(
-                X, covariance_type=ct, sample_weight=_none_if_empty(sw),
-                ref=X[idx].astype(np.float64), labels=labels, n_components=K)
+                Xi, covariance_type=ct,
+                sample_weight=sw[idx] if sw.shape[0] else None,
+                ref=Xi.astype(np.float64), labels=np.arange(K),
+                n_components=K)
         p = m_step(stats, self.reg_covar)
         if weights is not None:
             p.weights = weights
@@ -1016,6 +1027,22 @@ default='kmeans'
                 print(f"Initialization {msg}. time lapse "
                       f"{perf_counter() - self._t_init:.5f}s\t lower bound "
                       f"{lower_bound:.5f}.")
+
+
+def _distinct_rows(rng, n, k, sw):
+    """``k`` distinct row indices, uniform among rows of positive weight."""
+    pos = np.flatnonzero(sw) if sw.shape[0] else None
+    m = n if pos is None else pos.size
+    if m <= _INIT_SAMPLE:
+        idx = rng.choice(m if pos is None else pos, size=k, replace=False)
+        return np.asarray(idx)
+    chosen = []
+    while len(chosen) < k:  # no permutation of m indices for large m
+        j = int(rng.randint(0, m))
+        if j not in chosen:
+            chosen.append(j)
+    idx = np.asarray(chosen)
+    return idx if pos is None else pos[idx]
 
 
 def _reservoir(sample, sample_w, Xc, wc, seen, size, rng):
