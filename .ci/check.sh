@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The project's whole check, run by the README's test command (and so by CI):
+#   1. ruff (lint, import order, numpydoc docstrings);
+#   2. the test suite with the kernels compiled, under coverage;
+#   3. the kernel tests again with NUMBA_DISABLE_JIT=1, so that coverage sees
+#      inside the kernels, appended to the same data, with a 90% floor on the
+#      line coverage of fastem/ for both runs combined;
+#   4. asv's own check that every benchmark imports and is well formed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -f .coverage
+ruff check .
+python -m pytest --cov=fastem --cov-report=
+NUMBA_DISABLE_JIT=1 python -m pytest -q -p no:cacheprovider \
+    -W "ignore::RuntimeWarning" --cov=fastem --cov-append \
+    --cov-report=term --cov-fail-under=90 \
+    tests/test_kernels.py tests/test_missing.py tests/test_hmm.py
+(cd asv_bench && asv check --python=same)
