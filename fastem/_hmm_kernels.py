@@ -392,7 +392,7 @@ def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
             beta[off + t, k] = 1.0
         c[off + t] = 1.0
         m[off + t] = 0.0
-        if t + 1 < L:
+        if t + 1 < L and ll > -np.inf:
             for i in range(K):
                 for j in range(K):
                     xi[i, j] += math.exp(fwd[t, i] + log_transmat[i, j]
