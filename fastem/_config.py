@@ -7,6 +7,14 @@ when the kernel modules are imported and their decorators run.
 import os
 import threading
 
+# GNU OpenMP (numba's 'omp' threading layer) spin-waits between parallel
+# regions by default.  On a shared or oversubscribed machine the spinning
+# threads starve the working ones: 2-thread fits measured 3-30x slower than
+# 1-thread fits under load, and back to normal with PASSIVE.  libgomp reads
+# this when numba first loads it, so it is set before any kernel runs; a
+# value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # fastmath flags: everything LLVM needs to vectorize reductions and fuse
 # multiply-adds, but *not* ``nnan``/``ninf`` -- logsumexp relies on -inf, and
 # validation upstream relies on NaN propagating.
