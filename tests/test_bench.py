@@ -78,6 +78,9 @@ def test_report_structure(report):
         else:
             assert DTYPE_KEYS <= set(r)
             assert r["max_rel_diff_means"] < 1e-3
+        if w["name"] == "mem-1d":
+            assert r["memory_init"].startswith("default")
+            assert _finite(r["fastem_peak_em_only_mib"])
         if w["name"] in ("1d", "mem-1d"):
             assert _finite(r["fastem_peak_above_data_mib"])
             assert r["data_mib"] == pytest.approx(
@@ -130,3 +133,40 @@ def test_import_fastem_does_not_import_sklearn():
             "assert not any(m == 'sklearn' or m.startswith('sklearn.') "
             "for m in sys.modules), 'sklearn imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("init", ["explicit", "default"])
+def test_memory_child_in_process(init, capsys):
+    w = dataclasses.replace(bench.WORKLOADS["mem-1d"], n_samples=3000,
+                            n_iter=1)
+    spec = json.dumps({"library": "fastem", "workload": dataclasses.asdict(w),
+                       "dtype": "float64", "threads": 1, "init": init})
+    bench._memory_child(spec)
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(out) == {"increase_mib", "peak_mib", "data_mib", "method",
+                        "lower_bound"}
+    assert out["data_mib"] == pytest.approx(3000 * 8 / 2 ** 20)
+    assert math.isfinite(out["lower_bound"])
+
+
+def test_main_json_and_table(tmp_path, capsys):
+    # mem-1d without memory measurements runs nothing: exercises the CLI only
+    args = ["--workloads", "mem-1d", "--no-memory", "--repeat", "1"]
+    assert bench.main(args + ["--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["results"][0]["workload"]["name"] == "mem-1d"
+    path = tmp_path / "report.json"
+    assert bench.main(args + ["--quick", "--json", str(path)]) == 0
+    assert "targets (issue 3):" in capsys.readouterr().out
+    assert json.loads(path.read_text())["settings"]["quick"] is True
+    with pytest.raises(ValueError, match="repeat"):
+        bench.run(["mem-1d"], repeat=0, memory=False)
+
+
+def test_main_without_sklearn(monkeypatch, capsys):
+    def missing():
+        raise RuntimeError(bench.SKLEARN_MISSING)
+
+    monkeypatch.setattr(bench, "_require_sklearn", missing)
+    assert bench.main(["--no-memory"]) == 2
+    assert "pip install scikit-learn" in capsys.readouterr().err

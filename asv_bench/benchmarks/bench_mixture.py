@@ -162,36 +162,43 @@ class TimePredict:
 class PeakMemFit:
     """Memory of ``fit`` on 1-D data, K=4 (issue target: +40 MB at 20M rows).
 
-    ``peakmem_fit`` is asv's whole-process peak RSS (imports and data
-    included).  ``track_fit_peak_above_data`` is the peak RSS during ``fit``
-    minus the RSS just before it, in MiB (high-water mark reset through
-    ``/proc/self/clear_refs``; counts numba's allocations, which tracemalloc
-    does not see).  scikit-learn is skipped at 20M rows (several GB).
+    ``init``: ``'explicit'`` starts from the shared parameters (EM alone);
+    ``'kmeans'`` is the library's default initialization (``random_state=0``),
+    what a user's ``fit`` costs.  ``peakmem_fit`` is asv's whole-process peak
+    RSS (imports and data included).  ``track_fit_peak_above_data`` is the
+    peak RSS during ``fit`` minus the RSS just before it, in MiB (high-water
+    mark reset through ``/proc/self/clear_refs``; counts numba's
+    allocations, which tracemalloc does not see).  scikit-learn is skipped at
+    20M rows (several GB).
     """
 
-    params = ([1_000_000, 20_000_000], LIBRARIES)
-    param_names = ["n_samples", "library"]
+    params = ([1_000_000, 20_000_000], LIBRARIES, ["explicit", "kmeans"])
+    param_names = ["n_samples", "library", "init"]
     n_components = 4
     max_iter = 2
     timeout = 300
     unit = "MiB"
 
-    def setup(self, n, library):
+    def setup(self, n, library, init):
         if library == "sklearn" and n > 5_000_000:
             raise NotImplementedError("scikit-learn needs several GB here")
         k = self.n_components
         self.X = make_data(n, 1, k)
-        self.init = initial_params(self.X, k, "full")
-        warm_up(library, k, "full", self.X)
+        if init == "explicit":
+            self.init = initial_params(self.X, k, "full")
+            warm_up(library, k, "full", self.X)
+        else:
+            self.init = {"random_state": 0}
+            warm_up(library, k, "full", self.X, init=self.init)
 
     def _fit(self, library):
         fit(estimator(library, self.n_components, "full", self.init,
                       max_iter=self.max_iter), self.X)
 
-    def peakmem_fit(self, n, library):
+    def peakmem_fit(self, n, library, init):
         self._fit(library)
 
-    def track_fit_peak_above_data(self, n, library):
+    def track_fit_peak_above_data(self, n, library, init):
         return peak_rss_increase_mib(lambda: self._fit(library))
 
 

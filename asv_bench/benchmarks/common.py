@@ -144,13 +144,16 @@ def fit(est, X):
 
 
 def warm_up(library, n_components, covariance_type, X, n_threads=None,
-            predict=False):
+            predict=False, init=None):
     """Load (or compile) the kernels a fit of X needs, on a small slice.
 
-    With ``predict``, also those of ``predict`` and ``score_samples``.
+    The fit starts from ``init`` (default: :func:`initial_params` of the
+    slice).  With ``predict``, also loads those of ``predict`` and
+    ``score_samples``.
     """
     Xs = X[: max(2 * n_components, min(len(X), 2000))]
-    init = initial_params(Xs, n_components, covariance_type)
+    if init is None:
+        init = initial_params(Xs, n_components, covariance_type)
     est = fit(estimator(library, n_components, covariance_type, init, 1,
                         n_threads), Xs)
     if predict:
