@@ -292,6 +292,42 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                     for i in range(nb):
                         imp[a, i] = 0.0
             for k in range(K):
+                if diag:
+                    # Diagonal covariance: missing coordinates are
+                    # independent of the observed ones, so E[x_m] = mu_m and
+                    # only per-coordinate moments are needed.
+                    tot = 0.0
+                    if do_stats:
+                        for i in range(nb):
+                            r = lp[k, i] * wb[i]
+                            wr[i] = r
+                            tot += r
+                        nk[k] += tot
+                    for a in range(nm):
+                        j = obs_idx[p, no + a]
+                        mu = means[k, j]
+                        if need_imp:
+                            for i in range(nb):
+                                imp[a, i] += lp[k, i] * mu
+                        if do_stats:
+                            cm = mu - ref[k, j]
+                            sums[k, j] += tot * cm
+                            scatter[k, j, j] += tot * (cm * cm + C[p, k, a, a])
+                    if not do_stats or tot == 0.0:
+                        continue
+                    for a in range(no):
+                        j = obs_idx[p, a]
+                        rf = ref[k, j]
+                        sa = 0.0
+                        sq = 0.0
+                        for i in range(nb):
+                            d = xt[a, i] - rf
+                            v = wr[i] * d
+                            sa += v
+                            sq += v * d
+                        sums[k, j] += sa
+                        scatter[k, j, j] += sq
+                    continue
                 # completed block in original coordinates, minus ref_k
                 for a in range(no):
                     j = obs_idx[p, a]
@@ -305,11 +341,10 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                     mu = means[k, j]
                     for i in range(nb):
                         t[i] = mu
-                    if not diag:
-                        for b in range(no):
-                            coef = B[p, k, a, b]
-                            for i in range(nb):
-                                t[i] += coef * dt[b, i]
+                    for b in range(no):
+                        coef = B[p, k, a, b]
+                        for i in range(nb):
+                            t[i] += coef * dt[b, i]
                     if need_imp:
                         for i in range(nb):
                             imp[a, i] += lp[k, i] * t[i]
@@ -336,22 +371,17 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                         sq += v * y[a, i]
                     sums[k, a] += sa
                     scatter[k, a, a] += sq
-                if not diag:
-                    for a in range(D):
-                        for b in range(a + 1, D):
-                            acc = 0.0
-                            for i in range(nb):
-                                acc += wd[a, i] * y[b, i]
-                            scatter[k, a, b] += acc
+                for a in range(D):
+                    for b in range(a + 1, D):
+                        acc = 0.0
+                        for i in range(nb):
+                            acc += wd[a, i] * y[b, i]
+                        scatter[k, a, b] += acc
                 # conditional covariance of the missing block
                 for a in range(nm):
                     ia = obs_idx[p, no + a]
-                    if diag:
-                        scatter[k, ia, ia] += tot * C[p, k, a, a]
-                    else:
-                        for b in range(a, nm):
-                            scatter[k, ia, obs_idx[p, no + b]] += (
-                                tot * C[p, k, a, b])
+                    for b in range(a, nm):
+                        scatter[k, ia, obs_idx[p, no + b]] += tot * C[p, k, a, b]
             if need_imp:
                 for i in range(nb):
                     row = order[st + i]
