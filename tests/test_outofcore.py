@@ -112,7 +112,7 @@ def test_partial_fit_lands_close_to_batch_fit(data):
     assert online.n_batches_ == len(data) // 250
     ob, oo = np.argsort(batch.means_[:, 0]), np.argsort(online.means_[:, 0])
     # Stochastic approximation: within 0.1 of the batch answer on means and
-    # 0.05 on weights for 5,000 points (measured: ~0.02).
+    # 0.05 on weights for 5,000 points (measured: 0.044 and 0.003).
     np.testing.assert_allclose(online.means_[oo], batch.means_[ob], atol=0.1)
     np.testing.assert_allclose(online.weights_[oo], batch.weights_[ob],
                                atol=0.05)
