@@ -81,6 +81,22 @@ def test_fit_chunks_npy_and_weights(tmp_path, data, reference):
     _same_fit(a, b)
 
 
+def test_fit_chunks_parquet(tmp_path, data, reference):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from fastem.chunks import parquet_chunks
+
+    kw, full = reference
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"a": data[:, 0], "b": data[:, 1]}), path,
+                   row_group_size=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        chunked = GaussianMixture(**kw).fit_chunks(
+            parquet_chunks(path, columns=["a", "b"], batch_rows=800))
+    _same_fit(full, chunked)
+
+
 def test_fit_chunks_own_initialization(data):
     gm = GaussianMixture(2, random_state=0).fit_chunks(
         array_chunks(data, 1000), init_size=500)
