@@ -5,7 +5,9 @@
 #   3. the kernel tests again with NUMBA_DISABLE_JIT=1, so that coverage sees
 #      inside the kernels, appended to the same data, with a 90% floor on the
 #      line coverage of fastem/ for both runs combined;
-#   4. asv's own check that every benchmark imports and is well formed.
+#   4. asv: every benchmark is well formed (asv check) and runs once
+#      (asv run --quick, in this environment; the cold-cache compile
+#      benchmark, ~70 s on its own, is left out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -f .coverage
@@ -15,4 +17,6 @@ NUMBA_DISABLE_JIT=1 python -m pytest -q -p no:cacheprovider \
     -W "ignore::RuntimeWarning" --cov=fastem --cov-append \
     --cov-report=term --cov-fail-under=90 \
     tests/test_kernels.py tests/test_missing.py tests/test_hmm.py
-(cd asv_bench && asv check --python=same)
+(cd asv_bench && asv machine --yes > /dev/null && asv check --python=same \
+    && asv run --quick --python=same --launch-method forkserver --show-stderr \
+        -b '^(?!.*[Cc]old)')

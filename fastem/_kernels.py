@@ -146,6 +146,7 @@ def _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums, scatter, dt, wd,
     """Add the block's weighted responsibilities ``lp * wb`` to the stats."""
     K, D = ref.shape
     full = code == FULL or code == TIED
+    cross = full and D > 1
     for k in range(K):
         tot = 0.0
         for i in range(nb):
@@ -160,19 +161,27 @@ def _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums, scatter, dt, wd,
             rf = ref[k, a]
             sa = 0.0
             sq = 0.0
-            for i in range(nb):
-                d = xt[a, i] - rf
-                dt[a, i] = d
-                v = wr[i] * d
-                wd[a, i] = v
-                sa += v
-                sq += v * d
+            if cross:
+                # keep the centred block for the off-diagonal products
+                for i in range(nb):
+                    d = xt[a, i] - rf
+                    dt[a, i] = d
+                    v = wr[i] * d
+                    wd[a, i] = v
+                    sa += v
+                    sq += v * d
+            else:
+                for i in range(nb):
+                    d = xt[a, i] - rf
+                    v = wr[i] * d
+                    sa += v
+                    sq += v * d
             sums[k, a] += sa
             if full:
                 scatter[kk, a, a] += sq
             else:
                 scatter[k, 0, a] += sq
-        if full:
+        if cross:
             for a in range(D):
                 for b in range(a + 1, D):
                     acc = 0.0
