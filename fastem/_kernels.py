@@ -208,11 +208,8 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     N, D = X.shape
     K = means.shape[0]
     sd1 = D if (code == FULL or code == TIED) else 1
-    p_nk = np.zeros((n_chunks, K))
-    p_sums = np.zeros((n_chunks, K, D))
-    p_scatter = np.zeros((n_chunks, s_rows, sd1, D))
-    p_ll = np.zeros(n_chunks)
-    p_ws = np.zeros(n_chunks)
+    p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, s_rows,
+                                                    sd1)
     has_w = sw.shape[0] > 0
     w_lse = out_lse.shape[0] > 0
     w_resp = out_resp.shape[0] > 0
@@ -273,8 +270,25 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
 
 
 @njit(**JIT)
+def _partials(n_chunks, K, D, s_rows, sd1):
+    """Per-chunk partial statistics, zeroed.
+
+    Allocated in a non-parallel function on purpose: inside a
+    ``parallel=True`` function every ``np.zeros`` becomes a parallel region
+    of its own, each a wake-up of the thread pool.
+    """
+    return (np.zeros((n_chunks, K)), np.zeros((n_chunks, K, D)),
+            np.zeros((n_chunks, s_rows, sd1, D)), np.zeros(n_chunks),
+            np.zeros(n_chunks))
+
+
+@njit(**JIT)
 def _reduce(code, p_nk, p_sums, p_scatter, p_ll, p_ws):
-    """Sum per-chunk partials in chunk order (deterministic)."""
+    """Sum per-chunk partials in chunk order (deterministic).
+
+    A separate non-parallel function: array expressions in a
+    ``parallel=True`` function would each become a parallel region.
+    """
     nk = p_nk[0].copy()
     sums = p_sums[0].copy()
     scatter = p_scatter[0].copy()
@@ -313,11 +327,8 @@ def _stats_given(code, X, sw, mode, labels, resp, seed, K, ref, n_chunks,
     """
     N, D = X.shape
     sd1 = D if (code == FULL or code == TIED) else 1
-    p_nk = np.zeros((n_chunks, K))
-    p_sums = np.zeros((n_chunks, K, D))
-    p_scatter = np.zeros((n_chunks, s_rows, sd1, D))
-    p_ll = np.zeros(n_chunks)
-    p_ws = np.zeros(n_chunks)
+    p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, s_rows,
+                                                    sd1)
     has_w = sw.shape[0] > 0
     for c in prange(n_chunks):
         start = c * N // n_chunks

@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
-from ._kernels import _block_normalize, _mirror
+from ._kernels import _block_normalize, _partials, _reduce
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -53,6 +53,7 @@ class MissingPlan:
         if D <= 62:
             codes = (miss.astype(np.int64) << np.arange(D, dtype=np.int64)).sum(1)
             order = np.argsort(codes, kind="stable")
+            self.order = order.astype(np.int64)
             sc = codes[order]
             first = np.concatenate([[True], sc[1:] != sc[:-1]])
             uniq = sc[first]
@@ -61,6 +62,8 @@ class MissingPlan:
             masks = ((uniq[:, None] >> np.arange(D)) & 1).astype(bool)
         else:
             masks, inv = np.unique(miss, axis=0, return_inverse=True)
+            self.order = np.argsort(inv.reshape(-1), kind="stable").astype(
+                np.int64)
         self.pid = inv.reshape(-1).astype(np.int64)
         P = masks.shape[0]
         self.masks = masks
@@ -74,7 +77,6 @@ class MissingPlan:
         self.n_patterns = P
         # Rows sorted by pattern, cut into blocks of at most BLOCK_ROWS rows
         # of one pattern each: the kernel's unit of (vectorized) work.
-        self.order = np.argsort(self.pid, kind="stable").astype(np.int64)
         ends = np.cumsum(counts)
         starts = ends - counts
         t_pat, t_start, t_len = [], [], []
@@ -194,11 +196,7 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
     """
     T = t_pat.shape[0]
     K, D = means.shape
-    p_nk = np.zeros((n_chunks, K))
-    p_sums = np.zeros((n_chunks, K, D))
-    p_scatter = np.zeros((n_chunks, K, D, D))
-    p_ll = np.zeros(n_chunks)
-    p_ws = np.zeros(n_chunks)
+    p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, K, D)
     has_w = sw.shape[0] > 0
     w_lse = out_lse.shape[0] > 0
     w_resp = out_resp.shape[0] > 0
@@ -394,19 +392,7 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
         p_scatter[c] = scatter
         p_ll[c] = ll
         p_ws[c] = ws
-    nk = p_nk[0].copy()
-    sums = p_sums[0].copy()
-    scatter = p_scatter[0].copy()
-    ll = p_ll[0]
-    ws = p_ws[0]
-    for c in range(1, n_chunks):
-        nk += p_nk[c]
-        sums += p_sums[c]
-        scatter += p_scatter[c]
-        ll += p_ll[c]
-        ws += p_ws[c]
-    _mirror(0, scatter)
-    return nk, sums, scatter, ll, ws
+    return _reduce(0, p_nk, p_sums, p_scatter, p_ll, p_ws)
 
 
 def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,

@@ -416,15 +416,23 @@ default='kmeans'
             raise ValueError(
                 f"Only {plan.n_informative} rows have at least one observed "
                 f"(non-NaN) entry, fewer than n_components = {K}.")
-        # Initialization sees a mean-imputed copy; EM itself is exact.
-        X_init = X if plan is None else _mean_impute(X)
+
         if sw.shape[0] and np.count_nonzero(sw) < K:
             raise ValueError(
                 f"Only {np.count_nonzero(sw)} rows have a positive "
                 f"sample_weight, fewer than n_components = {K}.")
         ct = self.covariance_type
 
+        imputed = []
+
         def init_fn(rng, inits):
+            # Initialization sees a mean-imputed copy (made once, only when
+            # needed); EM itself is exact.
+            X_init = X
+            if plan is not None and any(v is None for v in inits):
+                if not imputed:
+                    imputed.append(_mean_impute(X))
+                X_init = imputed[0]
             return self._initialize(X_init, sw, rng, inits)
 
         def stats_fn(params):
