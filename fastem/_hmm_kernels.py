@@ -417,6 +417,18 @@ def _reduce_hmm(code, p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start,
     return nk, sums, scatter, ll, ws, xi, st, xifb
 
 
+@njit(**JIT)
+def _hmm_partials(n, K, D, s_rows, sd1):
+    """Return zeroed per-chunk partials.
+
+    Allocated outside the parallel kernels: a ``np.zeros`` inside a
+    ``parallel=True`` function is a parallel region of its own.
+    """
+    return (np.zeros((n, K)), np.zeros((n, K, D)), np.zeros((n, s_rows, sd1, D)),
+            np.zeros(n), np.zeros(n), np.zeros((n, K, K)), np.zeros((n, K)),
+            np.zeros((n, K, K)))
+
+
 @njit(**PJIT)
 def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
                     block, s_rows, want_gamma, want_stats, want_xi, out_gamma,
@@ -441,13 +453,8 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
     N, D = X.shape
     K = alpha.shape[1]
     sd1 = D if (code == FULL or code == TIED) else 1
-    p_nk = np.zeros((n_chunks, K))
-    p_sums = np.zeros((n_chunks, K, D))
-    p_scatter = np.zeros((n_chunks, s_rows, sd1, D))
-    p_ll = np.zeros(n_chunks)
-    p_ws = np.zeros(n_chunks)
-    p_xi = np.zeros((n_chunks, K, K))
-    p_start = np.zeros((n_chunks, K))
+    p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start, _ = _hmm_partials(
+        n_chunks, K, D, s_rows, sd1)
     for ch in prange(n_chunks):
         start = ch * N // n_chunks
         stop = (ch + 1) * N // n_chunks
@@ -525,14 +532,8 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
     K = means.shape[0]
     G = groups.shape[0] - 1
     sd1 = D if (code == FULL or code == TIED) else 1
-    p_nk = np.zeros((G, K))
-    p_sums = np.zeros((G, K, D))
-    p_scatter = np.zeros((G, s_rows, sd1, D))
-    p_ll = np.zeros(G)
-    p_ws = np.zeros(G)
-    p_xi = np.zeros((G, K, K))
-    p_start = np.zeros((G, K))
-    p_xifb = np.zeros((G, K, K))
+    p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start, p_xifb = _hmm_partials(
+        G, K, D, s_rows, sd1)
     need_post = want_gamma or want_xi
     for g in prange(G):
         s0 = groups[g]
