@@ -108,9 +108,7 @@ def _lloyd_step(X, sw, centers, labels, n_chunks):
     N, D = X.shape
     K = centers.shape[0]
     has_w = sw.shape[0] > 0
-    p_sum = np.zeros((n_chunks, K, D))
-    p_cnt = np.zeros((n_chunks, K))
-    p_in = np.zeros(n_chunks)
+    p_sum, p_cnt, p_in = _lloyd_partials(n_chunks, K, D)
     for c in prange(n_chunks):
         s = np.zeros((K, D))
         cnt = np.zeros(K)
@@ -132,10 +130,22 @@ def _lloyd_step(X, sw, centers, labels, n_chunks):
         p_sum[c] = s
         p_cnt[c] = cnt
         p_in[c] = inertia
+    return _lloyd_reduce(p_sum, p_cnt, p_in)
+
+
+@njit(**JIT)
+def _lloyd_partials(n_chunks, K, D):
+    # Outside the parallel function: there, every np.zeros or array
+    # expression would be a parallel region (a thread-pool wake-up) of its own.
+    return np.zeros((n_chunks, K, D)), np.zeros((n_chunks, K)), np.zeros(n_chunks)
+
+
+@njit(**JIT)
+def _lloyd_reduce(p_sum, p_cnt, p_in):
     tot = p_sum[0].copy()
     cnt = p_cnt[0].copy()
     inertia = p_in[0]
-    for c in range(1, n_chunks):
+    for c in range(1, p_sum.shape[0]):
         tot += p_sum[c]
         cnt += p_cnt[c]
         inertia += p_in[c]
