@@ -45,6 +45,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import asdict, dataclass, replace
 from time import perf_counter
@@ -876,7 +877,127 @@ def build_parser():
                         "'-': print JSON instead of the table)")
     p.add_argument("--no-memory", action="store_true",
                    help="skip the peak-memory subprocesses")
+    p.add_argument("--extras", action="store_true",
+                   help="also time missing values (20%% NaN vs complete) and "
+                        "GaussianHMM vs hmmlearn")
     return p
+
+
+def _per_iter_fit(make, X, repeat, fit_kw=None):
+    """Median per-iteration seconds: (t(11 iterations) - t(1)) / 10."""
+    fit_kw = fit_kw or {}
+    samples = []
+    for _ in range(repeat):
+        times = []
+        for it in (1, 11):
+            est = make(it)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t0 = time.perf_counter()
+                est.fit(X, **fit_kw)
+                times.append(time.perf_counter() - t0)
+        samples.append((times[1] - times[0]) / 10)
+    return float(np.median(samples))
+
+
+def extras(*, quick=False, repeat=3):
+    """Rows for missing values (issue 5) and GaussianHMM (issue 8).
+
+    Missing values: fastem per-iteration time with 20% of the entries NaN
+    (``nan_policy='marginalize'``) against the complete data, 8-D full,
+    K=8, same explicit start.  HMM: fastem ``GaussianHMM`` against hmmlearn
+    (when installed) per Baum-Welch iteration, K=4, D=2, diagonal
+    covariances, one long sequence and 200 sequences, same start,
+    ``init_params=''``.
+
+    Parameters
+    ----------
+    quick : bool
+        Divide the sizes by 20.
+    repeat : int
+        Repetitions (medians).
+
+    Returns
+    -------
+    list of dict
+        One dict per row: ``name``, ``reference`` and ``fastem`` s/iter and
+        their ``ratio`` (reference / fastem; for missing values the
+        reference is the complete-data fit, so the ratio is below 1).
+    """
+    from .hmm import GaussianHMM
+    from .mixture import GaussianMixture
+
+    rows = []
+    div = 20 if quick else 1
+    rng = np.random.default_rng(0)
+    n = 200_000 // div
+    X = rng.normal(size=(n, 8)) + rng.integers(0, 3, size=(n, 1))
+    Xm = X.copy()
+    Xm[rng.random(X.shape) < 0.2] = np.nan
+    init = initial_params(X, 8, "full")
+
+    def gm(it):
+        return GaussianMixture(8, tol=0.0, max_iter=it,
+                               nan_policy="marginalize", **init)
+
+    GaussianMixture(8, max_iter=1, nan_policy="marginalize", **init).fit(
+        Xm[:2000])
+    ref = _per_iter_fit(gm, X, repeat)
+    fe = _per_iter_fit(gm, Xm, repeat)
+    rows.append({"name": f"8-D full K=8, N={n:,}, 20% missing vs complete",
+                 "reference": ref, "fastem": fe, "ratio": _ratio(ref, fe)})
+    # GaussianHMM vs hmmlearn
+    K, D, T = 4, 2, 200_000 // div
+    means = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0], [3.0, 3.0]])
+    covars = np.full((K, D), 0.5)
+    trans = np.full((K, K), 0.1 / (K - 1)) + np.eye(K) * (0.9 - 0.1 / (K - 1))
+    start = np.full(K, 1.0 / K)
+    model = GaussianHMM(K, covariance_type="diag", init_params="")
+    model.startprob_, model.transmat_ = start, trans
+    model.means_, model.covars_ = means, covars
+    Xh, _ = model.sample(T, random_state=0)
+    try:
+        from hmmlearn.hmm import GaussianHMM as RefHMM
+    except ImportError:  # hmmlearn is optional here
+        RefHMM = None
+    for layout, lengths in (("1 sequence", None),
+                            ("200 sequences", [T // 200] * 200)):
+        def make(cls):
+            def build(it):
+                m = cls(K, covariance_type="diag", n_iter=it, tol=-np.inf,
+                        init_params="", params="stmc")
+                m.startprob_, m.transmat_ = start.copy(), trans.copy()
+                m.means_, m.covars_ = means.copy(), covars.copy()
+                return m
+            return build
+
+        kw = {"lengths": lengths}
+        make(GaussianHMM)(1).fit(Xh[:2000], lengths=None)
+        fe = _per_iter_fit(make(GaussianHMM), Xh, repeat, kw)
+        ref = (_per_iter_fit(make(RefHMM), Xh, repeat, kw)
+               if RefHMM is not None else float("nan"))
+        rows.append({"name": f"GaussianHMM K=4 D=2 diag, T={T:,}, {layout}"
+                             " vs hmmlearn",
+                     "reference": ref, "fastem": fe, "ratio": _ratio(ref, fe)})
+    return rows
+
+
+def format_extras(rows):
+    """Format :func:`extras` rows as a text table.
+
+    Parameters
+    ----------
+    rows : list of dict
+
+    Returns
+    -------
+    str
+    """
+    lines = [f"{'workload':<62} {'ref s/iter':>11} {'fastem':>9} {'ratio':>7}"]
+    for r in rows:
+        lines.append(f"{r['name']:<62} {r['reference']:>11.4f} "
+                     f"{r['fastem']:>9.4f} {r['ratio']:>7.2f}")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -907,6 +1028,12 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
     print(format_table(report))
+    if args.extras:
+        print()
+        print("missing values (reference: the complete-data fit) and "
+              "GaussianHMM (reference: hmmlearn):")
+        print(format_extras(extras(quick=args.quick,
+                                   repeat=args.repeat or 3)))
     return 0
 
 

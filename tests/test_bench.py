@@ -170,3 +170,18 @@ def test_main_without_sklearn(monkeypatch, capsys):
     monkeypatch.setattr(bench, "_require_sklearn", missing)
     assert bench.main(["--no-memory"]) == 2
     assert "pip install scikit-learn" in capsys.readouterr().err
+
+
+def test_extras_structure():
+    # Missing-values and GaussianHMM rows of the side-by-side benchmark
+    # (issues 5 and 8): structure only, timings are not asserted.
+    from fastem.bench import extras, format_extras
+
+    rows = extras(quick=True, repeat=1)
+    assert len(rows) == 3
+    for r in rows:
+        assert set(r) == {"name", "reference", "fastem", "ratio"}
+        assert np.isfinite(r["fastem"])
+    assert "missing" in rows[0]["name"] and "hmmlearn" in rows[1]["name"]
+    text = format_extras(rows)
+    assert text.count("\n") == 3
