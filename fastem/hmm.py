@@ -32,7 +32,7 @@ from ._hmm_kernels import (
 from ._kernels import FULL, TIED
 from ._kmeans import _kmeanspp, _lloyd
 from ._validation import check_array, not_fitted_error
-from .mixture import check_random_state
+from .mixture import _check_int, check_random_state
 from .stats import (
     COVARIANCE_TYPES,
     ComponentCollapseError,
@@ -250,14 +250,6 @@ def _fill_covars(covars, covariance_type, K, D):
 def _covars_shape(covariance_type, K, D):
     return {"spherical": (K,), "diag": (K, D), "full": (K, D, D),
             "tied": (D, D)}[covariance_type]
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {low}, got {value!r} "
-                        f"({type(value).__name__}).")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value}.")
 
 
 def _as_prior(name, value, shape, what):
