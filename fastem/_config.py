@@ -33,6 +33,10 @@ MAX_CHUNKS = 64
 
 # Rows processed together inside a chunk (bounded scratch memory).
 BLOCK_ROWS = 256
+# Extra columns in every (rows x block) scratch array: rows 256 doubles apart
+# would be exactly 2 KiB apart, so every other row aliases the same 4 KiB
+# offset (store-to-load false dependencies) and the same cache sets.
+BLOCK_PAD = 8
 
 JIT = dict(nogil=True, cache=CACHE, fastmath=FASTMATH, error_model="numpy")
 PJIT = dict(JIT, parallel=True)

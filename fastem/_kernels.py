@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _fastmath as _fm
-from ._config import JIT, PJIT
+from ._config import BLOCK_PAD, JIT, PJIT
 
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
 
@@ -62,47 +62,214 @@ def _mirror(code, scatter):
 
 
 @njit(**JIT)
+def _load_block(X, b0, nb, xt):
+    """Copy rows ``b0 .. b0 + nb`` of ``X`` (N, D) transposed into ``xt``."""
+    D = X.shape[1]
+    if D == 1:
+        for i in range(nb):
+            xt[0, i] = X[b0 + i, 0]
+    else:
+        for i in range(nb):
+            for j in range(D):
+                xt[j, i] = X[b0 + i, j]
+
+
+@njit(**JIT)
+def _tri_quadratic(xt, nb, mu, U, dt, t, q):
+    """``q[i] = |U^T (x_i - mu)|^2`` for upper-triangular ``U`` (D, D).
+
+    Register-tiled: columns of ``y = U^T d`` are produced four at a time so
+    that each loaded row of ``d`` feeds four multiply-adds.  Works in place in
+    ``dt`` (overwritten): columns are finished from the last one down, and a
+    finished column ``j`` only needs ``d_a`` for ``a <= j``.
+    """
+    D = xt.shape[0]
+    if D == 1:
+        m0 = mu[0]
+        u = U[0, 0]
+        for i in range(nb):
+            v = (xt[0, i] - m0) * u
+            q[i] = v * v
+        return
+    for j in range(D):
+        mj = mu[j]
+        for i in range(nb):
+            dt[j, i] = xt[j, i] - mj
+    for i in range(nb):
+        q[i] = 0.0
+    D4 = D - D % 4
+    # the last D % 4 columns, one at a time (rows of d four at a time)
+    for j in range(D - 1, D4 - 1, -1):
+        A4 = (j + 1) - (j + 1) % 4
+        for i in range(nb):
+            t[i] = 0.0
+        for a0 in range(0, A4, 4):
+            u0 = U[a0, j]
+            u1 = U[a0 + 1, j]
+            u2 = U[a0 + 2, j]
+            u3 = U[a0 + 3, j]
+            for i in range(nb):
+                t[i] += (dt[a0, i] * u0 + dt[a0 + 1, i] * u1
+                         + dt[a0 + 2, i] * u2 + dt[a0 + 3, i] * u3)
+        for a in range(A4, j + 1):
+            u = U[a, j]
+            for i in range(nb):
+                t[i] += dt[a, i] * u
+        for i in range(nb):
+            q[i] += t[i] * t[i]
+    # four columns j0..j0+3 at a time, last tile first
+    for j0 in range(D4 - 4, -1, -4):
+        u00 = U[j0, j0]
+        u01 = U[j0, j0 + 1]
+        u02 = U[j0, j0 + 2]
+        u03 = U[j0, j0 + 3]
+        u11 = U[j0 + 1, j0 + 1]
+        u12 = U[j0 + 1, j0 + 2]
+        u13 = U[j0 + 1, j0 + 3]
+        u22 = U[j0 + 2, j0 + 2]
+        u23 = U[j0 + 2, j0 + 3]
+        u33 = U[j0 + 3, j0 + 3]
+        if j0 == 0:
+            for i in range(nb):
+                d0 = dt[0, i]
+                d1 = dt[1, i]
+                d2 = dt[2, i]
+                d3 = dt[3, i]
+                y0 = d0 * u00
+                y1 = d0 * u01 + d1 * u11
+                y2 = d0 * u02 + d1 * u12 + d2 * u22
+                y3 = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+                q[i] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+            continue
+        for i in range(nb):
+            d0 = dt[j0, i]
+            d1 = dt[j0 + 1, i]
+            d2 = dt[j0 + 2, i]
+            d3 = dt[j0 + 3, i]
+            dt[j0, i] = d0 * u00
+            dt[j0 + 1, i] = d0 * u01 + d1 * u11
+            dt[j0 + 2, i] = d0 * u02 + d1 * u12 + d2 * u22
+            dt[j0 + 3, i] = d0 * u03 + d1 * u13 + d2 * u23 + d3 * u33
+        for a0 in range(0, j0, 4):
+            v00 = U[a0, j0]
+            v01 = U[a0, j0 + 1]
+            v02 = U[a0, j0 + 2]
+            v03 = U[a0, j0 + 3]
+            v10 = U[a0 + 1, j0]
+            v11 = U[a0 + 1, j0 + 1]
+            v12 = U[a0 + 1, j0 + 2]
+            v13 = U[a0 + 1, j0 + 3]
+            v20 = U[a0 + 2, j0]
+            v21 = U[a0 + 2, j0 + 1]
+            v22 = U[a0 + 2, j0 + 2]
+            v23 = U[a0 + 2, j0 + 3]
+            v30 = U[a0 + 3, j0]
+            v31 = U[a0 + 3, j0 + 1]
+            v32 = U[a0 + 3, j0 + 2]
+            v33 = U[a0 + 3, j0 + 3]
+            if a0 + 4 < j0:
+                for i in range(nb):
+                    d0 = dt[a0, i]
+                    d1 = dt[a0 + 1, i]
+                    d2 = dt[a0 + 2, i]
+                    d3 = dt[a0 + 3, i]
+                    dt[j0, i] += d0 * v00 + d1 * v10 + d2 * v20 + d3 * v30
+                    dt[j0 + 1, i] += (d0 * v01 + d1 * v11 + d2 * v21
+                                      + d3 * v31)
+                    dt[j0 + 2, i] += (d0 * v02 + d1 * v12 + d2 * v22
+                                      + d3 * v32)
+                    dt[j0 + 3, i] += (d0 * v03 + d1 * v13 + d2 * v23
+                                      + d3 * v33)
+            else:
+                for i in range(nb):
+                    d0 = dt[a0, i]
+                    d1 = dt[a0 + 1, i]
+                    d2 = dt[a0 + 2, i]
+                    d3 = dt[a0 + 3, i]
+                    y0 = dt[j0, i] + d0 * v00 + d1 * v10 + d2 * v20 + d3 * v30
+                    y1 = (dt[j0 + 1, i] + d0 * v01 + d1 * v11 + d2 * v21
+                          + d3 * v31)
+                    y2 = (dt[j0 + 2, i] + d0 * v02 + d1 * v12 + d2 * v22
+                          + d3 * v32)
+                    y3 = (dt[j0 + 3, i] + d0 * v03 + d1 * v13 + d2 * v23
+                          + d3 * v33)
+                    q[i] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+
+
+@njit(**JIT)
+def _diag_quadratic(xt, nb, mu, p, q):
+    """``q[i] = sum_j ((x_ij - mu_j) p_j)^2``, four features per pass."""
+    D = xt.shape[0]
+    for i in range(nb):
+        q[i] = 0.0
+    D4 = D - D % 4
+    for j0 in range(0, D4, 4):
+        m0 = mu[j0]
+        m1 = mu[j0 + 1]
+        m2 = mu[j0 + 2]
+        m3 = mu[j0 + 3]
+        p0 = p[j0]
+        p1 = p[j0 + 1]
+        p2 = p[j0 + 2]
+        p3 = p[j0 + 3]
+        for i in range(nb):
+            v0 = (xt[j0, i] - m0) * p0
+            v1 = (xt[j0 + 1, i] - m1) * p1
+            v2 = (xt[j0 + 2, i] - m2) * p2
+            v3 = (xt[j0 + 3, i] - m3) * p3
+            q[i] += v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3
+    for j in range(D4, D):
+        mj = mu[j]
+        pj = p[j]
+        for i in range(nb):
+            v = (xt[j, i] - mj) * pj
+            q[i] += v * v
+
+
+@njit(**JIT)
+def _sq_distance(xt, nb, mu, q):
+    """``q[i] = |x_i - mu|^2``, four features per pass."""
+    D = xt.shape[0]
+    for i in range(nb):
+        q[i] = 0.0
+    D4 = D - D % 4
+    for j0 in range(0, D4, 4):
+        m0 = mu[j0]
+        m1 = mu[j0 + 1]
+        m2 = mu[j0 + 2]
+        m3 = mu[j0 + 3]
+        for i in range(nb):
+            v0 = xt[j0, i] - m0
+            v1 = xt[j0 + 1, i] - m1
+            v2 = xt[j0 + 2, i] - m2
+            v3 = xt[j0 + 3, i] - m3
+            q[i] += v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3
+    for j in range(D4, D):
+        mj = mu[j]
+        for i in range(nb):
+            v = xt[j, i] - mj
+            q[i] += v * v
+
+
+@njit(**JIT)
 def _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q):
     """``lp[k, i] = log w_k + log N(x_i | k)`` for the block ``xt`` (D, B).
 
     Rows are the innermost loop everywhere so that the loops vectorize.
+    ``dt`` and ``t`` are scratch.
     """
-    K, D = means.shape
+    K = means.shape[0]
     for k in range(K):
-        for i in range(nb):
-            q[i] = 0.0
         if code == DIAG:
-            for j in range(D):
-                mu = means[k, j]
-                p = prec[k, 0, j]
-                for i in range(nb):
-                    v = (xt[j, i] - mu) * p
-                    q[i] += v * v
+            _diag_quadratic(xt, nb, means[k], prec[k, 0], q)
         elif code == SPHERICAL:
-            for j in range(D):
-                mu = means[k, j]
-                for i in range(nb):
-                    v = xt[j, i] - mu
-                    q[i] += v * v
+            _sq_distance(xt, nb, means[k], q)
             p2 = prec[k, 0, 0] * prec[k, 0, 0]
             for i in range(nb):
                 q[i] *= p2
         else:
             kk = k if code == FULL else 0
-            for j in range(D):
-                mu = means[k, j]
-                for i in range(nb):
-                    dt[j, i] = xt[j, i] - mu
-            # y_j = sum_{a <= j} d_a U[a, j];  q = |y|^2
-            for j in range(D):
-                for i in range(nb):
-                    t[i] = 0.0
-                for a in range(j + 1):
-                    u = prec[kk, a, j]
-                    for i in range(nb):
-                        t[i] += dt[a, i] * u
-                for i in range(nb):
-                    q[i] += t[i] * t[i]
+            _tri_quadratic(xt, nb, means[k], prec[kk], dt, t, q)
         c = logconst[k]
         for i in range(nb):
             lp[k, i] = c - 0.5 * q[i]
@@ -138,6 +305,125 @@ def _block_normalize(lp, nb, m, s, lse):
     for k in range(K):
         for i in range(nb):
             lp[k, i] *= s[i]
+
+
+@njit(**JIT)
+def _cross_products(wd, dt, nb, S):
+    """``S[a, b] += sum_i wd[a, i] dt[b, i]`` for every ``a < b``.
+
+    Register-tiled: a 4 x 4 tile of ``(a, b)`` pairs keeps sixteen running
+    sums while each of its eight rows is loaded once per element.
+    """
+    D = wd.shape[0]
+    D4 = D - D % 4
+    for a0 in range(0, D4, 4):
+        # the diagonal tile: the six pairs a < b inside it
+        s01 = 0.0
+        s02 = 0.0
+        s03 = 0.0
+        s12 = 0.0
+        s13 = 0.0
+        s23 = 0.0
+        for i in range(nb):
+            w0 = wd[a0, i]
+            w1 = wd[a0 + 1, i]
+            w2 = wd[a0 + 2, i]
+            e1 = dt[a0 + 1, i]
+            e2 = dt[a0 + 2, i]
+            e3 = dt[a0 + 3, i]
+            s01 += w0 * e1
+            s02 += w0 * e2
+            s03 += w0 * e3
+            s12 += w1 * e2
+            s13 += w1 * e3
+            s23 += w2 * e3
+        S[a0, a0 + 1] += s01
+        S[a0, a0 + 2] += s02
+        S[a0, a0 + 3] += s03
+        S[a0 + 1, a0 + 2] += s12
+        S[a0 + 1, a0 + 3] += s13
+        S[a0 + 2, a0 + 3] += s23
+        for b0 in range(a0 + 4, D4, 4):
+            s00 = 0.0
+            s01 = 0.0
+            s02 = 0.0
+            s03 = 0.0
+            s10 = 0.0
+            s11 = 0.0
+            s12 = 0.0
+            s13 = 0.0
+            s20 = 0.0
+            s21 = 0.0
+            s22 = 0.0
+            s23 = 0.0
+            s30 = 0.0
+            s31 = 0.0
+            s32 = 0.0
+            s33 = 0.0
+            for i in range(nb):
+                w0 = wd[a0, i]
+                w1 = wd[a0 + 1, i]
+                w2 = wd[a0 + 2, i]
+                w3 = wd[a0 + 3, i]
+                e0 = dt[b0, i]
+                e1 = dt[b0 + 1, i]
+                e2 = dt[b0 + 2, i]
+                e3 = dt[b0 + 3, i]
+                s00 += w0 * e0
+                s01 += w0 * e1
+                s02 += w0 * e2
+                s03 += w0 * e3
+                s10 += w1 * e0
+                s11 += w1 * e1
+                s12 += w1 * e2
+                s13 += w1 * e3
+                s20 += w2 * e0
+                s21 += w2 * e1
+                s22 += w2 * e2
+                s23 += w2 * e3
+                s30 += w3 * e0
+                s31 += w3 * e1
+                s32 += w3 * e2
+                s33 += w3 * e3
+            S[a0, b0] += s00
+            S[a0, b0 + 1] += s01
+            S[a0, b0 + 2] += s02
+            S[a0, b0 + 3] += s03
+            S[a0 + 1, b0] += s10
+            S[a0 + 1, b0 + 1] += s11
+            S[a0 + 1, b0 + 2] += s12
+            S[a0 + 1, b0 + 3] += s13
+            S[a0 + 2, b0] += s20
+            S[a0 + 2, b0 + 1] += s21
+            S[a0 + 2, b0 + 2] += s22
+            S[a0 + 2, b0 + 3] += s23
+            S[a0 + 3, b0] += s30
+            S[a0 + 3, b0 + 1] += s31
+            S[a0 + 3, b0 + 2] += s32
+            S[a0 + 3, b0 + 3] += s33
+    # the last D % 4 columns b, against rows a < b four at a time
+    for b in range(D4, D):
+        A4 = b - b % 4
+        for a0 in range(0, A4, 4):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            for i in range(nb):
+                e = dt[b, i]
+                s0 += wd[a0, i] * e
+                s1 += wd[a0 + 1, i] * e
+                s2 += wd[a0 + 2, i] * e
+                s3 += wd[a0 + 3, i] * e
+            S[a0, b] += s0
+            S[a0 + 1, b] += s1
+            S[a0 + 2, b] += s2
+            S[a0 + 3, b] += s3
+        for a in range(A4, b):
+            acc = 0.0
+            for i in range(nb):
+                acc += wd[a, i] * dt[b, i]
+            S[a, b] += acc
 
 
 @njit(**JIT)
@@ -182,12 +468,7 @@ def _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums, scatter, dt, wd,
             else:
                 scatter[k, 0, a] += sq
         if cross:
-            for a in range(D):
-                for b in range(a + 1, D):
-                    acc = 0.0
-                    for i in range(nb):
-                        acc += wd[a, i] * dt[b, i]
-                    scatter[kk, a, b] += acc
+            _cross_products(wd, dt, nb, scatter[kk])
 
 
 @njit(**PJIT)
@@ -217,10 +498,12 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     for c in prange(n_chunks):
         start = c * N // n_chunks
         stop = (c + 1) * N // n_chunks
-        xt = np.empty((D, block))
-        dt = np.empty((D, block))
-        wd = np.empty((D, block))
-        lp = np.empty((K, block))
+        # rows of the 2-D scratch are padded so that they are not 4 KiB
+        # apart (cache-set conflicts and 4K aliasing between rows)
+        xt = np.empty((D, block + BLOCK_PAD))
+        dt = np.empty((D, block + BLOCK_PAD))
+        wd = np.empty((D, block + BLOCK_PAD))
+        lp = np.empty((K, block + BLOCK_PAD))
         m = np.empty(block)
         s = np.empty(block)
         lse = np.empty(block)
@@ -234,9 +517,7 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
         ws = 0.0
         for b0 in range(start, stop, block):
             nb = min(block, stop - b0)
-            for i in range(nb):
-                for j in range(D):
-                    xt[j, i] = X[b0 + i, j]
+            _load_block(X, b0, nb, xt)
             _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q)
             _block_normalize(lp, nb, m, s, lse)
             for i in range(nb):
@@ -253,12 +534,17 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
                             best = k
                     out_label[row] = best
             if want_stats:
-                for i in range(nb):
-                    wi = sw[b0 + i] if has_w else 1.0
-                    wb[i] = wi
-                    if wi != 0.0:
-                        ll += wi * lse[i]
-                        ws += wi
+                if has_w:
+                    for i in range(nb):
+                        wi = sw[b0 + i]
+                        wb[i] = wi
+                        if wi != 0.0:
+                            ll += wi * lse[i]
+                            ws += wi
+                else:
+                    for i in range(nb):
+                        ll += lse[i]
+                    ws += nb
                 _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums,
                                   scatter, dt, wd, t)
         p_nk[c] = nk
