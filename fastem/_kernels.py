@@ -276,11 +276,16 @@ def _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q):
 
 
 @njit(**JIT)
-def _block_normalize(lp, nb, m, s, lse):
+def _block_normalize(lp, nb, m, s, lse, scale=True):
     """Responsibilities in place in ``lp`` (K, B) and the row logsumexp.
 
     A row with no finite log-density gets no responsibility and
-    ``lse = max`` (-inf).
+    ``lse = max`` (-inf).  With ``scale=False`` the rows of ``lp`` are left
+    unnormalized (``exp(lp - max)``) and ``s[i]`` holds the factor that
+    normalizes row ``i`` (0 for a row without responsibility), so a caller
+    can fold it into the row weights instead of a pass over ``lp``.
+
+    Returns the sum of the block's ``lse``.
     """
     K = lp.shape[0]
     for i in range(nb):
@@ -298,13 +303,19 @@ def _block_normalize(lp, nb, m, s, lse):
             e = _fm.exp(lp[k, i] - m[i])
             lp[k, i] = e
             s[i] += e
+    total = 0.0
     for i in range(nb):
         if s[i] > 0.0:
             lse[i] = m[i] + _fm.log(s[i])
+        total += lse[i]
+    for i in range(nb):
+        if s[i] > 0.0:
             s[i] = 1.0 / s[i]
-    for k in range(K):
-        for i in range(nb):
-            lp[k, i] *= s[i]
+    if scale:
+        for k in range(K):
+            for i in range(nb):
+                lp[k, i] *= s[i]
+    return total
 
 
 @njit(**JIT)
@@ -519,7 +530,9 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
             nb = min(block, stop - b0)
             _load_block(X, b0, nb, xt)
             _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q)
-            _block_normalize(lp, nb, m, s, lse)
+            # without a responsibility output the normalization is folded
+            # into the row weights below (one pass over lp fewer)
+            tot = _block_normalize(lp, nb, m, s, lse, w_resp)
             for i in range(nb):
                 row = b0 + i
                 if w_lse:
@@ -537,13 +550,14 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
                 if has_w:
                     for i in range(nb):
                         wi = sw[b0 + i]
-                        wb[i] = wi
+                        wb[i] = wi if w_resp else wi * s[i]
                         if wi != 0.0:
                             ll += wi * lse[i]
                             ws += wi
                 else:
                     for i in range(nb):
-                        ll += lse[i]
+                        wb[i] = 1.0 if w_resp else s[i]
+                    ll += tot
                     ws += nb
                 _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums,
                                   scatter, dt, wd, t)
