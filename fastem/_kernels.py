@@ -259,6 +259,7 @@ def _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q):
     ``dt`` and ``t`` are scratch.
     """
     K = means.shape[0]
+    half = _fm.typed(0.5, q)
     for k in range(K):
         if code == DIAG:
             _diag_quadratic(xt, nb, means[k], prec[k, 0], q)
@@ -272,7 +273,7 @@ def _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q):
             _tri_quadratic(xt, nb, means[k], prec[kk], dt, t, q)
         c = logconst[k]
         for i in range(nb):
-            lp[k, i] = c - 0.5 * q[i]
+            lp[k, i] = c - half * q[i]
 
 
 @njit(**JIT)
@@ -300,17 +301,18 @@ def _block_normalize(lp, nb, m, s, lse, scale=True):
             m[i] = np.inf  # every exp below becomes exp(-inf) = 0
     for k in range(K):
         for i in range(nb):
-            e = _fm.exp(lp[k, i] - m[i])
+            e = _fm.vexp(lp[k, i] - m[i])
             lp[k, i] = e
             s[i] += e
     total = 0.0
     for i in range(nb):
         if s[i] > 0.0:
-            lse[i] = m[i] + _fm.log(s[i])
+            lse[i] = m[i] + _fm.vlog(s[i])
         total += lse[i]
+    one = _fm.typed(1.0, s)
     for i in range(nb):
         if s[i] > 0.0:
-            s[i] = 1.0 / s[i]
+            s[i] = one / s[i]
     if scale:
         for k in range(K):
             for i in range(nb):
@@ -502,6 +504,10 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     sd1 = D if (code == FULL or code == TIED) else 1
     p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, s_rows,
                                                     sd1)
+    # The E-step arithmetic runs in X's precision (float32 data: float32
+    # log-densities and exponentials, twice the SIMD lanes); the statistics
+    # are accumulated in float64 either way.
+    wmeans, wprec, wlogc = _work_params(X, means, prec, logconst)
     has_w = sw.shape[0] > 0
     w_lse = out_lse.shape[0] > 0
     w_resp = out_resp.shape[0] > 0
@@ -511,15 +517,17 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
         stop = (c + 1) * N // n_chunks
         # rows of the 2-D scratch are padded so that they are not 4 KiB
         # apart (cache-set conflicts and 4K aliasing between rows)
-        xt = np.empty((D, block + BLOCK_PAD))
+        xt = np.empty((D, block + BLOCK_PAD), X.dtype)
+        dtw = np.empty((D, block + BLOCK_PAD), X.dtype)
+        lp = np.empty((K, block + BLOCK_PAD), X.dtype)
+        m = np.empty(block, X.dtype)
+        s = np.empty(block, X.dtype)
+        t = np.empty(block, X.dtype)
+        q = np.empty(block, X.dtype)
         dt = np.empty((D, block + BLOCK_PAD))
         wd = np.empty((D, block + BLOCK_PAD))
-        lp = np.empty((K, block + BLOCK_PAD))
-        m = np.empty(block)
-        s = np.empty(block)
+        wr = np.empty(block)
         lse = np.empty(block)
-        t = np.empty(block)
-        q = np.empty(block)
         wb = np.ones(block)
         nk = np.zeros(K)
         sums = np.zeros((K, D))
@@ -529,7 +537,7 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
         for b0 in range(start, stop, block):
             nb = min(block, stop - b0)
             _load_block(X, b0, nb, xt)
-            _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q)
+            _block_logp(code, xt, nb, wmeans, wprec, wlogc, lp, dtw, t, q)
             # without a responsibility output the normalization is folded
             # into the row weights below (one pass over lp fewer)
             tot = _block_normalize(lp, nb, m, s, lse, w_resp)
@@ -560,13 +568,20 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
                     ll += tot
                     ws += nb
                 _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums,
-                                  scatter, dt, wd, t)
+                                  scatter, dt, wd, wr)
         p_nk[c] = nk
         p_sums[c] = sums
         p_scatter[c] = scatter
         p_ll[c] = ll
         p_ws[c] = ws
     return _reduce(code, p_nk, p_sums, p_scatter, p_ll, p_ws)
+
+
+@njit(**JIT)
+def _work_params(X, means, prec, logconst):
+    """Return the E-step parameters in ``X``'s float type (not parallel)."""
+    return (means.astype(X.dtype), prec.astype(X.dtype),
+            logconst.astype(X.dtype))
 
 
 @njit(**JIT)

@@ -343,21 +343,26 @@ print(gm.means_.tobytes().hex(), gm.covariances_.tobytes().hex(),
 
 # ---------------------------------------------------------------- float32
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
-def test_float32_input_is_accumulated_in_float64(ct, blobs3d,
-                                                 no_convergence_warning):
-    """From the same explicit start, float32 X gives exactly the float64
-    computation on the float32-rounded data (statistics accumulate in
-    float64): only summation-order rounding, 1e-10."""
+def test_float32_input_runs_the_e_step_in_float32(ct, blobs3d,
+                                                  no_convergence_warning):
+    """From the same explicit start, float32 X gives the float64 computation
+    on the float32-rounded data to float32 precision: the E-step runs in
+    float32 (unit roundoff 6e-8; log-densities here are O(10), so their
+    absolute error is ~1e-6 at worst), the statistics sum in float64.
+    Measured ~4e-8 after 15 iterations; 1e-5 bounds the worst case.  The
+    answers are not bit-identical: that would mean the float32 path is not
+    used."""
     X, y = blobs3d
     X32 = X.astype(np.float32)
     init = _explicit_init(X, y, ct)
     kw = dict(covariance_type=ct, tol=0.0, max_iter=15, **init)
     a = GaussianMixture(3, **kw).fit(X32)
     b = GaussianMixture(3, **kw).fit(X32.astype(np.float64))
-    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-10)
-    _assert_same_state(a, b, 1e-9)
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=1e-5)
+    _assert_same_state(a, b, 1e-5)
     np.testing.assert_allclose(a.score_samples(X32), b.score_samples(X32),
-                               rtol=1e-10)
+                               rtol=1e-5)
+    assert not np.array_equal(a.means_, b.means_)
 
 
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)

@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit
 
-from fastem._fastmath import EXP_MIN, exp, log
+from fastem._fastmath import EXP_MIN, EXP_MIN32, exp, log, vexp, vlog
 
 EPS = np.finfo(np.float64).eps
 
@@ -45,3 +45,58 @@ def test_log_accuracy_over_whole_normal_range():
     # ~2 ulp of the result, or of 1 near log(1) = 0 where ulps vanish
     assert np.all(err <= 4 * EPS * np.maximum(np.abs(ref), 1.0))
     assert _vlog(np.array([1.0]))[0] == 0.0
+
+
+# ---------------------------------------------------------------- float32
+EPS32 = np.finfo(np.float32).eps
+
+
+@njit
+def _vexp_any(x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = vexp(x[i])
+    return out
+
+
+@njit
+def _vlog_any(x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = vlog(x[i])
+    return out
+
+
+def test_exp32_within_two_float32_ulp_over_whole_range():
+    x = np.concatenate([np.linspace(EXP_MIN32, 88.0, 400_001),
+                        np.random.default_rng(1).uniform(-30, 0, 100_000)])
+    x = x.astype(np.float32)
+    out = _vexp_any(x)
+    assert out.dtype == np.float32  # computed and returned in float32
+    ref = np.exp(x.astype(np.float64))
+    assert (np.abs(out - ref) / ref).max() <= 2 * EPS32  # measured ~1 ulp
+
+
+def test_exp32_edges():
+    out = _vexp_any(np.array([-np.inf, -1000.0, EXP_MIN32 - 1.0, 0.0],
+                             dtype=np.float32))
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.0, 1.0])
+
+
+def test_log32_accuracy_over_whole_normal_range():
+    x = np.exp(np.linspace(-87, 88, 400_001))
+    x = np.concatenate([x, np.linspace(1.0, 64.0, 100_001)]).astype(np.float32)
+    out = _vlog_any(x)
+    assert out.dtype == np.float32
+    ref = np.log(x.astype(np.float64))
+    err = np.abs(out - ref)
+    assert np.all(err <= 2 * EPS32 * np.maximum(np.abs(ref), 1.0))
+    assert _vlog_any(np.array([1.0], dtype=np.float32))[0] == 0.0
+
+
+def test_generic_versions_keep_float64_exact():
+    """vexp/vlog on float64 are exactly the float64 exp/log."""
+    x = np.linspace(-700, 700, 10_001)
+    np.testing.assert_array_equal(_vexp_any(x), _vexp(x))
+    y = np.exp(np.linspace(-700, 700, 10_001))
+    np.testing.assert_array_equal(_vlog_any(y), _vlog(y))

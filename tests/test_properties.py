@@ -75,11 +75,16 @@ def test_fit_succeeds_finite_or_raises_documented_error(X, k, ct, init,
     else:
         assert _finite(gm)
         assert np.isfinite(gm.lower_bound_)
+        # float32 data runs the E-step in float32 (unit roundoff 6e-8):
+        # "beyond rounding" is then a float32 tolerance.
+        f32 = getattr(X, "dtype", None) == np.float32
         lb = np.asarray(gm.lower_bounds_)
-        assert np.all(np.diff(lb) >= -1e-9 * np.maximum(1.0, np.abs(lb[1:])))
+        slack = 1e-5 if f32 else 1e-9
+        assert np.all(np.diff(lb) >= -slack * np.maximum(1.0, np.abs(lb[1:])))
         p = gm.predict_proba(X)
         assert np.all(np.isfinite(p))
-        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-10)
+        np.testing.assert_allclose(p.sum(axis=1), 1.0,
+                                   rtol=1e-6 if f32 else 1e-10)
         assert np.all(np.isfinite(gm.score_samples(X)))
     np.testing.assert_array_equal(X, before)
 
