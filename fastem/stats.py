@@ -287,7 +287,8 @@ def _stats_pass(X, sw, covariance_type, code, means, prec, logconst, ref=None):
     ref = means.copy() if ref is None else _check_ref(ref, means.shape)
     with _config.threads():
         out = _em_pass(code, X, sw, means, prec, logconst, ref,
-                       _config.n_chunks_for(X.shape[0]), _config.BLOCK_ROWS,
+                       _config.n_chunks_for(X.shape[0]),
+                       _config.em_block_rows(X.shape[1], K, code <= TIED),
                        True, _EMPTY_F, np.empty((0, K)), _EMPTY_I,
                        _s_rows(code, K))
     return _wrap_stats(covariance_type, ref, X.shape[0], out)
@@ -492,7 +493,9 @@ def _outputs(X, params, want_lse, want_resp, want_label):
     label = np.empty(N, dtype=np.int64) if want_label else _EMPTY_I
     with _config.threads():
         _em_pass(code, X, _EMPTY_F, means, prec, logconst, means,
-                 _config.n_chunks_for(N), _config.BLOCK_ROWS, False, lse, resp,
+                 _config.n_chunks_for(N),
+                 _config.em_block_rows(X.shape[1], K, code <= TIED), False,
+                 lse, resp,
                  label, _s_rows(code, K))
     return lse, resp, label
 

@@ -465,3 +465,34 @@ def test_precision_far_from_origin(data, ct):
     naive = (wr[:, None] * Xs).T @ Xs / wr.sum() - np.outer(mu, mu)
     exact = ref.m_step(X, R, "full", 0.0, sw)[2][0]
     assert np.abs(naive - exact).max() > 1e-6 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize("D, K, full", [(1, 2, True), (8, 8, True),
+                                        (8, 8, False), (32, 16, True),
+                                        (3, 3, False), (12, 8, True)])
+def test_em_block_rows_rule(D, K, full):
+    """The E-step block is the largest candidate whose scratch fits 44 KiB
+    (so it stays in L1), else 256 rows; it depends on the shape only."""
+    b = _config.em_block_rows(D, K, full)
+    rows = (4 * D if full else D) + K + 4
+    fits = [c for c in (512, 384, 256, 192, 128) if rows * c * 8 <= 44 * 1024]
+    assert b == (fits[0] if fits else 256)
+    assert b == _config.em_block_rows(D, K, full)
+
+
+@pytest.mark.parametrize("block", [128, 256, 512])
+def test_block_size_changes_only_rounding(block):
+    """Any block size gives the same statistics up to summation order."""
+    from fastem._kernels import _em_pass
+    from fastem.stats import _s_rows
+
+    X, y = make_blobs3d(n=3000, seed=5)
+    _, params = _params(X, y, "full")
+    code, means, prec, logc = params.kernel_args()
+    args = (np.empty(0), np.empty((0, K)), np.empty(0, np.int64), _s_rows(code, K))
+    base = _em_pass(code, X, np.empty(0), means, prec, logc, means.copy(), 2,
+                    256, True, *args)
+    got = _em_pass(code, X, np.empty(0), means, prec, logc, means.copy(), 2,
+                   block, True, *args)
+    for a, b in zip(base, got):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
