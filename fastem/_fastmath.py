@@ -95,7 +95,8 @@ def _expo32(typingctx, x):
 if config.DISABLE_JIT:  # pure-Python twins, for coverage runs (NUMBA_DISABLE_JIT=1)
 
     def _i64_as_f64(x):  # noqa: F811
-        return struct.unpack("<d", struct.pack("<q", int(x)))[0]
+        # wrap to 64 bits as the compiled shift does (Python ints are unbounded)
+        return struct.unpack("<d", struct.pack("<Q", int(x) & (2**64 - 1)))[0]
 
     def _f64_as_i64(x):  # noqa: F811
         return struct.unpack("<q", struct.pack("<d", float(x)))[0]
@@ -111,6 +112,7 @@ if config.DISABLE_JIT:  # pure-Python twins, for coverage runs (NUMBA_DISABLE_JI
 
 
 _LOG2E = 1.4426950408889634
+_ROUND = 6755399441055744.0  # 1.5 * 2**52
 _LN2_HI = 6.93145751953125e-1
 _LN2_LO = 1.42860682030941723212e-6
 _LN2 = 0.6931471805599453
@@ -130,7 +132,11 @@ def exp(x):
     error 4e-18, far below rounding; Taylor would need degree 13).
     """
     xc = max(x, EXP_MIN)
-    n = math.floor(xc * _LOG2E + 0.5)
+    # n = round(xc / ln 2) without float -> int conversions: adding 1.5 2^52
+    # rounds to an integer held in the low mantissa bits of t (exact, as
+    # this module's fastmath flags exclude reassociation).
+    t = xc * _LOG2E + _ROUND
+    n = t - _ROUND
     r = xc - n * _LN2_HI - n * _LN2_LO
     p = 2.5024569257258993e-08
     p = p * r + 2.7631124886367544e-07
@@ -144,7 +150,8 @@ def exp(x):
     p = p * r + 0.5000000000000012
     p = p * r + 1.0
     p = p * r + 1.0
-    scale = _i64_as_f64((int(n) + 1023) << 52)
+    # 2^n from the low bits of t: (bits(t) + 1023) << 52 keeps n + 1023
+    scale = _i64_as_f64((_f64_as_i64(t) + 1023) << 52)
     return 0.0 if x < EXP_MIN else p * scale
 
 

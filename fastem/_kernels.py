@@ -198,31 +198,38 @@ def _tri_quadratic(xt, nb, mu, U, dt, t, q):
 
 @njit(**JIT)
 def _diag_quadratic(xt, nb, mu, p, q):
-    """``q[i] = sum_j ((x_ij - mu_j) p_j)^2``, four features per pass."""
+    """``q[i] = sum_j ((x_ij - mu_j) p_j)^2``, four features per pass.
+
+    ``(x - mu) p`` is formed as one fused multiply-add, ``x p + (-mu p)``:
+    two operations per feature instead of three.  The product ``x p`` is
+    exact inside the FMA; only ``mu p`` is rounded, an absolute error of at
+    most one ulp of ``|mu p|`` -- relative 1e-10 of the result for data a
+    million standard deviations from the origin.
+    """
     D = xt.shape[0]
     for i in range(nb):
         q[i] = 0.0
     D4 = D - D % 4
     for j0 in range(0, D4, 4):
-        m0 = mu[j0]
-        m1 = mu[j0 + 1]
-        m2 = mu[j0 + 2]
-        m3 = mu[j0 + 3]
         p0 = p[j0]
         p1 = p[j0 + 1]
         p2 = p[j0 + 2]
         p3 = p[j0 + 3]
+        c0 = -mu[j0] * p0
+        c1 = -mu[j0 + 1] * p1
+        c2 = -mu[j0 + 2] * p2
+        c3 = -mu[j0 + 3] * p3
         for i in range(nb):
-            v0 = (xt[j0, i] - m0) * p0
-            v1 = (xt[j0 + 1, i] - m1) * p1
-            v2 = (xt[j0 + 2, i] - m2) * p2
-            v3 = (xt[j0 + 3, i] - m3) * p3
+            v0 = xt[j0, i] * p0 + c0
+            v1 = xt[j0 + 1, i] * p1 + c1
+            v2 = xt[j0 + 2, i] * p2 + c2
+            v3 = xt[j0 + 3, i] * p3 + c3
             q[i] += v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3
     for j in range(D4, D):
-        mj = mu[j]
         pj = p[j]
+        cj = -mu[j] * pj
         for i in range(nb):
-            v = (xt[j, i] - mj) * pj
+            v = xt[j, i] * pj + cj
             q[i] += v * v
 
 
