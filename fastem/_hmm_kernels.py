@@ -65,7 +65,7 @@ from numba import njit, prange
 
 from . import _fastmath as _fm
 from ._config import JIT, PJIT
-from ._kernels import FULL, TIED, _block_accumulate, _block_logp, _reduce
+from ._kernels import FULL, TIED, _block_accumulate, _block_logp, _load_block, _reduce
 
 # A forward/backward normalizer (or a posterior normalizer g_t) below this
 # sends the sequence to the exact log-space path.  It leaves ~18 orders of
@@ -88,11 +88,8 @@ def _emit_block(code, X, x0, nb, means, prec, logconst, shifted, out, m, o0,
     (a row with no finite density gets ``out = 0``, ``m = -inf``); otherwise
     ``out[o, k] = logB`` and ``m`` is not touched.
     """
-    D = X.shape[1]
     K = means.shape[0]
-    for i in range(nb):
-        for j in range(D):
-            xt[j, i] = X[x0 + i, j]
+    _load_block(X, x0, nb, xt)
     _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q)
     if shifted:
         for i in range(nb):
@@ -136,7 +133,6 @@ def _post_block(code, X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
         normalizer underflowed, or -1.
     """
     K = alpha.shape[1]
-    D = X.shape[1]
     acc = 0.0
     for i in range(nb):
         acc += _fm.log(c[r0 + i]) + m[r0 + i]
@@ -199,9 +195,7 @@ def _post_block(code, X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
                 for k in range(K):
                     out_gamma[g0 + i, k] = lp[k, i]
         if want_stats:
-            for i in range(nb):
-                for j in range(D):
-                    xt[j, i] = X[x0 + i, j]
+            _load_block(X, x0, nb, xt)
             _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums, scatter,
                               dt, wd, wr)
     return acc, first_bad
