@@ -40,6 +40,9 @@ BLOCK_PAD = 8
 
 JIT = dict(nogil=True, cache=CACHE, fastmath=FASTMATH, error_model="numpy")
 PJIT = dict(JIT, parallel=True)
+# For code whose operation order is chosen by hand (fused multiply-adds LLVM
+# would otherwise re-factor, or error-compensated sums).
+JIT_NO_REASSOC = dict(JIT, fastmath=FASTMATH - {"reassoc"})
 
 
 def n_chunks_for(n_rows):

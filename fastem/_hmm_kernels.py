@@ -88,6 +88,7 @@ def _emit_block(code, X, x0, nb, means, prec, logconst, shifted, out, m, o0,
     (a row with no finite density gets ``out = 0``, ``m = -inf``); otherwise
     ``out[o, k] = logB`` and ``m`` is not touched.
     """
+    _fm.wide_simd()
     K = means.shape[0]
     _load_block(X, x0, nb, xt)
     _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q)
@@ -132,6 +133,7 @@ def _post_block(code, X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
         First row (block-relative) of a scaled sequence whose posterior
         normalizer underflowed, or -1.
     """
+    _fm.wide_simd()
     K = alpha.shape[1]
     acc = 0.0
     for i in range(nb):
@@ -206,9 +208,11 @@ def _post_block(code, X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
 def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
                    out, m):
     """Emission log-densities of every row (see :func:`_emit_block`)."""
+    _fm.wide_simd()
     N, D = X.shape
     K = means.shape[0]
     for ch in prange(n_chunks):
+        _fm.wide_simd()
         start = ch * N // n_chunks
         stop = (ch + 1) * N // n_chunks
         xt = np.empty((D, block))
@@ -444,12 +448,14 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
         transmat * result``), the summed start posteriors, and zeros (the
         log-space transitions are added by the caller).
     """
+    _fm.wide_simd()
     N, D = X.shape
     K = alpha.shape[1]
     sd1 = D if (code == FULL or code == TIED) else 1
     p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start, _ = _hmm_partials(
         n_chunks, K, D, s_rows, sd1)
     for ch in prange(n_chunks):
+        _fm.wide_simd()
         start = ch * N // n_chunks
         stop = (ch + 1) * N // n_chunks
         w1 = block + 1
@@ -522,6 +528,7 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
     The same tuple as :func:`_posterior_pass`, with the log-space sequences'
     log-likelihoods included and their transition counts in ``xi_fb``.
     """
+    _fm.wide_simd()
     N, D = X.shape
     K = means.shape[0]
     G = groups.shape[0] - 1
@@ -530,6 +537,7 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
         G, K, D, s_rows, sd1)
     need_post = want_gamma or want_xi
     for g in prange(G):
+        _fm.wide_simd()
         s0 = groups[g]
         s1 = groups[g + 1]
         Lmax = 1

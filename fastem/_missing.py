@@ -22,6 +22,7 @@ total); ``score_samples`` gives them 0 (the log of an empty marginal),
 import numpy as np
 from numba import njit, prange
 
+from . import _fastmath as _fm
 from ._config import BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
 from ._kernels import _block_normalize, _partials, _reduce
 
@@ -194,6 +195,7 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
     (only the diagonal when ``diag``).  Chunks are fixed ranges of blocks, so
     results do not depend on the thread count.
     """
+    _fm.wide_simd()
     T = t_pat.shape[0]
     K, D = means.shape
     p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, K, D)
@@ -204,6 +206,7 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
     w_imp = out_imp.shape[0] > 0
     w_out = w_lse or w_resp or w_label
     for c in prange(n_chunks):
+        _fm.wide_simd()
         xt = np.empty((D, block))
         dt = np.empty((D, block))
         y = np.empty((D, block))

@@ -138,6 +138,72 @@ def test_compute_stats_every_tile_shape(ct, D):
                  RTOL)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ct", COVARIANCE_TYPES)
+def test_two_components_match_reference(data, ct, dtype):
+    """K = 2 takes its own normalization (one exponential per row)."""
+    X, y, sw = data
+    Xi, X64 = _input(X, dtype)
+    y2 = (y > 0).astype(np.int64)
+    w, m, pc = soft_params(X, y2, 2, ct)
+    params = gaussian_params(w, m, pc, ct)
+    tol = _rtol(dtype)
+    got = compute_stats(Xi, params, sample_weight=sw)
+    assert_stats_close(got, ref.e_step_stats(X64, w, m, pc, ct, sw), tol)
+    resp, lse = predict_proba(Xi, params)
+    np.testing.assert_allclose(lse, ref.score_samples(X64, w, m, pc, ct),
+                               rtol=tol)
+    exp_resp = ref.responsibilities(X64, w, m, pc, ct)
+    np.testing.assert_allclose(resp, exp_resp, rtol=0, atol=tol)
+    assert np.sort(exp_resp, axis=1)[:, 0].max() > 0.1  # genuinely soft
+    # a component of weight 0 (log weight -inf) gets no responsibility
+    w0 = np.array([1.0, 0.0])
+    resp0, lse0 = predict_proba(Xi, gaussian_params(w0, m, pc, ct))
+    np.testing.assert_array_equal(resp0[:, 1], 0.0)
+    np.testing.assert_array_equal(resp0[:, 0], 1.0)
+    np.testing.assert_allclose(lse0, ref.score_samples(X64, w0, m, pc, ct),
+                               rtol=tol)
+
+
+@pytest.mark.parametrize("scale", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_two_component_normalize_equals_general_path(dtype, scale):
+    """The K = 2 shortcut gives what the general path gives for the same two
+    rows plus a third of -inf (which adds exp(-inf) = 0 to every sum), bit for
+    bit on ordinary rows, and the same handling of rows with no finite
+    log-density (-inf, +inf, NaN)."""
+    from fastem._kernels import _block_normalize
+
+    rng = np.random.default_rng(0)
+    n = 300
+    lp2 = rng.normal(0.0, 20.0, (2, n)).astype(dtype)
+    lp2[0, :5] = -np.inf              # one component impossible
+    lp2[1, 5:10] = -np.inf
+    lp2[:, 10:13] = -np.inf           # both
+    lp2[0, 13] = np.inf
+    lp2[1, 14] = np.nan
+    lp2[:, 15:20] = lp2[0, 15:20]     # ties
+    lp2[1, 20:25] = lp2[0, 20:25] - 800.0  # exp underflows to 0
+    lp3 = np.vstack([lp2, np.full((1, n), -np.inf, dtype)])
+    outs = []
+    for lp in (lp2.copy(), lp3.copy()):
+        m, s, lse = (np.empty(n, dtype) for _ in range(3))
+        total = _block_normalize(lp, n, m, s, lse, scale)
+        outs.append((lp[:2], s, lse, total))
+    (r2, s2, l2, t2), (r3, s3, l3, t3) = outs
+    ok = np.r_[0:10, 15:n]
+    np.testing.assert_array_equal(r2[:, ok], r3[:, ok])
+    np.testing.assert_array_equal(s2[ok], s3[ok])
+    np.testing.assert_array_equal(l2[ok], l3[ok])
+    # no finite maximum: lse is the maximum itself, no responsibility
+    np.testing.assert_array_equal(l2[10:14], [-np.inf] * 3 + [np.inf])
+    np.testing.assert_array_equal(r2[:, 10:14], 0.0)
+    assert np.isnan(l2[14]) and np.isnan(t2) and np.isnan(t3)
+    np.testing.assert_array_equal(r2[:, 14], 0.0)
+    np.testing.assert_array_equal(r2[1, :5], 1.0)
+    np.testing.assert_array_equal(r2[0, :5], 0.0)
+
+
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
 def test_compute_stats_explicit_ref(data, ct):
     X, y, sw = data
