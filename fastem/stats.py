@@ -402,35 +402,45 @@ def compute_precision_cholesky(covariances, covariance_type):
     cov = np.asarray(covariances, dtype=np.float64)
     if code in (FULL, TIED):
         c3 = cov.reshape((-1,) + cov.shape[-2:])
-        D = c3.shape[-1]
-        out = np.empty_like(c3)
-        bad = []
-        for k in range(c3.shape[0]):
-            try:
-                L = np.linalg.cholesky(c3[k])
-            except np.linalg.LinAlgError:
-                bad.append(k)
-                continue
-            if not np.all(np.isfinite(L)) or np.any(np.diag(L) <= 0):
-                bad.append(k)
-                continue
-            out[k] = _tri_inv_lower(L, D).T
-        if bad:
-            raise _cholesky_failed(bad)
-        return out.reshape(cov.shape)
+        # one LAPACK call for the whole stack; per component only to name
+        # the failing ones
+        try:
+            L = np.linalg.cholesky(c3)
+            ok = (np.isfinite(L).all(axis=(1, 2))
+                  & (np.diagonal(L, axis1=1, axis2=2) > 0).all(axis=1))
+        except np.linalg.LinAlgError:
+            ok = np.array([_cholesky_ok(c) for c in c3])
+        if not ok.all():
+            raise _cholesky_failed(np.flatnonzero(~ok).tolist())
+        return np.swapaxes(_tri_inv_lower(L), 1, 2).reshape(cov.shape)
     bad = np.flatnonzero(~(cov > 0).reshape(cov.shape[0], -1).all(axis=1))
     if bad.size:
         raise _cholesky_failed(bad.tolist())
     return 1.0 / np.sqrt(cov)
 
 
-def _tri_inv_lower(L, D):
-    """Inverse of a lower-triangular matrix by forward substitution."""
-    inv = np.zeros((D, D))
+def _cholesky_ok(c):
+    try:
+        L = np.linalg.cholesky(c)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.isfinite(L).all() and (np.diag(L) > 0).all())
+
+
+def _tri_inv_lower(L):
+    """Inverses of a stack (K, D, D) of lower-triangular matrices.
+
+    Forward substitution, row by row for all K matrices at once (D NumPy
+    operations instead of K * D).
+    """
+    K, D, _ = L.shape
+    inv = np.zeros_like(L)
+    diag = np.diagonal(L, axis1=1, axis2=2)
     for i in range(D):
-        inv[i, i] = 1.0 / L[i, i]
+        inv[:, i, i] = 1.0 / diag[:, i]
         if i:
-            inv[i, :i] = -(L[i, :i] @ inv[:i, :i]) / L[i, i]
+            row = np.matmul(L[:, i:i + 1, :i], inv[:, :i, :i])[:, 0]
+            inv[:, i, :i] = -row / diag[:, i:i + 1]
     return inv
 
 

@@ -333,6 +333,28 @@ def test_compute_precision_cholesky_errors():
         compute_precision_cholesky(bad, "full")
     with pytest.raises(ComponentCollapseError, match=r"component\(s\) \[0\]"):
         compute_precision_cholesky(np.array([0.0, 1.0]), "spherical")
+    # the whole stack is factored at once; every failing component is named
+    # (not positive definite, NaN) and the input is left alone
+    stack = np.stack([np.eye(3), -np.eye(3), np.eye(3), np.full((3, 3), np.nan)])
+    before = stack.copy()
+    with pytest.raises(ComponentCollapseError, match=r"component\(s\) \[1, 3\]"):
+        compute_precision_cholesky(stack, "full")
+    with pytest.raises(ComponentCollapseError, match=r"component\(s\) \[3\]"):
+        compute_precision_cholesky(stack[[0, 2, 2, 3]], "full")
+    np.testing.assert_array_equal(stack, before)
+
+
+def test_compute_precision_cholesky_stack_matches_per_matrix():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(5, 6, 6))
+    cov = A @ np.swapaxes(A, 1, 2) + 0.5 * np.eye(6)
+    U = compute_precision_cholesky(cov, "full")
+    for k in range(5):
+        np.testing.assert_allclose(np.triu(U[k]), U[k], atol=0)
+        np.testing.assert_allclose(U[k] @ U[k].T, np.linalg.inv(cov[k]),
+                                   rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(compute_precision_cholesky(cov[0], "tied"),
+                               U[0], rtol=1e-14)
 
 
 def test_m_step_collapse_error():
