@@ -538,8 +538,7 @@ def _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums, scatter, dt, wd,
     """Add the block's weighted responsibilities ``lp * wb`` to the stats."""
     _fm.wide_simd()
     K, D = ref.shape
-    full = code == FULL or code == TIED
-    cross = full and D > 1
+    cross = (code == FULL or code == TIED) and D > 1
     for k in range(K):
         tot = 0.0
         for i in range(nb):
@@ -550,32 +549,90 @@ def _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums, scatter, dt, wd,
             continue
         nk[k] += tot
         kk = 0 if code == TIED else k
+        if not cross:
+            # diag, spherical, one feature: the (1, D) row kk of scatter
+            _diag_moments(xt, nb, wr, ref[k], sums[k], scatter[kk, 0])
+            continue
         for a in range(D):
             rf = ref[k, a]
             sa = 0.0
             sq = 0.0
-            if cross:
-                # keep the centred block for the off-diagonal products
-                for i in range(nb):
-                    d = xt[a, i] - rf
-                    dt[a, i] = d
-                    v = wr[i] * d
-                    wd[a, i] = v
-                    sa += v
-                    sq += v * d
-            else:
-                for i in range(nb):
-                    d = xt[a, i] - rf
-                    v = wr[i] * d
-                    sa += v
-                    sq += v * d
+            # keep the centred block for the off-diagonal products
+            for i in range(nb):
+                d = xt[a, i] - rf
+                dt[a, i] = d
+                v = wr[i] * d
+                wd[a, i] = v
+                sa += v
+                sq += v * d
             sums[k, a] += sa
-            if full:
-                scatter[kk, a, a] += sq
-            else:
-                scatter[k, 0, a] += sq
-        if cross:
-            _cross_products(wd, dt, nb, scatter[kk])
+            scatter[kk, a, a] += sq
+        _cross_products(wd, dt, nb, scatter[kk])
+
+
+@njit(**JIT)
+def _diag_moments(xt, nb, wr, rf, s1, s2):
+    """Add the block's first and second moments about ``rf``, per feature.
+
+    ``s1[a] += sum_i wr_i d_ai`` and ``s2[a] += sum_i wr_i d_ai^2`` with
+    ``d_ai = xt[a, i] - rf[a]``, four features per pass over the rows: they
+    share each load of ``wr`` and the number of loops (each with its own
+    set-up and final horizontal sums) drops 4x.  In L1, 8-D diag K = 8:
+    8.9 -> 7.6 ns per row; within noise in the whole pass.
+    """
+    _fm.wide_simd()
+    D = xt.shape[0]
+    D4 = D - D % 4
+    for a in range(0, D4, 4):
+        r0 = rf[a]
+        r1 = rf[a + 1]
+        r2 = rf[a + 2]
+        r3 = rf[a + 3]
+        m0 = 0.0
+        m1 = 0.0
+        m2 = 0.0
+        m3 = 0.0
+        q0 = 0.0
+        q1 = 0.0
+        q2 = 0.0
+        q3 = 0.0
+        for i in range(nb):
+            w = wr[i]
+            d0 = xt[a, i] - r0
+            d1 = xt[a + 1, i] - r1
+            d2 = xt[a + 2, i] - r2
+            d3 = xt[a + 3, i] - r3
+            v0 = w * d0
+            v1 = w * d1
+            v2 = w * d2
+            v3 = w * d3
+            m0 += v0
+            m1 += v1
+            m2 += v2
+            m3 += v3
+            q0 += v0 * d0
+            q1 += v1 * d1
+            q2 += v2 * d2
+            q3 += v3 * d3
+        s1[a] += m0
+        s1[a + 1] += m1
+        s1[a + 2] += m2
+        s1[a + 3] += m3
+        s2[a] += q0
+        s2[a + 1] += q1
+        s2[a + 2] += q2
+        s2[a + 3] += q3
+    for a in range(D4, D):
+        r = rf[a]
+        sa = 0.0
+        sq = 0.0
+        for i in range(nb):
+            d = xt[a, i] - r
+            v = wr[i] * d
+            sa += v
+            sq += v * d
+        s1[a] += sa
+        s2[a] += sq
 
 
 @njit(**PJIT)

@@ -23,8 +23,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import _fastmath as _fm
-from ._config import BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
-from ._kernels import _block_normalize, _partials, _reduce
+from ._config import BLOCK_PAD, BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
+from ._kernels import _block_normalize, _cross_products, _partials, _reduce
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -207,12 +207,13 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
     w_out = w_lse or w_resp or w_label
     for c in prange(n_chunks):
         _fm.wide_simd()
-        xt = np.empty((D, block))
-        dt = np.empty((D, block))
-        y = np.empty((D, block))
-        wd = np.empty((D, block))
-        imp = np.empty((D, block))
-        lp = np.empty((K, block))
+        # rows padded as in the complete-data kernel (no 4 KiB aliasing)
+        xt = np.empty((D, block + BLOCK_PAD))
+        dt = np.empty((D, block + BLOCK_PAD))
+        y = np.empty((D, block + BLOCK_PAD))
+        wd = np.empty((D, block + BLOCK_PAD))
+        imp = np.empty((D, block + BLOCK_PAD))
+        lp = np.empty((K, block + BLOCK_PAD))
         m = np.empty(block)
         s = np.empty(block)
         lse = np.empty(block)
@@ -372,12 +373,7 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                         sq += v * y[a, i]
                     sums[k, a] += sa
                     scatter[k, a, a] += sq
-                for a in range(D):
-                    for b in range(a + 1, D):
-                        acc = 0.0
-                        for i in range(nb):
-                            acc += wd[a, i] * y[b, i]
-                        scatter[k, a, b] += acc
+                _cross_products(wd, y, nb, scatter[k])
                 # conditional covariance of the missing block
                 for a in range(nm):
                     ia = obs_idx[p, no + a]
