@@ -635,6 +635,35 @@ def _diag_moments(xt, nb, wr, rf, s1, s2):
         s2[a] += sq
 
 
+@njit(**JIT)
+def _write_rows(lp, lse, nb, order, start, out_lse, out_resp, out_label):
+    """Copy a block's outputs to their rows.
+
+    Block row ``i`` is row ``order[start + i]`` of the outputs, or
+    ``start + i`` when ``order`` is empty; an output of length 0 is not
+    written.  One loop per output, behind its flag: a single row loop
+    testing the three flags cost ~2 ns per row in a fit, which writes none
+    (callers skip the call then).
+    """
+    K = lp.shape[0]
+    ordered = order.shape[0] > 0
+    if out_lse.shape[0] > 0:
+        for i in range(nb):
+            out_lse[order[start + i] if ordered else start + i] = lse[i]
+    if out_resp.shape[0] > 0:
+        for i in range(nb):
+            row = order[start + i] if ordered else start + i
+            for k in range(K):
+                out_resp[row, k] = lp[k, i]
+    if out_label.shape[0] > 0:
+        for i in range(nb):
+            best = 0
+            for k in range(1, K):
+                if lp[k, i] > lp[best, i]:
+                    best = k
+            out_label[order[start + i] if ordered else start + i] = best
+
+
 @njit(**PJIT)
 def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
              want_stats, out_lse, out_resp, out_label, s_rows):
@@ -664,6 +693,8 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     w_lse = out_lse.shape[0] > 0
     w_resp = out_resp.shape[0] > 0
     w_label = out_label.shape[0] > 0
+    w_out = w_lse or w_resp or w_label
+    no_order = np.empty(0, np.int64)
     for c in prange(n_chunks):
         _fm.wide_simd()
         start = c * N // n_chunks
@@ -694,19 +725,9 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
             # without a responsibility output the normalization is folded
             # into the row weights below (one pass over lp fewer)
             tot = _block_normalize(lp, nb, m, s, lse, w_resp)
-            for i in range(nb):
-                row = b0 + i
-                if w_lse:
-                    out_lse[row] = lse[i]
-                if w_resp:
-                    for k in range(K):
-                        out_resp[row, k] = lp[k, i]
-                if w_label:
-                    best = 0
-                    for k in range(1, K):
-                        if lp[k, i] > lp[best, i]:
-                            best = k
-                    out_label[row] = best
+            if w_out:
+                _write_rows(lp, lse, nb, no_order, b0, out_lse, out_resp,
+                            out_label)
             if want_stats:
                 if has_w:
                     for i in range(nb):

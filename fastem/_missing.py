@@ -24,7 +24,13 @@ from numba import njit, prange
 
 from . import _fastmath as _fm
 from ._config import BLOCK_PAD, BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
-from ._kernels import _block_normalize, _cross_products, _partials, _reduce
+from ._kernels import (
+    _block_normalize,
+    _cross_products,
+    _partials,
+    _reduce,
+    _write_rows,
+)
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -269,19 +275,11 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                 for i in range(nb):
                     lp[k, i] = cst - 0.5 * q[i]
             _block_normalize(lp, nb, m, s, lse)
+            if w_out:
+                _write_rows(lp, lse, nb, order, st, out_lse, out_resp,
+                            out_label)
             for i in range(nb):
                 row = order[st + i]
-                if w_lse:
-                    out_lse[row] = lse[i]
-                if w_resp:
-                    for k in range(K):
-                        out_resp[row, k] = lp[k, i]
-                if w_label:
-                    best = 0
-                    for k in range(1, K):
-                        if lp[k, i] > lp[best, i]:
-                            best = k
-                    out_label[row] = best
                 wi = sw[row] if has_w else 1.0
                 wb[i] = wi
                 if do_stats and wi != 0.0:
