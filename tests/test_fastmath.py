@@ -100,3 +100,42 @@ def test_generic_versions_keep_float64_exact():
     np.testing.assert_array_equal(_vexp_any(x), _vexp(x))
     y = np.exp(np.linspace(-700, 700, 10_001))
     np.testing.assert_array_equal(_vlog_any(y), _vlog(y))
+
+
+def test_wide_simd_marks_the_function_and_widens_its_vectors():
+    """wide_simd() puts the prefer-vector-width attribute on the function
+    that calls it (and only there); on a processor with AVX-512 that
+    function's loop is then compiled to 512-bit (zmm) instructions."""
+    import llvmlite.binding as ll
+
+    from fastem._fastmath import SIMD_BITS, wide_simd
+
+    @njit(inline="always", fastmath=True)
+    def body(a, out):  # inlined: the caller's attribute applies to its loop
+        for i in range(a.shape[0]):
+            out[i] = vexp(a[i]) * 2.0 + a[i]
+
+    @njit(fastmath=True)
+    def wide(a, out):
+        wide_simd()
+        body(a, out)
+
+    @njit(fastmath=True)
+    def plain(a, out):
+        body(a, out)
+
+    a = np.linspace(-5.0, 0.0, 1000)
+    outs = []
+    for f in (wide, plain):
+        out = np.empty_like(a)
+        f(a, out)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_allclose(outs[0], np.exp(a) * 2.0 + a, rtol=4 * EPS)
+    attr = f'"prefer-vector-width"="{SIMD_BITS}"'
+    assert attr in wide.inspect_llvm(wide.signatures[0])
+    assert attr not in plain.inspect_llvm(plain.signatures[0])
+    ll.initialize_native_target()
+    has_avx512 = "+avx512f" in ll.get_host_cpu_features().flatten()
+    asm = wide.inspect_asm(wide.signatures[0])
+    assert ("zmm" in asm) == has_avx512
