@@ -115,7 +115,7 @@ class Workload:
 
 WORKLOADS = {w.name: w for w in (
     Workload("1d", "1-D K=2 (20/40 classic)", 2_000_000, 1, 2, "full",
-             target_ratio=40, target_speedup=1.7),
+             target_ratio=60, target_speedup=1.7),  # raised from 40 (71-75x)
     Workload("8d-full", "8-D full K=8", 200_000, 8, 8, "full",
              target_ratio=25, target_speedup=1.7),
     Workload("8d-diag", "8-D diag K=8", 480_000, 8, 8, "diag",
@@ -125,7 +125,9 @@ WORKLOADS = {w.name: w for w in (
     Workload("mem-1d", "1-D K=4, peak memory", 20_000_000, 1, 4, "full",
              kind="memory", n_iter=2, target_mem_mb=40),
     Workload("f32-1d", "1-D K=2, float32 vs float64", 2_000_000, 1, 2, "full",
-             kind="dtype", target_f32=1.5),  # raised from 1.3 (1.3-1.7x)
+             # the 1.3x: raised to 1.5x once, back now that float64
+             # gained more (1.36-1.51x measured against the faster float64)
+             kind="dtype", target_f32=1.3),
 )}
 
 # --quick divides every n_samples by this, and uses fewer iterations.
