@@ -400,13 +400,12 @@ def _normalize_two(lp, nb, s, lse, scale):
         li = mx + lg if ok else mx
         lse[i] = li
         total += li
-        big = r if scale else one
+        # without ok, e = r = 0: both terms are 0 (the unscaled larger one
+        # is selected to 0 too)
+        big = r if scale else (one if ok else zero)
         small = e * r if scale else e
         lp[0, i] = big if first else small
         lp[1, i] = small if first else big
-        if not ok:
-            lp[0, i] = zero
-            lp[1, i] = zero
         s[i] = r
     return total
 

@@ -27,6 +27,7 @@ from ._config import BLOCK_PAD, BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
 from ._kernels import (
     _block_normalize,
     _cross_products,
+    _diag_moments,
     _partials,
     _reduce,
     _write_rows,
@@ -227,6 +228,9 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
         q = np.empty(block)
         wb = np.empty(block)
         wr = np.empty(block)
+        rfo = np.empty(D)
+        mo1 = np.empty(D)
+        mo2 = np.empty(D)
         nk = np.zeros(K)
         sums = np.zeros((K, D))
         scatter = np.zeros((K, D, D))
@@ -315,18 +319,17 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                             scatter[k, j, j] += tot * (cm * cm + C[p, k, a, a])
                     if not do_stats or tot == 0.0:
                         continue
+                    # observed coordinates: the complete-data moment loop
+                    # on the gathered rows, then back to original features
+                    for a in range(no):
+                        rfo[a] = ref[k, obs_idx[p, a]]
+                        mo1[a] = 0.0
+                        mo2[a] = 0.0
+                    _diag_moments(xt[:no], nb, wr, rfo, mo1, mo2)
                     for a in range(no):
                         j = obs_idx[p, a]
-                        rf = ref[k, j]
-                        sa = 0.0
-                        sq = 0.0
-                        for i in range(nb):
-                            d = xt[a, i] - rf
-                            v = wr[i] * d
-                            sa += v
-                            sq += v * d
-                        sums[k, j] += sa
-                        scatter[k, j, j] += sq
+                        sums[k, j] += mo1[a]
+                        scatter[k, j, j] += mo2[a]
                     continue
                 # completed block in original coordinates, minus ref_k
                 for a in range(no):
