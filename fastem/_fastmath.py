@@ -14,6 +14,7 @@ import struct
 import numpy as np
 from llvmlite import ir
 from numba import config, njit, types
+from numba.core import cgutils
 from numba.core.extending import intrinsic, overload
 
 from ._config import JIT
@@ -123,6 +124,134 @@ def wide_simd(typingctx):
     return sig, codegen
 
 
+
+def _shuffle(builder, a, b, idx):
+    """Elements ``idx`` of the concatenation of the vectors ``a`` and ``b``."""
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), len(idx)), idx)
+    return builder.shuffle_vector(a, b, mask)
+
+
+# The three stages of an 8 x 8 transpose as two-input shuffles: pairs of rows
+# (even / odd columns), then pairs of pairs, then the two halves.
+_TR_STAGES = (([0, 8, 2, 10, 4, 12, 6, 14], [1, 9, 3, 11, 5, 13, 7, 15]),
+              ([0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]),
+              ([0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]))
+
+
+
+@intrinsic
+def transpose_tile(typingctx, X, r0, c0, xt, i0, width):
+    """``xt[c0 + b, i0 + a] = X[r0 + a, c0 + b]``, ``a`` < 8, ``b`` < ``width``.
+
+    One tile of a block transpose, in registers.  ``width`` is a literal
+    integer from 1 to 8:
+
+    * 8: eight row loads, 24 two-input shuffles (LLVM lowers them to
+      ``vunpck``/``vpermt2``/``vshuf``), eight row stores.  A loop of scalar
+      copies makes 64 loads and 64 strided stores; 8-D rows measured 3.4 ->
+      1.3 ns each from L1.
+    * below 8: the tile must be whole rows (``c0 = 0``, ``width`` columns):
+      eight C-contiguous rows are one ``8 width`` vector, loaded at once and
+      split into its columns by ``width`` shuffles.  2-D rows measured 2.7
+      -> 0.25 ns each from L1, 7-D 4.4 -> 1.5.
+
+    ``X`` and ``xt`` are float32 or float64, not necessarily the same (the
+    values are converted, as an element assignment would); a C-contiguous
+    array is read or written as whole vectors, any other layout element by
+    element.  No bounds checks: the caller keeps the tile inside both arrays.
+    """
+    if not (isinstance(X, types.Array) and isinstance(xt, types.Array)
+            and X.ndim == 2 and xt.ndim == 2
+            and isinstance(X.dtype, types.Float)
+            and isinstance(xt.dtype, types.Float)
+            and isinstance(width, types.IntegerLiteral)
+            and 1 <= width.literal_value <= 8):
+        return None
+    sig = types.none(X, r0, c0, xt, i0, width)
+    W = width.literal_value
+
+    def codegen(context, builder, signature, args):
+        xty, r0ty, c0ty, tty, i0ty = signature.args[:5]
+        ity = ir.IntType(64)
+        r0v, c0v, i0v = (context.cast(builder, v, t, types.int64)
+                         for v, t in ((args[1], r0ty), (args[2], c0ty),
+                                      (args[4], i0ty)))
+        lty = context.get_data_type(xty.dtype)
+        align = context.get_abi_alignment(lty)
+        out_lty = context.get_data_type(tty.dtype)
+        out_align = context.get_abi_alignment(out_lty)
+
+        def convert(vec):
+            # float32 rows into a float64 block (or back): one vector cvt
+            if out_lty == lty:
+                return vec
+            vty = ir.VectorType(out_lty, vec.type.count)
+            if xty.dtype.bitwidth < tty.dtype.bitwidth:
+                return builder.fpext(vec, vty)
+            return builder.fptrunc(vec, vty)
+
+        def index(v, a):
+            return builder.add(v, ir.Constant(ity, a))
+
+        def item(aty, arr, i, j):
+            return cgutils.get_item_pointer2(
+                context, builder, data=arr.data,
+                shape=cgutils.unpack_tuple(builder, arr.shape),
+                strides=cgutils.unpack_tuple(builder, arr.strides),
+                layout=aty.layout, inds=[i, j], wraparound=False)
+
+        def vload(ptr, n):
+            ptr = builder.bitcast(ptr, ir.VectorType(lty, n).as_pointer())
+            return convert(builder.load(ptr, align=align))
+
+        def gather(rows, cols):
+            # element loads, for layouts without contiguous rows
+            vec = ir.Constant(ir.VectorType(lty, len(rows)), ir.Undefined)
+            for e, (i, j) in enumerate(zip(rows, cols)):
+                val = builder.load(item(xty, xa, i, j))
+                vec = builder.insert_element(vec, val, ir.Constant(ity, e))
+            return convert(vec)
+
+        xa = context.make_array(xty)(context, builder, args[0])
+        ta = context.make_array(tty)(context, builder, args[3])
+        rows = [index(r0v, a) for a in range(8)]
+        if W == 8:
+            if xty.layout == "C":
+                v = [vload(item(xty, xa, row, c0v), 8) for row in rows]
+            else:
+                cols = [index(c0v, b) for b in range(8)]
+                v = [gather([row] * 8, cols) for row in rows]
+            # the vectors 1, 2, then 4 apart are paired; after the last
+            # stage v[b] holds column b of the tile
+            for step, (lo, hi) in zip((1, 2, 4), _TR_STAGES):
+                w = list(v)
+                for a in range(8):
+                    if not a & step:
+                        w[a] = _shuffle(builder, v[a], v[a + step], lo)
+                        w[a + step] = _shuffle(builder, v[a], v[a + step], hi)
+                v = w
+        elif xty.layout == "C":
+            flat = vload(item(xty, xa, r0v, c0v), 8 * W)
+            undef = ir.Constant(flat.type, ir.Undefined)
+            v = [_shuffle(builder, flat, undef, [b + W * a for a in range(8)])
+                 for b in range(W)]
+        else:
+            v = [gather(rows, [index(c0v, b)] * 8) for b in range(W)]
+        for b, vec in enumerate(v):
+            dst = index(c0v, b)
+            if tty.layout == "C":
+                ptr = builder.bitcast(item(tty, ta, dst, i0v),
+                                      vec.type.as_pointer())
+                builder.store(vec, ptr, align=out_align)
+                continue
+            for a in range(8):
+                builder.store(builder.extract_element(vec, ir.Constant(ity, a)),
+                              item(tty, ta, dst, index(i0v, a)))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 if config.DISABLE_JIT:  # pure-Python twins, for coverage runs (NUMBA_DISABLE_JIT=1)
 
     def _i64_as_f64(x):  # noqa: F811
@@ -145,6 +274,9 @@ if config.DISABLE_JIT:  # pure-Python twins, for coverage runs (NUMBA_DISABLE_JI
 
     def wide_simd():  # noqa: F811
         return None
+
+    def transpose_tile(X, r0, c0, xt, i0, width):  # noqa: F811
+        xt[c0:c0 + width, i0:i0 + 8] = X[r0:r0 + 8, c0:c0 + width].T
 
 
 _LOG2E = 1.4426950408889634

@@ -63,16 +63,48 @@ def _mirror(code, scatter):
 
 @njit(**JIT)
 def _load_block(X, b0, nb, xt):
-    """Copy rows ``b0 .. b0 + nb`` of ``X`` (N, D) transposed into ``xt``."""
+    """Copy rows ``b0 .. b0 + nb`` of ``X`` (N, D) transposed into ``xt``.
+
+    Eight rows at a time through :func:`_fastmath.transpose_tile`: whole
+    rows for 2 to 7 features (from memory, 2-D 2.8 -> 0.6 ns per row, 7-D
+    4.5 -> 2.1), 8 x 8 tiles from 8 features up (8-D 3.8 -> 2.4, 32-D
+    31 -> 21; the whole 8-D E-step pass 1.16x (diag) to 1.2x (full) faster
+    at 1 thread).  The remaining columns and rows are copied element by
+    element.
+    """
     _fm.wide_simd()
     D = X.shape[1]
     if D == 1:
         for i in range(nb):
             xt[0, i] = X[b0 + i, 0]
-    else:
-        for i in range(nb):
-            for j in range(D):
+        return
+    n8 = nb - nb % 8
+    D8 = D - D % 8
+    for i0 in range(0, n8, 8):
+        r0 = b0 + i0
+        # the tile width must be a literal: one branch per narrow shape
+        if D == 2:
+            _fm.transpose_tile(X, r0, 0, xt, i0, 2)
+        elif D == 3:
+            _fm.transpose_tile(X, r0, 0, xt, i0, 3)
+        elif D == 4:
+            _fm.transpose_tile(X, r0, 0, xt, i0, 4)
+        elif D == 5:
+            _fm.transpose_tile(X, r0, 0, xt, i0, 5)
+        elif D == 6:
+            _fm.transpose_tile(X, r0, 0, xt, i0, 6)
+        elif D == 7:
+            _fm.transpose_tile(X, r0, 0, xt, i0, 7)
+        else:
+            for c0 in range(0, D8, 8):
+                _fm.transpose_tile(X, r0, c0, xt, i0, 8)
+    if D > 8 and D8 < D:
+        for i in range(n8):
+            for j in range(D8, D):
                 xt[j, i] = X[b0 + i, j]
+    for i in range(n8, nb):
+        for j in range(D):
+            xt[j, i] = X[b0 + i, j]
 
 
 # Above this many features the triangular product runs from L2 (its

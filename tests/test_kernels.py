@@ -563,3 +563,47 @@ def test_block_size_changes_only_rounding(block):
                    block, True, *args)
     for a, b in zip(base, got):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("D", [1, 2, 3, 4, 5, 6, 7, 8, 11, 16, 19])
+@pytest.mark.parametrize("dtype, block_dtype", [
+    (np.float64, np.float64), (np.float32, np.float32),
+    (np.float32, np.float64), (np.float64, np.float32)])
+@pytest.mark.parametrize("layout", ["C", "F", "reversed"])
+def test_load_block_is_an_exact_transpose(D, dtype, block_dtype, layout):
+    """The block load (register-shuffle tiles of eight whole rows below
+    eight features, of 8 x 8 from eight up, element copies for the rest) is
+    an exact transpose -- converted to the
+    block's float type as an assignment would -- for every D mod 8, row
+    count mod 8 and memory layout, and writes nothing past the block."""
+    from fastem._kernels import _load_block
+
+    X = np.random.default_rng(D).normal(size=(300, D)).astype(dtype)
+    X = {"C": X, "F": np.asfortranarray(X), "reversed": X[::-1]}[layout]
+    for b0, nb in ((17, 256), (0, 253), (40, 8), (3, 5), (9, 0)):
+        xt = np.full((D, 264), -7.0, block_dtype)
+        _load_block(X, b0, nb, xt)
+        np.testing.assert_array_equal(xt[:, :nb],
+                                      X[b0:b0 + nb].T.astype(block_dtype))
+        assert np.all(xt[:, nb:] == -7.0)
+
+
+def test_transpose_tile_into_a_strided_block():
+    """Tiles written into a non-contiguous destination (element stores)."""
+    from numba import njit
+
+    from fastem._fastmath import transpose_tile
+
+    @njit
+    def tiles(X, Xn, xt):
+        transpose_tile(X, 5, 2, xt, 3, 8)  # an 8 x 8 tile of wide rows
+        transpose_tile(Xn, 0, 0, xt, 11, 3)  # eight whole rows of 3
+
+    X = np.arange(20 * 12, dtype=np.float64).reshape(20, 12)
+    Xn = np.arange(8 * 3, dtype=np.float64).reshape(8, 3) + 0.5
+    dst = np.zeros((24, 20))
+    tiles(X, Xn, dst[::2])  # the strided view's rows 2..9, then 0..2
+    want = np.zeros((24, 20))
+    want[::2][2:10, 3:11] = X[5:13, 2:10].T
+    want[::2][0:3, 11:19] = Xn.T
+    np.testing.assert_array_equal(dst, want)
