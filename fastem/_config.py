@@ -10,10 +10,14 @@ import threading
 # GNU OpenMP (numba's 'omp' threading layer) spin-waits between parallel
 # regions by default.  On a shared or oversubscribed machine the spinning
 # threads starve the working ones: 2-thread fits measured 3-30x slower than
-# 1-thread fits under load, and back to normal with PASSIVE.  libgomp reads
-# this when numba first loads it, so it is set before any kernel runs; a
-# value the user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# 1-thread fits under load, and back to normal with PASSIVE.  A bounded spin
+# (GOMP_SPINCOUNT=50000) was re-measured: 1.15-1.2x faster 2-thread 1-D
+# iterations on an idle machine, 1.2x slower beside another fitting process,
+# and 0.1-1.5 ms to start a parallel call after an idle gap (PASSIVE: 30-90
+# us), so PASSIVE stays the default.  libgomp reads these when numba first
+# loads it, so this runs before any kernel; a setting of the user's wins.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 # fastmath flags: everything LLVM needs to vectorize reductions and fuse
 # multiply-adds, but *not* ``nnan``/``ninf`` -- logsumexp relies on -inf, and

@@ -252,6 +252,28 @@ def transpose_tile(typingctx, X, r0, c0, xt, i0, width):
     return sig, codegen
 
 
+
+@intrinsic
+def fetch_add(typingctx, counter, value):
+    """Atomically add ``value`` to ``counter[0]`` (int64); return the old value.
+
+    A work queue for ``prange`` loops: each worker takes the next chunk
+    index, so a thread that starts late or runs slow (another tenant on its
+    core, a core waking from idle) takes fewer chunks instead of holding up
+    the whole pass.  Relaxed ordering: the counter only hands out indices.
+    """
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64
+            and isinstance(value, types.Integer)):
+        return None
+    sig = types.int64(counter, value)
+
+    def codegen(context, builder, signature, args):
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        v = context.cast(builder, args[1], signature.args[1], types.int64)
+        return builder.atomic_rmw("add", arr.data, v, "monotonic")
+
+    return sig, codegen
+
 if config.DISABLE_JIT:  # pure-Python twins, for coverage runs (NUMBA_DISABLE_JIT=1)
 
     def _i64_as_f64(x):  # noqa: F811
@@ -274,6 +296,11 @@ if config.DISABLE_JIT:  # pure-Python twins, for coverage runs (NUMBA_DISABLE_JI
 
     def wide_simd():  # noqa: F811
         return None
+
+    def fetch_add(counter, value):  # noqa: F811
+        old = int(counter[0])
+        counter[0] += value
+        return old
 
     def transpose_tile(X, r0, c0, xt, i0, width):  # noqa: F811
         xt[c0:c0 + width, i0:i0 + 8] = X[r0:r0 + 8, c0:c0 + width].T

@@ -726,10 +726,16 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     w_label = out_label.shape[0] > 0
     w_out = w_lse or w_resp or w_label
     no_order = np.empty(0, np.int64)
-    for c in prange(n_chunks):
+    # A work queue: the first iteration a thread runs takes chunks from a
+    # shared counter until none is left, and its later iterations find the
+    # queue empty.  A chunk's partial statistics go to its own slot, whichever
+    # thread computed them.  (The thread count is not read here: numba's
+    # get_num_threads would keep this kernel out of the disk cache.)
+    next_chunk = np.zeros(1, np.int64)
+    for _ in prange(n_chunks):
         _fm.wide_simd()
-        start = c * N // n_chunks
-        stop = (c + 1) * N // n_chunks
+        if _fm.fetch_add(next_chunk, 0) >= n_chunks:
+            continue  # queue empty: skip the scratch allocations
         # rows of the 2-D scratch are padded so that they are not 4 KiB
         # apart (cache-set conflicts and 4K aliasing between rows)
         xt = np.empty((D, block + BLOCK_PAD), X.dtype)
@@ -744,41 +750,50 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
         wr = np.empty(block)
         lse = np.empty(block)
         wb = np.ones(block)
-        nk = np.zeros(K)
-        sums = np.zeros((K, D))
-        scatter = np.zeros((s_rows, sd1, D))
-        ll = 0.0
-        ws = 0.0
-        for b0 in range(start, stop, block):
-            nb = min(block, stop - b0)
-            _load_block(X, b0, nb, xt)
-            _block_logp(code, xt, nb, wmeans, wprec, wlogc, lp, dtw, t, q)
-            # without a responsibility output the normalization is folded
-            # into the row weights below (one pass over lp fewer)
-            tot = _block_normalize(lp, nb, m, s, lse, w_resp)
-            if w_out:
-                _write_rows(lp, lse, nb, no_order, b0, out_lse, out_resp,
-                            out_label)
-            if want_stats:
-                if has_w:
-                    for i in range(nb):
-                        wi = sw[b0 + i]
-                        wb[i] = wi if w_resp else wi * s[i]
-                        if wi != 0.0:
-                            ll += wi * lse[i]
-                            ws += wi
-                else:
-                    for i in range(nb):
-                        wb[i] = 1.0 if w_resp else s[i]
-                    ll += tot
-                    ws += nb
-                _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums,
-                                  scatter, dt, wd, wr)
-        p_nk[c] = nk
-        p_sums[c] = sums
-        p_scatter[c] = scatter
-        p_ll[c] = ll
-        p_ws[c] = ws
+        nk = np.empty(K)
+        sums = np.empty((K, D))
+        scatter = np.empty((s_rows, sd1, D))
+        while True:
+            c = _fm.fetch_add(next_chunk, 1)
+            if c >= n_chunks:
+                break
+            start = c * N // n_chunks
+            stop = (c + 1) * N // n_chunks
+            nk[:] = 0.0
+            sums[:] = 0.0
+            scatter[:] = 0.0
+            ll = 0.0
+            ws = 0.0
+            for b0 in range(start, stop, block):
+                nb = min(block, stop - b0)
+                _load_block(X, b0, nb, xt)
+                _block_logp(code, xt, nb, wmeans, wprec, wlogc, lp, dtw, t, q)
+                # without a responsibility output the normalization is
+                # folded into the row weights below (one pass over lp fewer)
+                tot = _block_normalize(lp, nb, m, s, lse, w_resp)
+                if w_out:
+                    _write_rows(lp, lse, nb, no_order, b0, out_lse, out_resp,
+                                out_label)
+                if want_stats:
+                    if has_w:
+                        for i in range(nb):
+                            wi = sw[b0 + i]
+                            wb[i] = wi if w_resp else wi * s[i]
+                            if wi != 0.0:
+                                ll += wi * lse[i]
+                                ws += wi
+                    else:
+                        for i in range(nb):
+                            wb[i] = 1.0 if w_resp else s[i]
+                        ll += tot
+                        ws += nb
+                    _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums,
+                                      scatter, dt, wd, wr)
+            p_nk[c] = nk
+            p_sums[c] = sums
+            p_scatter[c] = scatter
+            p_ll[c] = ll
+            p_ws[c] = ws
     return _reduce(code, p_nk, p_sums, p_scatter, p_ll, p_ws)
 
 

@@ -212,8 +212,13 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
     w_label = out_label.shape[0] > 0
     w_imp = out_imp.shape[0] > 0
     w_out = w_lse or w_resp or w_label
-    for c in prange(n_chunks):
+    # a work queue of chunks, as in the complete-data kernel: a chunk's
+    # partial statistics do not depend on which thread computed them
+    next_chunk = np.zeros(1, np.int64)
+    for _ in prange(n_chunks):
         _fm.wide_simd()
+        if _fm.fetch_add(next_chunk, 0) >= n_chunks:
+            continue
         # rows padded as in the complete-data kernel (no 4 KiB aliasing)
         xt = np.empty((D, block + BLOCK_PAD))
         dt = np.empty((D, block + BLOCK_PAD))
@@ -231,167 +236,174 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
         rfo = np.empty(D)
         mo1 = np.empty(D)
         mo2 = np.empty(D)
-        nk = np.zeros(K)
-        sums = np.zeros((K, D))
-        scatter = np.zeros((K, D, D))
-        ll = 0.0
-        ws = 0.0
-        for task in range(c * T // n_chunks, (c + 1) * T // n_chunks):
-            p = t_pat[task]
-            st = t_start[task]
-            nb = t_len[task]
-            no = n_obs[p]
-            nm = D - no
-            do_stats = want_stats and no > 0
-            need_imp = w_imp and nm > 0
-            if not (do_stats or need_imp or w_out):
-                continue  # nothing observed: no information for the fit
-            for i in range(nb):
-                row = order[st + i]
-                for a in range(no):
-                    xt[a, i] = X[row, obs_idx[p, a]]
-            # log-densities of the observed coordinates
-            for k in range(K):
+        nk = np.empty(K)
+        sums = np.empty((K, D))
+        scatter = np.empty((K, D, D))
+        while True:
+            c = _fm.fetch_add(next_chunk, 1)
+            if c >= n_chunks:
+                break
+            nk[:] = 0.0
+            sums[:] = 0.0
+            scatter[:] = 0.0
+            ll = 0.0
+            ws = 0.0
+            for task in range(c * T // n_chunks, (c + 1) * T // n_chunks):
+                p = t_pat[task]
+                st = t_start[task]
+                nb = t_len[task]
+                no = n_obs[p]
+                nm = D - no
+                do_stats = want_stats and no > 0
+                need_imp = w_imp and nm > 0
+                if not (do_stats or need_imp or w_out):
+                    continue  # nothing observed: no information for the fit
                 for i in range(nb):
-                    q[i] = 0.0
-                if diag:
+                    row = order[st + i]
                     for a in range(no):
-                        mu = means[k, obs_idx[p, a]]
-                        u = U[p, k, a, a]
-                        for i in range(nb):
-                            v = (xt[a, i] - mu) * u
-                            q[i] += v * v
-                else:
-                    for a in range(no):
-                        mu = means[k, obs_idx[p, a]]
-                        for i in range(nb):
-                            dt[a, i] = xt[a, i] - mu
-                    for j in range(no):
-                        for i in range(nb):
-                            t[i] = 0.0
-                        for a in range(j + 1):
-                            u = U[p, k, a, j]
-                            for i in range(nb):
-                                t[i] += dt[a, i] * u
-                        for i in range(nb):
-                            q[i] += t[i] * t[i]
-                cst = logconst[p, k]
-                for i in range(nb):
-                    lp[k, i] = cst - 0.5 * q[i]
-            _block_normalize(lp, nb, m, s, lse)
-            if w_out:
-                _write_rows(lp, lse, nb, order, st, out_lse, out_resp,
-                            out_label)
-            for i in range(nb):
-                row = order[st + i]
-                wi = sw[row] if has_w else 1.0
-                wb[i] = wi
-                if do_stats and wi != 0.0:
-                    ll += wi * lse[i]
-                    ws += wi
-            if not (do_stats or need_imp):
-                continue
-            if need_imp:
-                for a in range(nm):
+                        xt[a, i] = X[row, obs_idx[p, a]]
+                # log-densities of the observed coordinates
+                for k in range(K):
                     for i in range(nb):
-                        imp[a, i] = 0.0
-            for k in range(K):
-                if diag:
-                    # Diagonal covariance: missing coordinates are
-                    # independent of the observed ones, so E[x_m] = mu_m and
-                    # only per-coordinate moments are needed.
-                    tot = 0.0
-                    if do_stats:
+                        q[i] = 0.0
+                    if diag:
+                        for a in range(no):
+                            mu = means[k, obs_idx[p, a]]
+                            u = U[p, k, a, a]
+                            for i in range(nb):
+                                v = (xt[a, i] - mu) * u
+                                q[i] += v * v
+                    else:
+                        for a in range(no):
+                            mu = means[k, obs_idx[p, a]]
+                            for i in range(nb):
+                                dt[a, i] = xt[a, i] - mu
+                        for j in range(no):
+                            for i in range(nb):
+                                t[i] = 0.0
+                            for a in range(j + 1):
+                                u = U[p, k, a, j]
+                                for i in range(nb):
+                                    t[i] += dt[a, i] * u
+                            for i in range(nb):
+                                q[i] += t[i] * t[i]
+                    cst = logconst[p, k]
+                    for i in range(nb):
+                        lp[k, i] = cst - 0.5 * q[i]
+                _block_normalize(lp, nb, m, s, lse)
+                if w_out:
+                    _write_rows(lp, lse, nb, order, st, out_lse, out_resp,
+                                out_label)
+                for i in range(nb):
+                    row = order[st + i]
+                    wi = sw[row] if has_w else 1.0
+                    wb[i] = wi
+                    if do_stats and wi != 0.0:
+                        ll += wi * lse[i]
+                        ws += wi
+                if not (do_stats or need_imp):
+                    continue
+                if need_imp:
+                    for a in range(nm):
                         for i in range(nb):
-                            r = lp[k, i] * wb[i]
-                            wr[i] = r
-                            tot += r
-                        nk[k] += tot
+                            imp[a, i] = 0.0
+                for k in range(K):
+                    if diag:
+                        # Diagonal covariance: missing coordinates are
+                        # independent of the observed ones, so E[x_m] = mu_m and
+                        # only per-coordinate moments are needed.
+                        tot = 0.0
+                        if do_stats:
+                            for i in range(nb):
+                                r = lp[k, i] * wb[i]
+                                wr[i] = r
+                                tot += r
+                            nk[k] += tot
+                        for a in range(nm):
+                            j = obs_idx[p, no + a]
+                            mu = means[k, j]
+                            if need_imp:
+                                for i in range(nb):
+                                    imp[a, i] += lp[k, i] * mu
+                            if do_stats:
+                                cm = mu - ref[k, j]
+                                sums[k, j] += tot * cm
+                                scatter[k, j, j] += tot * (cm * cm + C[p, k, a, a])
+                        if not do_stats or tot == 0.0:
+                            continue
+                        # observed coordinates: the complete-data moment loop
+                        # on the gathered rows, then back to original features
+                        for a in range(no):
+                            rfo[a] = ref[k, obs_idx[p, a]]
+                            mo1[a] = 0.0
+                            mo2[a] = 0.0
+                        _diag_moments(xt[:no], nb, wr, rfo, mo1, mo2)
+                        for a in range(no):
+                            j = obs_idx[p, a]
+                            sums[k, j] += mo1[a]
+                            scatter[k, j, j] += mo2[a]
+                        continue
+                    # completed block in original coordinates, minus ref_k
+                    for a in range(no):
+                        j = obs_idx[p, a]
+                        rf = ref[k, j]
+                        mu = means[k, j]
+                        for i in range(nb):
+                            y[j, i] = xt[a, i] - rf
+                            dt[a, i] = xt[a, i] - mu
                     for a in range(nm):
                         j = obs_idx[p, no + a]
                         mu = means[k, j]
+                        for i in range(nb):
+                            t[i] = mu
+                        for b in range(no):
+                            coef = B[p, k, a, b]
+                            for i in range(nb):
+                                t[i] += coef * dt[b, i]
                         if need_imp:
                             for i in range(nb):
-                                imp[a, i] += lp[k, i] * mu
-                        if do_stats:
-                            cm = mu - ref[k, j]
-                            sums[k, j] += tot * cm
-                            scatter[k, j, j] += tot * (cm * cm + C[p, k, a, a])
-                    if not do_stats or tot == 0.0:
+                                imp[a, i] += lp[k, i] * t[i]
+                        rf = ref[k, j]
+                        for i in range(nb):
+                            y[j, i] = t[i] - rf
+                    if not do_stats:
                         continue
-                    # observed coordinates: the complete-data moment loop
-                    # on the gathered rows, then back to original features
-                    for a in range(no):
-                        rfo[a] = ref[k, obs_idx[p, a]]
-                        mo1[a] = 0.0
-                        mo2[a] = 0.0
-                    _diag_moments(xt[:no], nb, wr, rfo, mo1, mo2)
-                    for a in range(no):
-                        j = obs_idx[p, a]
-                        sums[k, j] += mo1[a]
-                        scatter[k, j, j] += mo2[a]
-                    continue
-                # completed block in original coordinates, minus ref_k
-                for a in range(no):
-                    j = obs_idx[p, a]
-                    rf = ref[k, j]
-                    mu = means[k, j]
+                    tot = 0.0
                     for i in range(nb):
-                        y[j, i] = xt[a, i] - rf
-                        dt[a, i] = xt[a, i] - mu
-                for a in range(nm):
-                    j = obs_idx[p, no + a]
-                    mu = means[k, j]
-                    for i in range(nb):
-                        t[i] = mu
-                    for b in range(no):
-                        coef = B[p, k, a, b]
+                        r = lp[k, i] * wb[i]
+                        wr[i] = r
+                        tot += r
+                    if tot == 0.0:
+                        continue
+                    nk[k] += tot
+                    for a in range(D):
+                        sa = 0.0
+                        sq = 0.0
                         for i in range(nb):
-                            t[i] += coef * dt[b, i]
-                    if need_imp:
-                        for i in range(nb):
-                            imp[a, i] += lp[k, i] * t[i]
-                    rf = ref[k, j]
-                    for i in range(nb):
-                        y[j, i] = t[i] - rf
-                if not do_stats:
-                    continue
-                tot = 0.0
-                for i in range(nb):
-                    r = lp[k, i] * wb[i]
-                    wr[i] = r
-                    tot += r
-                if tot == 0.0:
-                    continue
-                nk[k] += tot
-                for a in range(D):
-                    sa = 0.0
-                    sq = 0.0
-                    for i in range(nb):
-                        v = wr[i] * y[a, i]
-                        wd[a, i] = v
-                        sa += v
-                        sq += v * y[a, i]
-                    sums[k, a] += sa
-                    scatter[k, a, a] += sq
-                _cross_products(wd, y, nb, scatter[k])
-                # conditional covariance of the missing block
-                for a in range(nm):
-                    ia = obs_idx[p, no + a]
-                    for b in range(a, nm):
-                        scatter[k, ia, obs_idx[p, no + b]] += tot * C[p, k, a, b]
-            if need_imp:
-                for i in range(nb):
-                    row = order[st + i]
-                    for j in range(D):
-                        out_imp[row, j] = X[row, j]
+                            v = wr[i] * y[a, i]
+                            wd[a, i] = v
+                            sa += v
+                            sq += v * y[a, i]
+                        sums[k, a] += sa
+                        scatter[k, a, a] += sq
+                    _cross_products(wd, y, nb, scatter[k])
+                    # conditional covariance of the missing block
                     for a in range(nm):
-                        out_imp[row, obs_idx[p, no + a]] = imp[a, i]
-        p_nk[c] = nk
-        p_sums[c] = sums
-        p_scatter[c] = scatter
-        p_ll[c] = ll
-        p_ws[c] = ws
+                        ia = obs_idx[p, no + a]
+                        for b in range(a, nm):
+                            scatter[k, ia, obs_idx[p, no + b]] += tot * C[p, k, a, b]
+                if need_imp:
+                    for i in range(nb):
+                        row = order[st + i]
+                        for j in range(D):
+                            out_imp[row, j] = X[row, j]
+                        for a in range(nm):
+                            out_imp[row, obs_idx[p, no + a]] = imp[a, i]
+            p_nk[c] = nk
+            p_sums[c] = sums
+            p_scatter[c] = scatter
+            p_ll[c] = ll
+            p_ws[c] = ws
     return _reduce(0, p_nk, p_sums, p_scatter, p_ll, p_ws)
 
 

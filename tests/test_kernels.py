@@ -607,3 +607,34 @@ def test_transpose_tile_into_a_strided_block():
     want[::2][2:10, 3:11] = X[5:13, 2:10].T
     want[::2][0:3, 11:19] = Xn.T
     np.testing.assert_array_equal(dst, want)
+
+
+def test_fetch_add_hands_out_every_chunk_once():
+    """The E-step's work queue: workers racing on the counter take every
+    chunk index exactly once, and each stops at the first index past the
+    end (so the counter ends at n plus one overshoot per worker)."""
+    import numba
+    from numba import njit, prange
+
+    from fastem._fastmath import fetch_add
+
+    @njit(parallel=True)
+    def take(n, workers, counter, taken):
+        for w in prange(workers):
+            while True:
+                c = fetch_add(counter, 1)
+                if c >= n:
+                    break
+                taken[c] += 1
+
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        for n, workers in ((1000, 2), (3, 2), (0, 2), (64, 1)):
+            counter = np.zeros(1, np.int64)
+            taken = np.zeros(n, np.int64)
+            take(n, workers, counter, taken)
+            np.testing.assert_array_equal(taken, np.ones(n, np.int64))
+            assert counter[0] == n + workers
+    finally:
+        numba.set_num_threads(before)

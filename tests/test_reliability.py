@@ -103,3 +103,25 @@ def test_pandas_dataframe_input():
     b = GaussianMixture(2, random_state=0).fit(X)
     np.testing.assert_array_equal(a.means_, b.means_)
     assert list(a.feature_names_in_) == ["u", "v"]
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "PASSIVE"),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+    ({"GOMP_SPINCOUNT": "50000"}, None),
+])
+def test_openmp_wait_policy_default_yields_to_the_users_setting(env, expected):
+    """Loading fastem's kernels (on first use: ``import fastem`` itself is
+    lazy) sets OMP_WAIT_POLICY=PASSIVE, before numba loads OpenMP, only
+    when the user set neither the policy nor a spin count."""
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = ("import os; from fastem import GaussianMixture; "
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(expected)
