@@ -198,8 +198,8 @@ def _post_block(code, X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
                     out_gamma[g0 + i, k] = lp[k, i]
         if want_stats:
             _load_block(X, x0, nb, xt)
-            _block_accumulate(code, xt, nb, lp, wb, ref, nk, sums, scatter,
-                              dt, wd, wr)
+            _block_accumulate(code, xt, nb, lp, wb, ref, ref, nk, sums,
+                              scatter, dt, wd, wr)
     return acc, first_bad
 
 

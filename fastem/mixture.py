@@ -117,7 +117,11 @@ class GaussianMixture(BaseEstimator):
         Form of the covariance matrices.
     tol : float, default=1e-3
         Convergence threshold on the change of the lower bound (the mean
-        log-likelihood per sample).
+        log-likelihood per sample).  A bound that repeats its value from two
+        to four iterations before, exactly, also counts as converged:
+        rounding then cycles between the same parameters (seen with float32
+        data and a ``tol`` below float32's resolution of the bound, ~1e-7
+        relative).  ``tol=0`` runs exactly ``max_iter`` iterations.
     reg_covar : float, default=1e-6
         Non-negative regularization added to the diagonal of covariances.
     max_iter : int, default=100
@@ -358,7 +362,8 @@ default='kmeans'
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            float32 data is read as float32; statistics accumulate in float64.
+            float32 data is read as float32 (E-step in float32, statistics
+            totalled in float64).
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -663,7 +668,13 @@ default='kmeans'
                 self._verbose_iter_end(n_iter, change)
                 stop = self.callback is not None and bool(
                     self.callback(n_iter, lower_bound))
-                if abs(change) < self.tol:
+                # converged: the bound stopped moving, or it repeats a value
+                # from 2-4 iterations before exactly -- rounding cycles the
+                # parameters and nothing can change any more (float32 data,
+                # a tol below float32's resolution of the bound).  tol=0
+                # keeps its meaning: exactly max_iter iterations.
+                if abs(change) < self.tol or (
+                        self.tol > 0 and lower_bound in bounds[-5:-2]):
                     converged = True
                     break
                 if stop:

@@ -572,3 +572,27 @@ def test_fit_on_overlap_makes_progress():
     X = make_overlap()
     gm = GaussianMixture(3, tol=1e-6, max_iter=1000, random_state=0).fit(X)
     assert gm.n_iter_ > 25
+
+
+@pytest.mark.parametrize("ct", ["diag", "spherical"])
+def test_rounding_cycle_counts_as_converged(ct, X3d):
+    """float32 data with a tol below float32's resolution of the bound: the
+    float32 block sums make EM alternate between two parameter states whose
+    bounds differ by ~1e-9..1e-7 (> tol).  Such an exact repeat ends the fit
+    as converged, within a few iterations of reaching the cycle, instead of
+    running to max_iter."""
+    gm = GaussianMixture(3, covariance_type=ct, random_state=0, tol=1e-12,
+                         max_iter=500).fit(X3d.astype(np.float32))
+    lb = gm.lower_bounds_
+    assert gm.converged_ and gm.n_iter_ < 60
+    assert lb[-1] in lb[-5:-2] and abs(lb[-1] - lb[-2]) >= 1e-12
+
+
+def test_tol_zero_runs_every_iteration_even_in_a_rounding_cycle(X3d):
+    """tol=0 (fixed work per fit, as the benchmarks use) is not cut short by
+    the rounding-cycle rule."""
+    gm = GaussianMixture(3, covariance_type="diag", random_state=0, tol=0.0,
+                         max_iter=80).fit(X3d.astype(np.float32))
+    lb = gm.lower_bounds_
+    assert gm.n_iter_ == 80 and len(lb) == 80
+    assert any(lb[i] in lb[i - 3:i - 1] for i in range(3, 80))

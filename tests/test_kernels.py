@@ -33,10 +33,12 @@ from fastem.stats import (
 
 RTOL = 1e-10
 # float32 input: the E-step (log-densities, exponentials, normalization) runs
-# in float32, unit roundoff u = 2**-24 = 6e-8; the statistics still sum in
-# float64.  A log-density of magnitude |lp| <= ~40 on this data is off by at
-# most a few |lp| u ~ 1e-5 in the worst case, which is the relative error of
-# a responsibility and so of each statistic; errors average out over rows
+# in float32, unit roundoff u = 2**-24 = 6e-8; the statistics are totalled
+# in float64 (diag-type moments after float32 block sums of <= 512 rows, a
+# further ~2e-6 at worst).  A log-density of magnitude |lp| <= ~40 on this
+# data is off by at most a few |lp| u ~ 1e-5 in the worst case, which is the
+# relative error of a responsibility and so of each statistic; errors
+# average out over rows
 # (measured: ~5e-8).  RTOL32 = 1e-4 bounds the worst case with margin while
 # an algorithmic slip still shows at 1e-3 or more.
 RTOL32 = 1e-4
@@ -638,3 +640,30 @@ def test_fetch_add_hands_out_every_chunk_once():
             assert counter[0] == n + workers
     finally:
         numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("ct, D", [("diag", 3), ("spherical", 3), ("full", 1),
+                                   ("tied", 1), ("diag", 9)])
+def test_float32_moments_about_the_given_reference(ct, D):
+    """float32 data: diag, spherical and one-feature moments are summed per
+    block in float32 about the reference rounded to float32, then re-centred
+    on the given float64 reference.  With one component (responsibility
+    exactly 1, so only the accumulation differs) they match float64 sums
+    over the same values: the first moments to 1e-6 and the second to 1e-5
+    of their size (block sums of <= 512 float32 terms, ~32 per SIMD lane:
+    worst case ~32 * 6e-8 = 2e-6), 1e4 standard deviations from the origin,
+    where moments about a reference off by float32 rounding (up to 5e-4
+    here) would be off by ~1e-3."""
+    rng = np.random.default_rng(11)
+    X64 = (1e4 + 0.3 + rng.normal(size=(20_000, D))).astype(np.float32)
+    X64 = X64.astype(np.float64)
+    ref_pt = np.full((1, D), 1e4 + 0.3 + 1e-3 / 3)  # not a float32 value
+    prec = {"diag": np.ones((1, D)), "spherical": np.ones(1),
+            "full": np.eye(D)[None], "tied": np.eye(D)}[ct]
+    params = gaussian_params([1.0], ref_pt, prec, ct)
+    s64 = compute_stats(X64, params, ref=ref_pt)
+    s32 = compute_stats(X64.astype(np.float32), params, ref=ref_pt)
+    np.testing.assert_array_equal(s32.nk, s64.nk)
+    np.testing.assert_allclose(s32.sums, s64.sums,
+                               atol=1e-6 * np.abs(X64 - ref_pt).sum(0).max())
+    np.testing.assert_allclose(s32.scatter, s64.scatter, rtol=1e-5)
