@@ -6,6 +6,10 @@ arithmetic (range reduction, polynomial, exponent bit manipulation), so a loop
 over them compiles to SIMD code.  Accuracy is about 1 ulp over the ranges
 used; ``tests/test_fastmath.py`` checks them against NumPy over the whole
 input range.
+
+Also the kernels' other low-level helpers, written as LLVM intrinsics:
+``wide_simd`` (the 512-bit vector hint), ``transpose_tile`` (block transposes
+in registers) and ``fetch_add`` (the atomic counter of the chunk queue).
 """
 
 import math
