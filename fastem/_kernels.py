@@ -578,11 +578,7 @@ def _block_accumulate(code, xt, nb, lp, wb, ref, wref, nk, sums, scatter,
     K, D = ref.shape
     cross = (code == FULL or code == TIED) and D > 1
     for k in range(K):
-        tot = _fm.typed(0.0, wr)
-        for i in range(nb):
-            r = lp[k, i] * wb[i]
-            wr[i] = r
-            tot += r
+        tot = _weighted_resp(lp, k, nb, wb, wr)
         if tot == 0.0:
             continue
         nk[k] += tot
@@ -606,6 +602,21 @@ def _block_accumulate(code, xt, nb, lp, wb, ref, wref, nk, sums, scatter,
             sums[k, a] += sa
             scatter[kk, a, a] += sq
         _cross_products(wd, dt, nb, scatter[kk])
+
+
+@njit(**JIT)
+def _weighted_resp(lp, k, nb, wb, wr):
+    """``wr[i] = lp[k, i] wb[i]`` over the block; return their sum.
+
+    The sum runs in the float type of ``wr``.
+    """
+    _fm.wide_simd()
+    tot = _fm.typed(0.0, wr)
+    for i in range(nb):
+        r = lp[k, i] * wb[i]
+        wr[i] = r
+        tot += r
+    return tot
 
 
 @njit(**JIT)

@@ -30,6 +30,7 @@ from ._kernels import (
     _diag_moments,
     _partials,
     _reduce,
+    _weighted_resp,
     _write_rows,
 )
 
@@ -368,11 +369,7 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                             y[j, i] = t[i] - rf
                     if not do_stats:
                         continue
-                    tot = 0.0
-                    for i in range(nb):
-                        r = lp[k, i] * wb[i]
-                        wr[i] = r
-                        tot += r
+                    tot = _weighted_resp(lp, k, nb, wb, wr)
                     if tot == 0.0:
                         continue
                     nk[k] += tot
