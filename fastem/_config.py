@@ -5,6 +5,7 @@ when the kernel modules are imported and their decorators run.
 """
 
 import os
+import signal
 import threading
 
 # GNU OpenMP (numba's 'omp' threading layer) spin-waits between parallel
@@ -161,17 +162,50 @@ def _needs_lock():
         return True
 
 
+# Ctrl-C while a compiled kernel runs.  CPython's C-level SIGINT handler only
+# records the signal; its Python-level handler (which raises
+# KeyboardInterrupt) runs later, at the next bytecode.  If that happens while
+# numba's dispatcher is still returning from a kernel, the dispatcher returns
+# a result with an exception set (``SystemError``), and an exception raised
+# half-way through a sequence of kernel launches can leave numba's thread
+# pool mid-launch.  So inside a fastem context (main thread only, and only
+# when the default handler is installed) SIGINT merely sets a flag; the
+# Python side polls it between kernel launches with :func:`check_interrupt`
+# and raises a plain KeyboardInterrupt there, before any state is committed.
+_INTERRUPTED = [False]
+
+
+def _defer_sigint(signum, frame):
+    _INTERRUPTED[0] = True
+
+
+def check_interrupt():
+    """Raise KeyboardInterrupt if Ctrl-C was pressed inside a fastem context.
+
+    Called by the Python side between kernel launches (after every EM
+    iteration, every k-means step, every chunk), so that an interrupt is
+    acted on within one kernel call, and never inside one.
+    """
+    if _INTERRUPTED[0]:
+        _INTERRUPTED[0] = False
+        raise KeyboardInterrupt
+
+
 class threads:
     """Context manager running fastem kernels on ``n`` threads (None: default).
 
     numba's thread count is per calling thread, so concurrent fits from
     different Python threads do not interfere.  Under numba's non-thread-safe
-    ``workqueue`` layer the context also serializes concurrent fits.
+    ``workqueue`` layer the context also serializes concurrent fits.  The
+    outermost context in the main thread also defers Ctrl-C (see
+    :func:`check_interrupt`); a deferred interrupt is raised as
+    KeyboardInterrupt at the latest when the context exits.
     """
 
     def __init__(self, n=None):
         self.n = n
         self._locked = False
+        self._sigint = None
 
     def __enter__(self):
         import numba
@@ -187,9 +221,13 @@ class threads:
             self._locked = True
         self._old = numba.get_num_threads()
         numba.set_num_threads(n)
+        if (not depth and threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            _INTERRUPTED[0] = False
+            self._sigint = signal.signal(signal.SIGINT, _defer_sigint)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         import numba
 
         numba.set_num_threads(self._old)
@@ -197,4 +235,11 @@ class threads:
         if self._locked:
             self._locked = False
             _LAUNCH_LOCK.release()
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
+            self._sigint = None
+            if _INTERRUPTED[0]:
+                _INTERRUPTED[0] = False
+                if exc_type is None:
+                    raise KeyboardInterrupt
         return False
