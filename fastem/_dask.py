@@ -38,18 +38,22 @@ def as_dask_array(X, name):
     return X
 
 
-def _block_stats(block, weights, params, allow_nan):
-    """Statistics of one block (runs on a worker)."""
+def _block_stats(block, weights, params, allow_nan, start=0):
+    """Statistics of one block (runs on a worker).
+
+    ``start`` is the block's first row in the whole array, for messages.  A
+    block whose weights are all zero is valid (it adds nothing).
+    """
     from ._missing import MissingPlan, missing_pass
     from ._validation import check_array, check_sample_weight
     from .mixture import _check_magnitude
     from .stats import _stats_pass
 
-    Xb = check_array(block, allow_nan=allow_nan, min_samples=0)
-    if Xb.shape[0]:
-        _check_magnitude(Xb)
-    sw = check_sample_weight(weights, Xb.shape[0]) if weights is not None \
-        else np.empty(0)
+    Xb = check_array(block, allow_nan=allow_nan, min_samples=0,
+                     row_offset=start)
+    _check_magnitude(Xb)
+    sw = check_sample_weight(weights, Xb.shape[0], allow_zero_sum=True) \
+        if weights is not None else np.empty(0)
     if allow_nan and np.isnan(Xb).any():
         return missing_pass(Xb, sw, MissingPlan(Xb), params)
     code, means, prec, logconst = params.kernel_args()
@@ -93,13 +97,19 @@ def fit(model, X, sample_weight, init_size=100_000):
             raise ValueError(f"sample_weight must have shape ({N},) to match "
                              f"X, got shape {w.shape}.")
         wblocks = w.rechunk((X.chunks[0],)).to_delayed().ravel().tolist()
+        total = float(w.sum().compute())
+        if not total > 0:
+            raise ValueError("sample_weight sums to zero; at least one row "
+                             "needs a positive weight.")
     allow_nan = model._allow_nan()
     rng = model._rng_for_fit()
-    # Initialization on a uniform sample of rows, gathered to the client.
-    n_s = min(N, init_size)
-    idx = np.sort(rng.choice(N, size=n_s, replace=False))
+    # Initialization on a uniform sample of rows, gathered to the client:
+    # O(init_size) memory on the client, never N of anything.
+    from .mixture import _sample_rows
+
+    idx = _sample_rows(rng, N, min(N, init_size))
     sample = np.asarray(X[idx].compute(), dtype=np.float64)
-    sw_s = (np.asarray(da.asarray(sample_weight)[idx].compute(), np.float64)
+    sw_s = (np.asarray(w[idx].compute(), np.float64)
             if sample_weight is not None else np.empty(0))
     if allow_nan and np.isnan(sample).any():
         from .mixture import _mean_impute
@@ -110,13 +120,16 @@ def fit(model, X, sample_weight, init_size=100_000):
         return model._initialize(sample, sw_s, rng_, inits)
 
     stats_task = dask.delayed(_block_stats, pure=True)
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).tolist()
 
     def stats_fn(params):
         p = dask.delayed(params, pure=True)
-        parts = [stats_task(b, w, p, allow_nan) for b, w in zip(blocks, wblocks)]
+        parts = [stats_task(b, w, p, allow_nan, int(s0))
+                 for b, w, s0 in zip(blocks, wblocks, starts)]
         return _tree_sum(parts).compute()
 
-    model._run_em(stats_fn, init_fn, N, D, None, rng=rng)
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    model._run_em(stats_fn, init_fn, N, D, None, rng=rng, dtype=dtype)
 
 
 def _block_outputs(block, params, allow_nan, kind, K):

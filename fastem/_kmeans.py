@@ -152,32 +152,34 @@ def _lloyd_reduce(p_sum, p_cnt, p_in):
     return tot, cnt, inertia
 
 
-@njit(**JIT)
 def _lloyd(X, sw, centers, max_iter, tol, n_chunks):
     """Run Lloyd iterations from ``centers``.
 
     Stops when the squared center shift is at most ``tol``.  Empty clusters keep
-    their previous center.
+    their previous center.  The loop is Python, one parallel kernel call per
+    iteration (the centre update is K x D): Ctrl-C is acted on between two
+    iterations (:func:`fastem._config.check_interrupt`), and only the
+    assignment step is compiled.
 
     Returns
     -------
     centers, labels, n_iter
     """
+    from ._config import check_interrupt
+
     N = X.shape[0]
-    K, D = centers.shape
     labels = np.empty(N, dtype=np.int64)
-    centers = centers.copy()
+    centers = np.array(centers, dtype=np.float64)
     n_iter = 0
     for it in range(max_iter):
         n_iter = it + 1
         tot, cnt, _ = _lloyd_step(X, sw, centers, labels, n_chunks)
-        shift = 0.0
-        for k in range(K):
-            if cnt[k] > 0.0:
-                for j in range(D):
-                    v = tot[k, j] / cnt[k]
-                    shift += (v - centers[k, j]) ** 2
-                    centers[k, j] = v
+        check_interrupt()
+        filled = cnt > 0.0
+        new = centers.copy()
+        new[filled] = tot[filled] / cnt[filled, None]
+        shift = float(((new - centers) ** 2).sum())
+        centers = new
         if shift <= tol:
             break
     # Final assignment consistent with the returned centers.

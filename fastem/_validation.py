@@ -32,8 +32,12 @@ def _is_sparse(X):
     return type(X).__module__.startswith("scipy.sparse")
 
 
+_NAN_HINT = ("or pass nan_policy='marginalize' to GaussianMixture to fit them "
+             "by exact EM over the observed entries")
+
+
 def check_array(X, n_features=None, estimator=None, min_samples=1,
-                allow_nan=False):
+                allow_nan=False, row_offset=0, nan_hint=_NAN_HINT):
     """Validate ``X`` and return a C-contiguous float64/float32 2-D array.
 
     float32 stays float32; every other numeric type is converted to float64
@@ -50,6 +54,11 @@ def check_array(X, n_features=None, estimator=None, min_samples=1,
         Minimum number of rows.
     allow_nan : bool
         Accept NaN entries (inf is always rejected).
+    row_offset : int
+        Index of X's first row in the whole data (a chunk's or block's
+        start), so that messages name the global row.
+    nan_hint : str
+        What the NaN message suggests after "Drop or impute those rows, ".
 
     Returns
     -------
@@ -66,7 +75,13 @@ def check_array(X, n_features=None, estimator=None, min_samples=1,
             "Call .compute() on it first.")
     if hasattr(X, "dtypes") and hasattr(X, "to_numpy"):
         X = X.to_numpy()
-    arr = np.asarray(X)
+    try:
+        arr = np.asarray(X)
+    except ValueError as e:  # ragged nested sequences
+        raise ValueError(
+            f"{who} expects a 2D array of shape (n_samples, n_features), but "
+            f"X could not be made into one: {str(e).splitlines()[0]} Make "
+            "every row the same length.") from None
     if arr.dtype.kind == "c":
         raise ValueError(
             f"Complex data not supported: {who} expects real numbers, got "
@@ -110,11 +125,11 @@ def check_array(X, n_features=None, estimator=None, min_samples=1,
         raise ValueError(
             f"X has {d} features, but {who} is expecting {n_features} features "
             "as input.")
-    _check_finite(arr, allow_nan)
+    _check_finite(arr, allow_nan, row_offset, nan_hint)
     return arr
 
 
-def _check_finite(arr, allow_nan):
+def _check_finite(arr, allow_nan, row_offset=0, nan_hint=_NAN_HINT):
     # Fast path: the sum of a finite array is finite (overflow aside).
     with np.errstate(over="ignore", invalid="ignore"):
         total = arr.sum(dtype=np.float64)
@@ -126,7 +141,7 @@ def _check_finite(arr, allow_nan):
     if n_inf == 0 and n_nan == 0:
         return  # finite entries whose sum overflowed
     if n_inf:
-        row = int(np.argwhere(np.isinf(arr))[0, 0])
+        row = int(np.argwhere(np.isinf(arr))[0, 0]) + row_offset
         raise ValueError(
             f"Input X contains infinity: {n_inf} inf value(s), the first in "
             f"row {row}. Remove or clip those entries (fastem fits finite data "
@@ -135,12 +150,11 @@ def _check_finite(arr, allow_nan):
         rows = np.flatnonzero(nan.any(axis=1))
         raise ValueError(
             f"Input X contains NaN: {n_nan} NaN value(s) in {rows.size} row(s), "
-            f"the first in row {int(rows[0])}. Drop or impute those rows, "
-            "or pass nan_policy='marginalize' to GaussianMixture to fit them "
-            "by exact EM over the observed entries.")
+            f"the first in row {int(rows[0]) + row_offset}. Drop or impute "
+            f"those rows, {nan_hint}.")
 
 
-def check_sample_weight(sample_weight, n_samples):
+def check_sample_weight(sample_weight, n_samples, allow_zero_sum=False):
     """Validate sample weights.
 
     Returns float64 (n_samples,), or an empty array meaning "all ones".
@@ -149,6 +163,9 @@ def check_sample_weight(sample_weight, n_samples):
     ----------
     sample_weight : array-like of shape (n_samples,) or scalar or None
     n_samples : int
+    allow_zero_sum : bool
+        Accept weights that are all zero (one chunk or block of a larger
+        data set; the total is checked by the caller).
 
     Returns
     -------
@@ -175,7 +192,12 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError(
             f"sample_weight contains {int((sw < 0).sum())} negative value(s) "
             f"(smallest {sw.min():g}); weights must be non-negative.")
-    if not sw.sum() > 0:
+    if sw.max(initial=0.0) > 1e150:
+        raise ValueError(
+            f"sample_weight contains values up to {sw.max():.3g}; weighted "
+            "sums would overflow float64. Weights are relative: divide them "
+            "by their maximum.")
+    if not allow_zero_sum and not sw.sum() > 0:
         raise ValueError(
             "sample_weight sums to zero; at least one row needs a positive "
             "weight.")

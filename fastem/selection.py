@@ -28,7 +28,7 @@ _SINK = threading.local()
 
 _FIELDS = ("n_components", "covariance_type", "criterion", "bic", "aic", "icl",
            "log_likelihood", "entropy", "n_parameters", "converged", "n_iter",
-           "fit_time", "error", "warnings")
+           "degenerate", "fit_time", "error", "warnings")
 
 
 def n_parameters(n_components, n_features, covariance_type):
@@ -74,11 +74,8 @@ def loglik_and_entropy(model, X):
         ``-sum_i sum_k r_ik log r_ik`` (0 when every point belongs to one
         component with certainty; at most ``n_samples * log(K)``).
     """
-    from .stats import GaussianParams, predict_proba
-
-    X = check_array(X, n_features=model.means_.shape[1])
-    params = GaussianParams(model.weights_, model.means_,
-                            model.precisions_cholesky_, model.covariance_type)
+    X = check_array(X, n_features=model.means_.shape[1],
+                    allow_nan=model._allow_nan())
     N = X.shape[0]
     K = model.means_.shape[0]
     step = max(_config.MIN_CHUNK_ROWS, _ENTROPY_BLOCK_VALUES // K)
@@ -86,8 +83,11 @@ def loglik_and_entropy(model, X):
     ent = 0.0
     with _config.threads(getattr(model, "n_threads", None)):
         for start in range(0, N, step):
-            resp, lse = predict_proba(X[start:start + step], params)
-            ll += float(lse.sum())
+            # the model's own per-row outputs: float64 parameters, and the
+            # missing-data pass where X has NaN (nan_policy='marginalize')
+            lse, resp, _ = model._outputs(X[start:start + step], lse=True,
+                                          resp=True)
+            ll += float(lse.sum(dtype=np.float64))
             logr = np.log(resp, out=np.zeros_like(resp), where=resp > 0)
             ent -= float(np.einsum("ik,ik->", resp, logr))
     return ll, ent
@@ -107,8 +107,11 @@ class SelectionResult:
         criterion), ``bic``, ``aic``, ``icl``, ``log_likelihood`` (total, with
         the final parameters), ``entropy`` (of the responsibilities),
         ``n_parameters``, ``converged``, ``n_iter``, ``fit_time`` (seconds),
-        ``error`` (``None``, or why the fit failed; the criteria are then
-        ``inf``) and ``warnings`` (messages the fit issued).
+        ``degenerate`` (a component collapsed, see
+        :func:`fastem.stats.degenerate_components`; such fits are not chosen
+        unless ``include_degenerate=True``), ``error`` (``None``, or why the
+        fit failed; the criteria are then ``inf``) and ``warnings``
+        (messages the fit issued).
     models : dict
         ``(n_components, covariance_type) -> fitted GaussianMixture`` for
         every fit that succeeded.
@@ -120,18 +123,34 @@ class SelectionResult:
         Its criterion value.
     n_samples, n_features : int
         Shape of the data.
+    include_degenerate : bool
+        Whether degenerate fits could be chosen.
     """
 
-    def __init__(self, criterion, results, models, n_samples, n_features):
+    def __init__(self, criterion, results, models, n_samples, n_features,
+                 include_degenerate=False):
         self.criterion = criterion
         self.results = results
         self.models = models
         self.n_samples = n_samples
         self.n_features = n_features
+        self.include_degenerate = include_degenerate
         ok = [r for r in results if r["error"] is None]
         if not ok:
             raise ValueError(
                 "Every fit failed; first error: " + results[0]["error"])
+        if not include_degenerate:
+            # As mclust (no BIC for singular fits): a collapsed component's
+            # likelihood grows without bound, so it would always win.
+            sound = [r for r in ok if not r["degenerate"]]
+            if sound:
+                ok = sound
+            else:
+                warnings.warn(
+                    "Every fit is degenerate (a component collapsed); the "
+                    "best of them is reported. Use fewer components, a "
+                    "constrained covariance type or a larger reg_covar.",
+                    UserWarning, stacklevel=3)
         # Lowest criterion; ties go to the model with fewer parameters.
         best = min(ok, key=lambda r: (r["criterion"], r["n_parameters"]))
         self.best_params = {"n_components": best["n_components"],
@@ -193,8 +212,9 @@ class SelectionResult:
         Returns
         -------
         str
-            The best value is marked ``*``; values of fits that did not
-            converge are marked ``~``; failed fits show ``failed``.
+            The best value is marked ``*``; values of degenerate fits (a
+            collapsed component) are marked ``!``; values of fits that did
+            not converge are marked ``~``; failed fits show ``failed``.
         """
         types = self.covariance_types
         by = {(r["n_components"], r["covariance_type"]): r for r in self.results}
@@ -204,7 +224,7 @@ class SelectionResult:
                  f"{'K':>4}" + "".join(f"{t:>{width}}" for t in types)]
         best = (self.best_params["n_components"],
                 self.best_params["covariance_type"])
-        any_nc = any_failed = False
+        any_nc = any_failed = any_deg = False
         for k in self.n_components:
             cells = []
             for t in types:
@@ -217,11 +237,17 @@ class SelectionResult:
                     cells.append(f"{'failed':>{width - 1}} ")
                     continue
                 mark = "*" if (k, t) == best else (
+                    "!" if r["degenerate"] else
                     "~" if not r["converged"] else " ")
-                any_nc |= not r["converged"]
+                any_nc |= not r["converged"] and not r["degenerate"]
+                any_deg |= bool(r["degenerate"])
                 cells.append(f"{_fmt(r['criterion']):>{width - 1}}{mark}")
             lines.append(f"{k:>4}" + "".join(cells))
         notes = ["* best"]
+        if any_deg:
+            notes.append("! degenerate (a collapsed component): "
+                         + ("may be chosen" if self.include_degenerate
+                            else "not chosen"))
         if any_nc:
             notes.append("~ did not converge")
         lines.append("(" + "; ".join(notes) + ")")
@@ -306,7 +332,7 @@ def _seed(random_state):
 def select(X, n_components=range(1, 10),
            covariance_types=("full", "tied", "diag", "spherical"),
            criterion="bic", n_init=1, random_state=None, n_jobs=None,
-           progress=None, **kwargs):
+           progress=None, include_degenerate=False, **kwargs):
     """Fit a grid of Gaussian mixtures and pick the best by BIC, AIC or ICL.
 
     Every combination of ``n_components`` and ``covariance_types`` is fitted
@@ -357,6 +383,13 @@ def select(X, n_components=range(1, 10),
     progress : callable, optional
         Called as ``progress(row, done, total)`` after each fit, with the
         fit's row of :attr:`SelectionResult.results`.
+    include_degenerate : bool, default=False
+        Let a degenerate fit (a component collapsed onto a few identical
+        rows, or a near-singular covariance; see
+        :func:`fastem.stats.degenerate_components`) be chosen.  By default,
+        as in mclust, such fits are listed (marked ``degenerate``) but not
+        chosen: their likelihood is unbounded, so they would win any
+        criterion.
     **kwargs
         Other :class:`~fastem.GaussianMixture` parameters (``tol``,
         ``max_iter``, ``reg_covar``, ``init_params``, ``n_threads``, ...).
@@ -396,7 +429,8 @@ def select(X, n_components=range(1, 10),
             raise TypeError(f"select() got an unexpected keyword argument "
                             f"{key!r}.")
     seed = _seed(random_state)
-    X = check_array(X, estimator="select", min_samples=2)
+    X = check_array(X, estimator="select", min_samples=2,
+                    allow_nan=kwargs.get("nan_policy") == "marginalize")
     N, D = X.shape
     n_threads = kwargs.pop("n_threads", None)
     total_threads = (_config.validate_threads(n_threads)
@@ -442,7 +476,8 @@ def select(X, n_components=range(1, 10),
         bic = -2.0 * ll + p * np.log(N)
         row.update(log_likelihood=ll, entropy=ent, bic=bic,
                    aic=-2.0 * ll + 2.0 * p, icl=bic + 2.0 * ent,
-                   converged=bool(gm.converged_), n_iter=int(gm.n_iter_))
+                   converged=bool(gm.converged_), n_iter=int(gm.n_iter_),
+                   degenerate=bool(gm.degenerate_components_.size))
         row["criterion"] = row[criterion]
         return row, gm
 
@@ -485,4 +520,5 @@ def select(X, n_components=range(1, 10),
                     record(futures[fut], fut.result())
     results = [out[key][0] for key in grid]
     models = {key: out[key][1] for key in grid if out[key][1] is not None}
-    return SelectionResult(criterion, results, models, N, D)
+    return SelectionResult(criterion, results, models, N, D,
+                           include_degenerate=bool(include_degenerate))

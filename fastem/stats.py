@@ -38,6 +38,7 @@ __all__ = [
     "predict_proba",
     "score_samples",
     "stats_from_responsibilities",
+    "degenerate_components",
 ]
 
 COVARIANCE_TYPES = {"full": 0, "tied": 1, "diag": 2, "spherical": 3}
@@ -371,9 +372,9 @@ def _covariances_for(params):
 def _cholesky_failed(bad):
     return ComponentCollapseError(
         "Fitting the mixture model failed because some components have "
-        f"ill-defined empirical covariance (component(s) {bad}: for instance "
-        "caused by singleton or collapsed samples). Try to decrease the number "
-        "of components, increase reg_covar, or scale the input data.")
+        "ill-defined empirical covariance (for instance caused by singleton "
+        "or collapsed samples). Try to decrease the number of components, "
+        f"increase reg_covar, or scale the input data. (Component(s) {bad}.)")
 
 
 def compute_precision_cholesky(covariances, covariance_type):
@@ -447,7 +448,8 @@ def _tri_inv_lower(L):
 def m_step(stats, reg_covar=1e-6):
     """Maximization step: parameters from statistics (pure function).
 
-    Follows scikit-learn's estimates: ``nk += 10 * eps``; means ``sums/nk``;
+    Follows scikit-learn's estimates: ``nk += 10 * eps`` (times the mean
+    sample weight, so that weights are relative); means ``sums/nk``;
     covariances the weighted scatter around the new means divided by ``nk``
     plus ``reg_covar`` on the diagonal (tied: summed over components and
     divided by the total weight; spherical: the mean of the diagonal).
@@ -469,7 +471,13 @@ def m_step(stats, reg_covar=1e-6):
         If a covariance is not positive definite.
     """
     code = _code(stats.covariance_type)
-    nk = stats.nk + 10 * np.finfo(np.float64).eps
+    # scikit-learn adds 10 * eps to every nk (unit weights).  Sample weights
+    # are relative, so the guard scales with the mean weight: weights of
+    # 1e-20 must give the fit of unit weights, not covariances shrunk by the
+    # guard (it was 1000x at 1e-20, 1% at 1e-15).
+    unit = (stats.weight_sum / stats.n_samples
+            if stats.n_samples > 0 and stats.weight_sum > 0 else 1.0)
+    nk = stats.nk + 10 * np.finfo(np.float64).eps * unit
     delta = stats.sums / nk[:, None]  # new mean minus ref
     means = stats.ref + delta
     K, D = means.shape
@@ -491,6 +499,48 @@ def m_step(stats, reg_covar=1e-6):
     weights = nk / nk.sum()
     prec_chol = compute_precision_cholesky(cov, stats.covariance_type)
     return GaussianParams(weights, means, prec_chol, stats.covariance_type, cov)
+
+
+def degenerate_components(params, reg_covar=0.0, rtol=1e-12):
+    """Components whose covariance collapsed (mclust's "singular" fits).
+
+    A component is degenerate when, in some direction, its variance beyond
+    ``reg_covar`` is at most ``max(reg_covar, rtol * largest variance)``:
+    its spread there is the regularization floor rather than the data's
+    (typically it sits on a few identical rows), or its covariance is
+    numerically singular.  Such a fit's likelihood grows without bound as
+    ``reg_covar`` shrinks, so it is not comparable with other fits; mclust
+    reports no BIC for it.  A degenerate tied covariance flags every
+    component.
+
+    Parameters
+    ----------
+    params : GaussianParams
+    reg_covar : float, default=0
+        The regularization the fit added to the diagonal.
+    rtol : float, default=1e-12
+        Smallest acceptable ratio of the smallest to the largest variance.
+
+    Returns
+    -------
+    ndarray of int
+        Indices of the degenerate components (empty when none).
+    """
+    code = _code(params.covariance_type)
+    cov = np.asarray(_covariances_for(params), dtype=np.float64)
+    K = np.asarray(params.weights).shape[0]
+    if code in (FULL, TIED):
+        with np.errstate(all="ignore"):
+            lam = np.linalg.eigvalsh(cov.reshape((-1,) + cov.shape[-2:]))
+        lo, hi = lam[:, 0], lam[:, -1]
+    elif code == 2:
+        lo, hi = cov.min(axis=1), cov.max(axis=1)
+    else:
+        lo = hi = cov
+    bad = ~(lo - reg_covar > np.maximum(reg_covar, rtol * hi))
+    if code == TIED:
+        return np.arange(K) if bad.any() else np.empty(0, dtype=np.int64)
+    return np.flatnonzero(bad)
 
 
 def _outputs(X, params, want_lse, want_resp, want_label):

@@ -155,22 +155,29 @@ def test_invalid_params_do_not_change_a_fitted_model(X):
 # ------------------------------------------------------------ *_init
 @pytest.mark.parametrize("init, match", [
     (dict(weights_init=[0.5, 0.5]),
-     r"weights_init must have shape \(n_components,\) = \(3,\), got \(2,\)"),
-    (dict(weights_init=[0.5, 0.3, 0.3]), r"weights_init must sum to 1"),
-    (dict(weights_init=[-0.2, 0.6, 0.6]), r"weights_init must lie in \[0, 1\]"),
-    (dict(weights_init=[np.nan, 0.5, 0.5]), r"weights_init must lie in \[0, 1\]"),
+     r"^The parameter 'weights' should have the shape of \(3,\), but got "
+     r"\(2,\): weights_init needs"),
+    (dict(weights_init=[0.5, 0.3, 0.3]),
+     r"^The parameter 'weights' should be normalized, but got "
+     r"sum\(weights\) = 1.1 .*Divide weights_init by its sum"),
+    (dict(weights_init=[-0.2, 0.6, 0.6]),
+     r"^The parameter 'weights' should be in the range \[0, 1\]"),
+    (dict(weights_init=[np.nan, 0.5, 0.5]),
+     r"^The parameter 'weights' should be in the range \[0, 1\]"),
     (dict(means_init=np.zeros((2, 3))),
-     r"means_init must have shape \(n_components, n_features\) = \(3, 3\), "
-     r"got \(2, 3\)"),
-    (dict(means_init=np.zeros((3, 2))), r"means_init must have shape"),
+     r"^The parameter 'means' should have the shape of \(3, 3\), but got "
+     r"\(2, 3\): means_init needs one row per component"),
+    (dict(means_init=np.zeros((3, 2))), r"^The parameter 'means' should have"),
     (dict(means_init=np.full((3, 3), np.nan)), r"means_init contains NaN"),
     (dict(precisions_init=np.stack([np.eye(3)] * 2)),
-     r"precisions_init for covariance_type='full' must have shape \(3, 3, 3\)"),
+     r"^The parameter 'full precision' should have the shape of \(3, 3, 3\)"),
     (dict(precisions_init=np.stack([np.eye(3), np.eye(3),
                                     np.triu(np.ones((3, 3)))])),
-     r"precisions_init\[2\] is not symmetric"),
+     r"^'full precision' should be symmetric, positive-definite "
+     r"\(precisions_init\[2\] is not\)"),
     (dict(precisions_init=np.stack([np.eye(3), -np.eye(3), np.eye(3)])),
-     r"precisions_init\[1\] is not positive-definite"),
+     r"^'full precision' should be symmetric, positive-definite "
+     r"\(precisions_init\[1\] is not\)"),
     (dict(precisions_init=np.stack([np.eye(3)] * 3) * np.nan),
      r"precisions_init contains NaN"),
 ])
@@ -180,14 +187,17 @@ def test_invalid_initial_parameters_full(X, init, match):
 
 
 @pytest.mark.parametrize("ct, prec, match", [
-    ("tied", np.stack([np.eye(3)] * 3), r"'tied' must have shape \(3, 3\)"),
-    ("tied", np.diag([1.0, 0.0, 1.0]), r"precisions_init\[0\] is not positive"),
-    ("diag", np.ones(3), r"'diag' must have shape \(3, 3\)"),
+    ("tied", np.stack([np.eye(3)] * 3),
+     r"'tied precision' should have the shape of \(3, 3\)"),
+    ("tied", np.diag([1.0, 0.0, 1.0]),
+     r"'tied precision' should be symmetric, positive-definite"),
+    ("diag", np.ones(3), r"'diag precision' should have the shape of \(3, 3\)"),
     ("diag", np.array([[1.0, 1, 1], [1, -1, 1], [1, 1, 1]]),
-     r"precisions_init for 'diag' must be positive"),
-    ("spherical", np.ones((3, 3)), r"'spherical' must have shape \(3,\)"),
+     r"^'diag precision' should be positive, got min -1"),
+    ("spherical", np.ones((3, 3)),
+     r"'spherical precision' should have the shape of \(3,\)"),
     ("spherical", np.array([1.0, 0.0, 2.0]),
-     r"precisions_init for 'spherical' must be positive"),
+     r"^'spherical precision' should be positive, got min 0"),
 ])
 def test_invalid_precisions_init_other_types(X, ct, prec, match):
     with pytest.raises(ValueError, match=match):
@@ -329,17 +339,17 @@ def test_stats_api_rejects_wrong_ref_shape(X, params):
 
 def test_compute_precision_cholesky_errors():
     bad = np.stack([np.eye(2), -np.eye(2)])
-    with pytest.raises(ComponentCollapseError, match=r"component\(s\) \[1\]"):
+    with pytest.raises(ComponentCollapseError, match=r"Component\(s\) \[1\]"):
         compute_precision_cholesky(bad, "full")
-    with pytest.raises(ComponentCollapseError, match=r"component\(s\) \[0\]"):
+    with pytest.raises(ComponentCollapseError, match=r"Component\(s\) \[0\]"):
         compute_precision_cholesky(np.array([0.0, 1.0]), "spherical")
     # the whole stack is factored at once; every failing component is named
     # (not positive definite, NaN) and the input is left alone
     stack = np.stack([np.eye(3), -np.eye(3), np.eye(3), np.full((3, 3), np.nan)])
     before = stack.copy()
-    with pytest.raises(ComponentCollapseError, match=r"component\(s\) \[1, 3\]"):
+    with pytest.raises(ComponentCollapseError, match=r"Component\(s\) \[1, 3\]"):
         compute_precision_cholesky(stack, "full")
-    with pytest.raises(ComponentCollapseError, match=r"component\(s\) \[3\]"):
+    with pytest.raises(ComponentCollapseError, match=r"Component\(s\) \[3\]"):
         compute_precision_cholesky(stack[[0, 2, 2, 3]], "full")
     np.testing.assert_array_equal(stack, before)
 
