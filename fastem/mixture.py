@@ -662,8 +662,7 @@ default='kmeans'
         self._check_parameters()
         first = not hasattr(self, "_params")
         name = type(self).__name__
-        X = check_array(X, n_features=None if first else self.n_features_in_,
-                        estimator=name, allow_nan=self._allow_nan())
+        X = check_array(X, estimator=name, allow_nan=self._allow_nan())
         _check_magnitude(X)
         sw = check_sample_weight(sample_weight, X.shape[0])
         if first:
@@ -679,6 +678,7 @@ default='kmeans'
             running, t = None, 0
         else:
             # continue the running statistics, or start them from a fit
+            self._check_continuable(X.shape[1], "partial_fit")
             params = self._params
             running, t = getattr(self, "_online", None) or (None, 0)
         stats = self._chunk_stats(X, sw, params)
@@ -695,7 +695,7 @@ default='kmeans'
         new = m_step(running, self.reg_covar)
         running = running.shift(new.means)  # keep moments centred
         # commit
-        self._set_params(new)
+        self._set_params(new, X.dtype)
         self._online = (running, t + 1)
         self.n_features_in_ = X.shape[1]
         self.n_batches_ = t + 1
