@@ -10,8 +10,11 @@ M-step follows hmmlearn's estimates (including its priors) exactly, computed
 from statistics centred on the previous means.
 """
 
+import copy
 import logging
 import numbers
+import operator
+import os
 import sys
 import warnings
 from collections import deque
@@ -32,7 +35,7 @@ from ._hmm_kernels import (
 from ._kernels import FULL, TIED
 from ._kmeans import _kmeanspp, _lloyd
 from ._validation import check_array, not_fitted_error
-from .mixture import _check_int, check_random_state
+from .mixture import _MAX_ABS, _check_int, _check_magnitude, check_random_state
 from .stats import (
     COVARIANCE_TYPES,
     ComponentCollapseError,
@@ -192,8 +195,19 @@ class _EStep:
     start: np.ndarray
 
 
+def _short(values, n=6):
+    """``values`` for a message: at most ``n`` of them, then '...'."""
+    values = list(values)
+    body = ", ".join(str(v) for v in values[:n])
+    return f"[{body}{', ...' if len(values) > n else ''}]"
+
+
 def _check_lengths(lengths, n_samples):
-    """Validate ``lengths``; return sequence start offsets (S + 1,) int64."""
+    """Validate ``lengths``; return sequence start offsets (S + 1,) int64.
+
+    Every length is bounded (1 <= length <= n_samples) and the sum is taken
+    in Python integers, so huge lengths cannot wrap around in int64.
+    """
     if lengths is None:
         return np.array([0, n_samples], dtype=np.int64)
     arr = np.asarray(lengths)
@@ -208,29 +222,88 @@ def _check_lengths(lengths, n_samples):
         raise ValueError(
             "lengths is empty; pass one length per sequence (or lengths=None "
             "for a single sequence).")
+    if arr.dtype.kind == "O":
+        # e.g. Python integers beyond int64: compared as Python ints below
+        try:
+            arr = np.array([operator.index(v) for v in arr.tolist()],
+                           dtype=object)
+        except TypeError:
+            raise ValueError(
+                "lengths must contain integers, got "
+                f"{_short(arr.tolist(), 5)}.") from None
     if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) \
             and np.all(arr == np.round(arr)):
-        arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "iu":
+        values = arr
+    elif arr.dtype.kind in "iuO":
+        values = arr
+    else:
         raise ValueError(
             f"lengths must contain integers, got dtype {arr.dtype} "
-            f"(values {arr[:5].tolist()}...).")
-    arr = arr.astype(np.int64)
-    if np.any(arr <= 0):
-        i = int(np.flatnonzero(arr <= 0)[0])
+            f"(values {_short(arr.tolist(), 5)}).")
+    low = np.flatnonzero(values < 1)
+    if low.size:
+        i = int(low[0])
         raise ValueError(
             f"lengths must be positive integers, found lengths[{i}] = "
-            f"{int(arr[i])}. Remove empty sequences and check that the "
+            f"{int(values[i])}. Remove empty sequences and check that the "
             "lengths are the number of rows of each sequence.")
-    total = int(arr.sum())
+    high = np.flatnonzero(values > n_samples)
+    if high.size:
+        i = int(high[0])
+        raise ValueError(
+            f"lengths array {_short(int(v) for v in values.tolist())} doesn't "
+            f"sum to {n_samples} samples: lengths[{i}] = {int(values[i])} is "
+            f"larger than X, which has {n_samples} rows. Every length must be "
+            f"between 1 and n_samples = {n_samples}, and the lengths must add "
+            "up to n_samples.")
+    if arr.size > n_samples:
+        raise ValueError(
+            f"lengths array has {arr.size} sequences, but X has only "
+            f"{n_samples} samples (rows); every sequence needs at least one "
+            "row.")
+    arr = values.astype(np.int64)     # safe: 1 <= every length <= n_samples
+    total = sum(int(v) for v in arr.tolist()) if arr.size > 1 else int(arr[0])
     if total != n_samples:
         raise ValueError(
-            f"lengths sum to {total}, but X has {n_samples} samples (rows). "
-            "The lengths of the sequences must add up to n_samples, e.g. "
+            f"lengths array {_short(arr.tolist())} doesn't sum to {n_samples} "
+            f"samples: they sum to {total}, but X has {n_samples} rows. The "
+            "lengths of the sequences must add up to n_samples, e.g. "
             f"lengths=[{n_samples}] for a single sequence.")
     starts = np.zeros(arr.size + 1, dtype=np.int64)
     np.cumsum(arr, out=starts[1:])
     return starts
+
+
+def _memory_bound():
+    """Bytes a single request may use: this machine's physical memory.
+
+    Returns ``(bytes, description)``; falls back to a fixed 1 TiB where the
+    operating system does not report its memory size.
+    """
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        if total > 0:
+            return total, "this machine's physical memory"
+    except (ValueError, OSError, AttributeError):
+        pass
+    return 1 << 40, "fastem's fixed bound (the OS reports no memory size)"
+
+
+def _bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}" if unit != "bytes" else f"{int(n)} bytes"
+        n /= 1024
+    return f"{n:.3g} EiB"  # pragma: no cover
+
+
+def _check_memory(nbytes, what, fix):
+    """Refuse a request whose arrays would not fit in memory (before allocating)."""
+    bound, name = _memory_bound()
+    if nbytes > bound:
+        raise ValueError(
+            f"{what} would need {_bytes(nbytes)}, more than {name} "
+            f"({_bytes(bound)}); nothing was allocated. {fix}")
 
 
 def _fill_covars(covars, covariance_type, K, D):
@@ -253,21 +326,21 @@ def _covars_shape(covariance_type, K, D):
 
 
 def _as_prior(name, value, shape, what):
-    arr = np.asarray(value, dtype=np.float64)
+    arr = _float_array(name, value)
     try:
         out = np.broadcast_to(arr, shape)
     except ValueError:
         raise ValueError(
             f"{name} must be a scalar or an array broadcastable to {shape} "
             f"({what}), got shape {arr.shape}.") from None
-    if not np.all(np.isfinite(out)):
+    if not np.all(np.isfinite(arr)):    # arr, not the (K, K) broadcast
         raise ValueError(f"{name} contains NaN or infinite values.")
     return out
 
 
 def _per_state(name, value, K):
     """Scalar or (K,) -> (K,) (a per-state weight)."""
-    arr = np.asarray(value, dtype=np.float64)
+    arr = _float_array(name, value)
     if arr.ndim == 0:
         arr = np.full(K, float(arr))
     if arr.shape != (K,):
@@ -277,6 +350,28 @@ def _per_state(name, value, K):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values.")
     return arr
+
+
+def _float_array(name, value):
+    """``value`` as a float64 array, with a clear error for non-numbers."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"{name} must be numbers (a scalar or an array of floats), got "
+            f"{value!r:.80} ({str(e).splitlines()[0]}).") from None
+
+
+def _factor_ok(c):
+    """Whether one covariance matrix has a usable Cholesky factorization."""
+    try:
+        L = np.linalg.cholesky(c)
+    except np.linalg.LinAlgError:
+        return False
+    d = np.diag(L)
+    with np.errstate(divide="ignore"):
+        return bool(np.isfinite(L).all() and (d > 0).all()
+                    and np.isfinite(1.0 / d).all())
 
 
 # --------------------------------------------------------------- estimator
@@ -420,7 +515,13 @@ n_features), default=0
 
     @covars_.setter
     def covars_(self, covars):
-        cv = np.array(covars, dtype=np.float64, copy=True)
+        try:
+            cv = np.array(covars, dtype=np.float64, copy=True)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"covars_ must be an array of numbers, got {covars!r:.80} "
+                f"({e}).") from None
+        cv = self._covars_layout(cv)
         self._check_covars(cv, None)
         self._covars_ = cv
 
@@ -432,6 +533,18 @@ n_features), default=0
     # ------------------------------------------------------------ checks
     def _check_parameters(self):
         _check_int("n_components", self.n_components, 1)
+        for name, allowed in (("covariance_type", sorted(COVARIANCE_TYPES)),
+                              ("algorithm", list(DECODER_ALGORITHMS)),
+                              ("implementation", list(IMPLEMENTATIONS))):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise ValueError(
+                    f"{name} must be one of {allowed}, got {value!r:.80} "
+                    f"({type(value).__name__}); pass one of those strings.")
+        if not isinstance(self.verbose, (bool, np.bool_, numbers.Integral)):
+            raise TypeError(
+                f"verbose must be a bool, got {self.verbose!r:.80} "
+                f"({type(self.verbose).__name__}); pass True or False.")
         if self.covariance_type not in COVARIANCE_TYPES:
             raise ValueError(
                 f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, "
@@ -467,7 +580,42 @@ n_features), default=0
         check_random_state(self.random_state)
         _config.validate_threads(self.n_threads)
 
-    def _check_covars(self, cv, n_features):
+    def _covars_layout(self, cv):
+        """Bring the layouts hmmlearn's setter accepts to fastem's.
+
+        A spherical ``covars_`` may be given as (n_components,), as
+        (n_components, 1) or as (n_components, n_features) with equal values
+        in every row (hmmlearn's own layout after ``fit``); all are stored as
+        (n_components,).
+        """
+        K = self.n_components
+        if (self.covariance_type == "spherical" and cv.ndim == 2
+                and cv.shape[0] == K and cv.shape[1] >= 1):
+            first = cv[:, :1]
+            if np.all(cv == first):
+                return np.ascontiguousarray(cv[:, 0])
+            if np.all(np.isfinite(cv)) and np.allclose(cv, first):
+                return cv.mean(axis=1)
+            k = int(np.flatnonzero(~np.isclose(cv, first).all(axis=1))[0])
+            raise ValueError(
+                "'spherical' covars have length n_components, with one "
+                f"variance per state; got shape {cv.shape} whose row {k} holds "
+                f"different values {_short(cv[k].tolist(), 4)}. Pass one "
+                "variance per state (shape (n_components,)), or use "
+                "covariance_type='diag' for one variance per feature.")
+        return cv
+
+    def _check_covars(self, cv, n_features, fit_iter=None):
+        """Check covariances in the type's layout; return the precision factors.
+
+        The one rule for usable covariances, applied wherever they are set or
+        used -- the ``covars_`` setter, ``fit`` (its start and every M-step),
+        ``score``, ``predict``, ``sample`` -- so that ``fit`` never returns a
+        model its other methods reject: finite; diag/spherical variances
+        positive; full/tied matrices symmetric (``np.allclose(C, C.T)``) with
+        a Cholesky factorization whose precision factors are finite.
+        ``fit_iter`` names the EM iteration that produced ``cv`` (messages).
+        """
         ct = self.covariance_type
         K = self.n_components
         if ct not in COVARIANCE_TYPES:
@@ -483,29 +631,85 @@ n_features), default=0
                      "diag": "(n_components, n_features)",
                      "full": "(n_components, n_features, n_features)",
                      "tied": "(n_features, n_features)"}[ct]
+            hint = ""
+            if cv.ndim == 3 and ct != "full":
+                hint = {"spherical": " From full matrices, pass "
+                        "np.diagonal(C, axis1=1, axis2=2).mean(axis=1).",
+                        "diag": " From full matrices (the covars_ getter's "
+                        "layout), pass np.diagonal(C, axis1=1, axis2=2).",
+                        "tied": " From the covars_ getter's layout (one "
+                        "copy per state), pass C[0]."}[ct]
             raise ValueError(
                 f"covars_ for covariance_type={ct!r} must have shape {names} = "
-                f"{expected}, got {cv.shape}.")
+                f"{expected}, got {cv.shape}.{hint}")
         if not np.all(np.isfinite(cv)):
-            raise ValueError("covars_ contains NaN or infinite values.")
+            raise ValueError(
+                "covars_ contains NaN or infinite values"
+                + (f" after EM iteration {fit_iter}" if fit_iter else "")
+                + ". Set finite covariances.")
+        if fit_iter:
+            where = (f"EM iteration {fit_iter} made the covariance of "
+                     "state(s) {bad} collapse (too few rows are assigned to "
+                     "the state, or they lie on a line or plane). ")
+            if ct == "tied":
+                where = (f"EM iteration {fit_iter} made the shared "
+                         "covariance singular (the rows lie on a line or "
+                         "plane, for instance a constant feature). ")
+            remedy = (
+                "Use fewer states (n_components), rescale X, or regularize "
+                "the M-step with covars_prior"
+                + (" (added to every variance)." if ct in ("spherical", "diag")
+                   else ": pass a positive-definite matrix such as "
+                   "covars_prior=1e-2 * np.eye(n_features) (a scalar is "
+                   "added to every entry of the matrix, which does not keep "
+                   "it positive definite).")
+                + " min_covar regularizes only the initial covariances, as "
+                "in hmmlearn.")
         if ct in ("spherical", "diag"):
-            if np.any(cv <= 0):
-                raise ValueError(
-                    f"{ct!r} covars_ must be positive, got minimum "
-                    f"{cv.min():g}.")
-        else:
-            for k, c in enumerate(cv.reshape(-1, D, D)):
-                where = "covars_" if ct == "tied" else f"covars_[{k}]"
-                if not np.allclose(c, c.T):
-                    raise ValueError(
-                        f"{where} must be symmetric; pass (C + C.T) / 2.")
-                if np.linalg.eigvalsh(c).min() <= 0:
-                    raise ValueError(
-                        f"{where} must be positive-definite (smallest "
-                        f"eigenvalue {np.linalg.eigvalsh(c).min():g}).")
+            bad = np.flatnonzero(~(cv > 0).reshape(K, -1).all(axis=1))
+            if not bad.size:
+                with np.errstate(divide="ignore", over="ignore"):
+                    pc = 1.0 / np.sqrt(cv)
+                bad = np.flatnonzero(~np.isfinite(pc).reshape(K, -1).all(axis=1))
+            if bad.size:
+                head = f"'{ct}' covars must be positive: "
+                if fit_iter:
+                    raise ComponentCollapseError(
+                        head + where.format(bad=bad.tolist()) + remedy)
+                raise ComponentCollapseError(
+                    head + f"covars_ has {cv.min():g} (state(s) "
+                    f"{bad.tolist()}). Set positive variances.")
+            return pc
+        c3 = cv.reshape(-1, D, D)
+        asym = [k for k, c in enumerate(c3) if not np.allclose(c, c.T)]
+        bad = asym
+        if not asym:
+            try:
+                pc = compute_precision_cholesky(cv, ct)
+            except ComponentCollapseError:
+                pc = None
+            if pc is not None and np.all(np.isfinite(pc)):
+                return pc
+            bad = [k for k, c in enumerate(c3) if not _factor_ok(c)]
+            bad = bad or list(range(len(c3)))
+        head = ("'tied' covars must be symmetric, positive-definite: " if
+                ct == "tied" else f"component {bad[0]} of 'full' covars must "
+                "be symmetric, positive-definite: ")
+        if fit_iter:
+            raise ComponentCollapseError(
+                head + where.format(bad=bad) + remedy)
+        name = "covars_" if ct == "tied" else f"covars_[{bad[0]}]"
+        if asym:
+            raise ValueError(
+                head + f"{name} is not symmetric; pass (C + C.T) / 2.")
+        raise ComponentCollapseError(
+            head + f"{name} is not positive definite (its Cholesky "
+            "factorization fails; smallest eigenvalue "
+            f"{np.linalg.eigvalsh(c3[bad[0]]).min():.3g}). Set a symmetric "
+            "positive-definite matrix.")
 
     def _check_probabilities(self, startprob, transmat, K):
-        sp = np.asarray(startprob, dtype=np.float64)
+        sp = _float_array("startprob_", startprob)
         if sp.shape != (K,):
             raise ValueError(
                 f"startprob_ must have shape (n_components,) = ({K},), got "
@@ -518,7 +722,7 @@ n_features), default=0
                 f"startprob_ must sum to 1, got sum(startprob_) = "
                 f"{sp.sum():.10g}. Normalize it: startprob_ / "
                 "startprob_.sum().")
-        tm = np.asarray(transmat, dtype=np.float64)
+        tm = _float_array("transmat_", transmat)
         if tm.shape != (K, K):
             raise ValueError(
                 f"transmat_ must have shape (n_components, n_components) = "
@@ -550,32 +754,38 @@ n_features), default=0
             {name: getattr(self, name) for name in
              ("startprob_", "transmat_", "means_", "_covars_")}, n_features)
 
-    def _validated_model(self, p, D):
-        K = self.n_components
-        sp, tm = self._check_probabilities(p["startprob_"], p["transmat_"], K)
-        means = np.asarray(p["means_"], dtype=np.float64)
-        if means.shape != (K, D):
-            raise ValueError(
-                f"means_ must have shape (n_components, n_features) = ({K}, "
-                f"{D}), got {means.shape}.")
-        if not np.all(np.isfinite(means)):
-            raise ValueError("means_ contains NaN or infinite values.")
-        covars = np.asarray(p["_covars_"], dtype=np.float64)
-        self._check_covars(covars, D)
-        return self._make_model(sp, tm, means, covars)
+    def _validated_model(self, p, D, fit_iter=None):
+        """Check the parameters in ``p``; return a :class:`_Model`.
 
-    def _make_model(self, sp, tm, means, covars):
-        ct = self.covariance_type
+        The same checks for the parameters set by the user, those ``fit``
+        starts from, those of every M-step and those ``score``/``predict``/
+        ``sample`` use.
+        """
+        K = self.n_components
         try:
-            pc = compute_precision_cholesky(covars, ct)
-        except ComponentCollapseError as exc:
-            raise ComponentCollapseError(
-                f"A covariance of the {ct!r} GaussianHMM is not positive "
-                f"definite ({exc}). Increase covars_prior, use fewer states, "
-                "or rescale the data.") from None
+            sp, tm = self._check_probabilities(p["startprob_"], p["transmat_"],
+                                               K)
+            means = _float_array("means_", p["means_"])
+            if means.shape != (K, D):
+                raise ValueError(
+                    f"means_ must have shape (n_components, n_features) = "
+                    f"({K}, {D}), got {means.shape}.")
+            if not np.all(np.isfinite(means)):
+                raise ValueError("means_ contains NaN or infinite values.")
+        except ValueError as e:
+            if fit_iter:
+                raise ValueError(
+                    f"EM iteration {fit_iter} produced unusable parameters: "
+                    f"{e} Rescale X, or use fewer states.") from None
+            raise
+        covars = self._covars_layout(_float_array("covars_", p["_covars_"]))
+        pc = self._check_covars(covars, D, fit_iter)
+        return self._make_model(sp, tm, means, pc)
+
+    def _make_model(self, sp, tm, means, pc):
         K = means.shape[0]
         code, m, prec, logconst = GaussianParams(
-            np.ones(K), means, pc, ct).kernel_args()
+            np.ones(K), means, pc, self.covariance_type).kernel_args()
         with np.errstate(divide="ignore"):
             lsp = np.log(sp)
             ltm = np.log(tm)
@@ -590,7 +800,37 @@ n_features), default=0
         return self._is_set()
 
     def _validate_X(self, X, n_features=None):
-        return check_array(X, n_features=n_features, estimator="GaussianHMM")
+        """``X`` as a 2-D float array: finite, no NaN, |x| <= 1e150."""
+        if isinstance(X, (list, tuple)):
+            try:
+                X = np.asarray(X)
+            except ValueError:
+                sizes = sorted({np.shape(r)[0] if np.ndim(r) else 1
+                                for r in X})
+                raise ValueError(
+                    "GaussianHMM expects X of shape (n_samples, n_features), "
+                    "but X is ragged: its items have different lengths "
+                    f"{_short(sizes, 4)}. Give every row the same number of "
+                    "features; for several sequences, concatenate them "
+                    "(np.concatenate(sequences)) and pass their lengths in "
+                    "`lengths`.") from None
+        X = check_array(X, n_features=n_features, estimator="GaussianHMM",
+                        allow_nan=True)
+        with np.errstate(invalid="ignore"):
+            hi, lo = float(X.max()), float(X.min())
+        if np.isnan(hi) or np.isnan(lo):
+            nan = np.isnan(X)
+            rows = np.flatnonzero(nan.any(axis=1))
+            raise ValueError(
+                f"Input X contains NaN: {int(nan.sum())} NaN value(s) in "
+                f"{rows.size} row(s), the first in row {int(rows[0])}. "
+                "GaussianHMM does not accept missing values (as hmmlearn): "
+                "drop those rows (and shorten the lengths of their sequences "
+                "to match) or impute them, e.g. by interpolating within each "
+                "sequence.")
+        if max(hi, -lo) > _MAX_ABS:
+            _check_magnitude(X)
+        return X
 
     # -------------------------------------------------------- the E-step
     def _e_step(self, X, starts, model, ws, *, gamma=False, stats=False,
@@ -644,8 +884,10 @@ n_features), default=0
         nc = _config.n_chunks_for(N)
         _emission_pass(code, X, model.means, model.prec, model.logconst, nc,
                        block, True, ws.B, ws.m)
+        _config.check_interrupt()
         _fb_pass(starts, model.startprob, model.transmat, ws.B, ws.alpha, ws.c,
                  ws.beta, ws.okf, ws.okb, backward)
+        _config.check_interrupt()
         ok = ws.okf.copy()
         if backward:
             ok &= ws.okb
@@ -702,20 +944,47 @@ n_features), default=0
         N, D = X.shape
         K = self.n_components
         starts = _check_lengths(lengths, N)
+        ip = self.init_params
+        if ("m" in ip or not hasattr(self, "means_")) and N < K:
+            # before anything of size n_components x n_components is made
+            raise ValueError(
+                f"n_samples={N} should be >= n_clusters={K}: initializing "
+                "the means by k-means ('m' in init_params, or means_ not "
+                f"set) needs at least n_components = {K} rows. Use fewer "
+                "states, more data, or set means_ and remove 'm' from "
+                "init_params.")
+        ws_rows = _plan_groups(starts) is None
+        _check_memory(
+            8 * (6 * K * K + (3 * N * K if ws_rows else 0) + 8 * N),
+            f"Fitting GaussianHMM(n_components={K}) to {N} rows",
+            "Use fewer states (n_components) or fewer rows.")
         priors = self._priors(K, D)
+        mon = getattr(self, "monitor_", None)
+        if mon is None or type(mon) is ConvergenceMonitor:
+            mon = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+        else:
+            # a user's monitor subclass: reset a copy, so that an interrupted
+            # or failed fit leaves the model's monitor_ as it was
+            mon = copy.copy(mon)
+            mon.history = deque()
+        mon._reset()
         with _config.threads(self.n_threads):
             p = self._init(X)
-            model = self._validated_model(p, D)
-            mon = getattr(self, "monitor_", None)
-            if mon is None or type(mon) is ConvergenceMonitor:
-                mon = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
-            mon._reset()
+            try:
+                model = self._validated_model(p, D)
+            except ComponentCollapseError as e:
+                raise ComponentCollapseError(
+                    f"{e} (The covariances fit starts from: those set on the "
+                    "model, or for 'c' in init_params the data covariance "
+                    "plus min_covar; increase min_covar if X has a constant "
+                    "feature.)") from None
             ws = _Workspace(N, K, starts)
             need_stats = "m" in self.params or "c" in self.params
             for it in range(self.n_iter):
                 es = self._e_step(X, starts, model, ws, gamma=True,
                                   stats=need_stats, xi="t" in self.params,
                                   ref=model.means)
+                _config.check_interrupt()
                 if not np.isfinite(es.loglik):
                     raise ValueError(
                         f"The log-likelihood is {es.loglik} at iteration "
@@ -723,10 +992,11 @@ n_features), default=0
                         "probability to the data. Check for zeros in "
                         "startprob_ / transmat_ that forbid the observed "
                         "sequences, or rescale X.")
-                model = self._m_step(es, model, p, priors)
+                model = self._m_step(es, model, p, priors, it + 1)
                 mon.report(es.loglik)
                 if mon.converged:
                     break
+        # the one commit: nothing on self changed before this point
         self.startprob_ = p["startprob_"]
         self.transmat_ = p["transmat_"]
         self.means_ = p["means_"]
@@ -738,7 +1008,7 @@ n_features), default=0
     def _priors(self, K, D):
         """Validate the priors once; return them broadcast for the M-step."""
         ct = self.covariance_type
-        cw = np.asarray(self.covars_weight, dtype=np.float64)
+        cw = _float_array("covars_weight", self.covars_weight)
         if ct == "tied":
             if cw.ndim != 0 or not np.isfinite(cw):
                 raise ValueError(
@@ -779,27 +1049,42 @@ n_features), default=0
         p = {name: np.array(getattr(self, name), dtype=np.float64, copy=True)
              for name in ("startprob_", "transmat_", "means_", "_covars_")
              if hasattr(self, name)}
-        if "s" in ip or "startprob_" not in p:
+
+        def needs_init(code, name, key):
+            # hmmlearn's _needs_init, its log message word for word
+            if code in ip:
+                if key in p:
+                    _log.warning(
+                        "Even though the %r attribute is set, it will be "
+                        "overwritten during initialization because "
+                        "'init_params' contains %r", name, code)
+                return True
+            return key not in p
+
+        if needs_init("s", "startprob_", "startprob_"):
             p["startprob_"] = rng.dirichlet(np.full(K, 1.0 / K))
-        if "t" in ip or "transmat_" not in p:
+        if needs_init("t", "transmat_", "transmat_"):
             p["transmat_"] = rng.dirichlet(np.full(K, 1.0 / K), size=K)
-        if "m" in ip or "means_" not in p:
-            if N < K:
-                raise ValueError(
-                    f"Initializing the means by k-means needs n_samples >= "
-                    f"n_components, got n_samples = {N}, n_components = {K}. "
-                    "Use fewer states, more data, or set means_ and remove "
-                    "'m' from init_params.")
+        n_fit_scalars = sum(self._n_fit_scalars_per_param(D)[c]
+                            for c in self.params)
+        if X.size < n_fit_scalars:
+            _log.warning(
+                "Fitting a model with %d free scalar parameters with only "
+                "%d data points will result in a degenerate solution.",
+                n_fit_scalars, X.size)
+        if needs_init("m", "means_", "means_"):   # N >= K checked by fit
             n_trials = 2 + int(np.log(K))
             u = rng.random_sample(1 + (K - 1) * n_trials)
             nc = _config.n_chunks_for(N)
             sw = np.empty(0)
             seeds = _kmeanspp(X, sw, K, u, n_trials, nc)
+            _config.check_interrupt()
             var = X.var(axis=0, dtype=np.float64).mean()
             centers, _, _ = _lloyd(X, sw, X[seeds].astype(np.float64), 300,
                                    1e-4 * var, nc)
+            _config.check_interrupt()
             p["means_"] = centers
-        if "c" in ip or "_covars_" not in p:
+        if needs_init("c", "covars_", "_covars_"):
             if N < 2:
                 raise ValueError(
                     "Initializing the covariances needs at least 2 samples; "
@@ -816,7 +1101,7 @@ n_features), default=0
             p["_covars_"] = cv
         return p
 
-    def _m_step(self, es, model, p, priors):
+    def _m_step(self, es, model, p, priors, fit_iter):
         """M-step of hmmlearn (with its priors), from centred statistics.
 
         Updates the parameter dict ``p``; returns the next :class:`_Model`.
@@ -871,7 +1156,7 @@ n_features), default=0
         if "c" in params:
             covars = self._new_covars(st, means, mw, mp, post, covars, priors)
             p["_covars_"] = covars
-        return self._make_model(sp, tm, np.ascontiguousarray(means), covars)
+        return self._validated_model(p, means.shape[1], fit_iter=fit_iter)
 
     def _new_covars(self, st, means, mw, mp, post, old, priors):
         ct = self.covariance_type
@@ -912,11 +1197,23 @@ n_features), default=0
         return np.where(empty[:, None, None], old, cov)
 
     # ------------------------------------------------------- inference
-    def _prepare(self, X, lengths):
+    def _prepare(self, X, lengths, n_arrays=1):
+        """Validate ``X``, ``lengths`` and the model for inference.
+
+        ``n_arrays`` (n_samples, n_components) float arrays will be made.
+        """
         self._check_is_fitted()
-        D = np.shape(self.means_)[-1]
+        shape = np.shape(self.means_)
+        D = shape[-1] if shape else 1
         X = self._validate_X(X, D)
-        starts = _check_lengths(lengths, X.shape[0])
+        N = X.shape[0]
+        starts = _check_lengths(lengths, N)
+        K = self.n_components
+        rows = _plan_groups(starts) is None
+        _check_memory(8 * N * K * (n_arrays + (3 if rows else 0)),
+                      f"GaussianHMM(n_components={K}) inference on {N} rows",
+                      "Pass X in parts (one call per sequence or group of "
+                      "sequences).")
         return X, starts, self._model(D)
 
     def score_samples(self, X, lengths=None):
@@ -957,7 +1254,7 @@ n_features), default=0
         -------
         log_prob : float
         """
-        X, starts, model = self._prepare(X, lengths)
+        X, starts, model = self._prepare(X, lengths, n_arrays=0)
         N = X.shape[0]
         with _config.threads(self.n_threads):
             es = self._e_step(X, starts, model,
@@ -997,11 +1294,13 @@ n_features), default=0
             posterior.
         state_sequence : ndarray of shape (n_samples,)
         """
-        algorithm = algorithm or self.algorithm
-        if algorithm not in DECODER_ALGORITHMS:
+        if algorithm is None:
+            algorithm = self.algorithm
+        if not isinstance(algorithm, str) or \
+                algorithm not in DECODER_ALGORITHMS:
             raise ValueError(
                 f"algorithm must be one of {list(DECODER_ALGORITHMS)}, got "
-                f"{algorithm!r}.")
+                f"{algorithm!r:.80}.")
         if algorithm == "map":
             _, post = self.score_samples(X, lengths)
             starts = _check_lengths(lengths, post.shape[0])
@@ -1064,7 +1363,13 @@ n_features), default=0
         """
         self._check_is_fitted()
         _check_int("n_samples", n_samples, 1)
-        D = np.shape(self.means_)[-1]
+        shape = np.shape(self.means_)
+        D = shape[-1] if shape else 1
+        # X, the standard normal draws and the states
+        _check_memory(8 * n_samples * (2 * D + 1),
+                      f"sample(n_samples={n_samples}) with {D} feature(s)",
+                      "Draw fewer samples, or draw in parts: pass the last "
+                      "state as currstate to continue a sequence.")
         model = self._model(D)
         K = self.n_components
         if currstate is not None:
@@ -1108,21 +1413,32 @@ n_features), default=0
     def get_stationary_distribution(self):
         """Stationary distribution of the states (left eigenvector of transmat_).
 
+        Needs only ``transmat_`` (as hmmlearn's).
+
         Returns
         -------
         ndarray of shape (n_components,)
         """
-        self._check_is_fitted()
-        vals, vecs = np.linalg.eig(np.asarray(self.transmat_).T)
+        if not hasattr(self, "transmat_"):
+            raise not_fitted_error(type(self).__name__)
+        K = self.n_components
+        _, tm = self._check_probabilities(np.full(K, 1.0 / K), self.transmat_,
+                                          K)
+        vals, vecs = np.linalg.eig(tm.T)
         vec = np.real_if_close(vecs[:, np.argmax(vals.real)])
         return np.real(vec / vec.sum())
 
-    def _n_parameters(self):
+    def _n_fit_scalars_per_param(self, D):
+        """Free scalars of each parameter block (hmmlearn's count)."""
         K = self.n_components
-        D = np.shape(self.means_)[-1]
-        cov = {"spherical": K, "diag": K * D, "full": K * D * (D + 1) // 2,
-               "tied": D * (D + 1) // 2}[self.covariance_type]
-        return (K - 1) + K * (K - 1) + K * D + cov
+        return {"s": K - 1, "t": K * (K - 1), "m": K * D,
+                "c": {"spherical": K, "diag": K * D,
+                      "full": K * D * (D + 1) // 2,
+                      "tied": D * (D + 1) // 2}[self.covariance_type]}
+
+    def _n_parameters(self):
+        return sum(self._n_fit_scalars_per_param(
+            np.shape(self.means_)[-1]).values())
 
     def aic(self, X, lengths=None):
         """Akaike information criterion ``-2 log L + 2 p`` (lower is better).

@@ -617,7 +617,8 @@ def test_sample_shapes_and_defaults():
 
 # --------------------------------------------------------------- errors
 @pytest.mark.parametrize("lengths, match", [
-    ([300, 299], r"lengths sum to 599, but X has 600 samples"),
+    ([300, 299], r"lengths array \[300, 299\] doesn't sum to 600 samples: "
+                 r"they sum to 599"),
     ([300, -5, 305], r"lengths must be positive integers, found "
                      r"lengths\[1\] = -5"),
     ([0, 600], r"found lengths\[0\] = 0"),
@@ -674,16 +675,18 @@ def test_bad_shapes_and_values(data):
     m = GaussianHMM(K, covariance_type="full")
     bad = np.tile(np.eye(D), (K, 1, 1))
     bad[1] = [[1.0, 2.0], [2.0, 1.0]]
-    with pytest.raises(ValueError, match=r"covars_\[1\] must be "
-                       r"positive-definite"):
+    with pytest.raises(ValueError, match=r"component 1 of 'full' covars must "
+                       r"be symmetric, positive-definite: covars_\[1\] is not "
+                       r"positive definite"):
         m.covars_ = bad
-    with pytest.raises(ValueError, match="'spherical' covars_ must be positive"):
+    with pytest.raises(ValueError, match="'spherical' covars must be positive"):
         GaussianHMM(K, covariance_type="spherical").covars_ = [1.0, 0.0, 1.0]
     Xn = X.copy()
     Xn[5, 1] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
         GaussianHMM(K).fit(Xn)
-    with pytest.raises(ValueError, match="needs n_samples >= n_components"):
+    with pytest.raises(ValueError, match=r"n_samples=3 should be >= "
+                       r"n_clusters=5: initializing the means by k-means"):
         GaussianHMM(5).fit(X[:3])
 
 
