@@ -80,9 +80,11 @@ class ConvergenceMonitor:
     -----
     To use another stopping rule, subclass it, redefine :attr:`converged`,
     and assign an instance to the model's ``monitor_`` before ``fit``: a
-    monitor whose class is not exactly ``ConvergenceMonitor`` is kept (and
-    reset) by ``fit``; otherwise ``fit`` makes a fresh one from ``tol``,
-    ``n_iter`` and ``verbose``.
+    monitor whose class is not exactly ``ConvergenceMonitor`` is kept by
+    ``fit`` (a shallow copy of it, reset, becomes ``monitor_`` when the fit
+    succeeds, so that a failed or interrupted fit leaves ``monitor_`` as it
+    was); otherwise ``fit`` makes a fresh one from ``tol``, ``n_iter`` and
+    ``verbose``.
     """
 
     _template = "{iter:>10d} {log_prob:>16.8f} {delta:>+16.8f}"
@@ -454,7 +456,9 @@ n_features), default=0
         hmmlearn).  Set it in the type's own layout: (n_components,) for
         'spherical', (n_components, n_features) for 'diag',
         (n_components, n_features, n_features) for 'full', (n_features,
-        n_features) for 'tied'.
+        n_features) for 'tied'.  As in hmmlearn, spherical variances may
+        also be given as (n_components, 1) or (n_components, n_features)
+        with equal values in each row (hmmlearn's layout after ``fit``).
     monitor_ : ConvergenceMonitor
         Log-likelihood history of the last fit and its ``converged`` flag.
     n_features : int
@@ -472,7 +476,23 @@ n_features), default=0
     of all covariance entries).  A transition row, start distribution, mean or
     covariance whose M-step denominator is zero (a state that is never
     visited, with no prior) keeps its previous value with a warning instead
-    of becoming all-zero or NaN.
+    of becoming all-zero or NaN.  A covariance that collapses during ``fit``
+    (not positive definite after an M-step) stops the fit with
+    :class:`~fastem.stats.ComponentCollapseError` naming the state and the
+    remedies, and the model is left unchanged; hmmlearn instead retries its
+    log-density with 1e-7 added to the diagonal and stores the singular
+    matrix, which its own ``covars_`` setter would refuse.  One rule decides
+    whether covariances are usable -- in the setter, in ``fit`` (its start
+    and every M-step) and in ``score`` / ``predict`` / ``sample`` -- so a
+    fitted model is always usable.
+
+    As in hmmlearn, ``fit`` logs a warning (``logging``, logger
+    ``fastem.hmm``) when ``init_params`` overwrites a parameter that is set
+    and when the model has more free scalars than ``X`` has values.  Errors
+    are raised before anything is allocated for requests beyond this
+    machine's physical memory (huge ``n_components``, ``sample`` sizes).
+    Rows with a value beyond 1e150 in magnitude are refused by ``fit`` and
+    by every inference method (their squared distances overflow).
     """
 
     def __init__(self, n_components=1, covariance_type="diag", min_covar=1e-3,
@@ -645,8 +665,9 @@ n_features), default=0
         if not np.all(np.isfinite(cv)):
             raise ValueError(
                 "covars_ contains NaN or infinite values"
-                + (f" after EM iteration {fit_iter}" if fit_iter else "")
-                + ". Set finite covariances.")
+                + (f" after EM iteration {fit_iter}. Rescale X, or use "
+                   "fewer states." if fit_iter else
+                   ". Set finite covariances."))
         if fit_iter:
             where = (f"EM iteration {fit_iter} made the covariance of "
                      "state(s) {bad} collapse (too few rows are assigned to "
