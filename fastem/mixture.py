@@ -278,10 +278,13 @@ default='kmeans'
                     "per component.")
             if not np.all(np.isfinite(weights)) or weights.min() < 0 \
                     or weights.max() > 1:
+                # scikit-learn's sentence, with its arguments in its order
+                # (it prints the minimum as "max value"), then the facts.
                 raise ValueError(
                     "The parameter 'weights' should be in the range [0, 1], "
-                    f"but got max value {weights.max():.5f}, min value "
-                    f"{weights.min():.5f}.")
+                    f"but got max value {weights.min():.5f}, min value "
+                    f"{weights.max():.5f} (weights_init ranges from "
+                    f"{weights.min():.5g} to {weights.max():.5g}).")
             # float32 weights normalized in float32 are off by ~1e-7.
             atol = 1e-6 if weights.dtype == np.float32 else 1e-8
             if not abs(1.0 - float(weights.sum(dtype=np.float64))) <= atol:
@@ -894,9 +897,9 @@ default='kmeans'
         K0, D0 = p.means.shape
         if D != D0:
             raise ValueError(
-                f"X has {D} features, but {name} was fitted with {D0} "
-                f"features; {how} continues the previous fit and needs data "
-                "with the same features. Use a new estimator (or "
+                f"X has {D} features, but {name} is expecting {D0} features "
+                f"as input: it was fitted with {D0} features, and {how} "
+                "continues the previous fit. Use a new estimator (or "
                 "warm_start=False) to fit afresh.")
         if K0 != self.n_components or p.covariance_type != self.covariance_type:
             raise ValueError(

@@ -45,7 +45,8 @@ def test_warm_start_on_other_feature_count_is_refused(ct):
                          random_state=0).fit(_blobs(d=2))
     before = gm.means_.copy()
     with pytest.raises(ValueError, match=r"X has 1 features, but GaussianMixture "
-                       r"was fitted with 2 features; warm_start=True"):
+                       r"is expecting 2 features as input: it was fitted with "
+                       r"2 features, and warm_start=True continues"):
         gm.fit(_blobs(d=1))
     with pytest.raises(ValueError, match=r"X has 3 features.*fitted with 2"):
         gm.fit_chunks(fastem.chunks.array_chunks(_blobs(d=3), chunk_rows=100))
