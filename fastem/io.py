@@ -27,10 +27,14 @@ floats are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (JSON
 has no such numbers).
 """
 
+import contextlib
 import json
 import math
 import os
 import re
+import stat
+import tempfile
+import warnings
 
 import numpy as np
 
@@ -67,12 +71,77 @@ def _decode(v):
     return v
 
 
-def _array(v, name):
+def _what(x):
+    """Describe the type of a JSON value, for error messages."""
+    if x is None:
+        return "null"
+    if isinstance(x, bool):
+        return "a boolean"
+    if isinstance(x, str):
+        return f"the string {x[:20]!r}" + ("..." if len(x) > 20 else "")
+    if isinstance(x, (int, float, np.number)):
+        return f"the number {x!r}"
+    if isinstance(x, (list, tuple)):
+        return "a list"
+    if isinstance(x, dict):
+        return "an object"
+    return type(x).__name__
+
+
+def _array(v, name, ndim):
+    """Decode the nested lists of field ``name`` into a float64 array.
+
+    Exactly ``ndim`` levels of lists of numbers (or the strings ``"inf"``,
+    ``"-inf"``, ``"nan"``) are accepted; anything else is a
+    :class:`ModelFileError` naming the field.  The depth is bounded by
+    ``ndim`` (at most 3), so a deeply nested value cannot exhaust the stack.
+    """
+    dims = {1: "a list of numbers", 2: "a list of lists of numbers",
+            3: "a list of lists of lists of numbers"}[ndim]
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+
+    def bad(found):
+        return ModelFileError(f"{name}: expected {dims}, found {found}")
+
+    def walk(x, depth):
+        if isinstance(x, (list, tuple)):
+            if depth == ndim:
+                raise bad("lists nested deeper than that")
+            return [walk(y, depth + 1) for y in x]
+        if depth != ndim:
+            raise bad(_what(x) if depth == 0 else f"{_what(x)} inside it")
+        if isinstance(x, str) and x in _SPECIAL:
+            return _SPECIAL[x]
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.number)):
+            raise bad(f"{_what(x)} inside it")
+        return x
+
     try:
-        return np.array(_decode(v), dtype=np.float64)
-    except (KeyError, ValueError, TypeError):
-        raise ModelFileError(f"invalid array {name!r} in the model file") \
+        return np.array(walk(v, 0), dtype=np.float64)
+    except (ValueError, OverflowError) as e:
+        if isinstance(e, ModelFileError):
+            raise
+        raise ModelFileError(f"{name}: expected {dims} forming a "
+                             f"rectangular array of float64 values "
+                             f"({_one_line(e)})") from None
+
+
+def _number(v, name):
+    """Return a JSON number (or ``"inf"``/``"-inf"``/``"nan"``) as a float."""
+    if isinstance(v, str) and v in _SPECIAL:
+        return _SPECIAL[v]
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+        raise ModelFileError(f"{name}: expected a number, found {_what(v)}")
+    try:
+        return float(v)
+    except OverflowError:
+        raise ModelFileError(f"{name}: number out of the float64 range") \
             from None
+
+
+def _one_line(msg):
+    return " ".join(str(msg).split())
 
 
 def _param_value(name, value):
@@ -109,6 +178,22 @@ def to_dict(model, metadata=None):
               if k not in _UNSAVED}
     fitted = None
     if hasattr(model, "weights_"):
+        ct = _fitted_covariance_type(model)
+        if ct != params.get("covariance_type"):
+            # ``set_params(covariance_type=...)`` after the fit changes the
+            # parameter, not the fitted arrays.  Writing the new type beside
+            # arrays of the old shapes gave a file load() rejects; what the
+            # user has in hand (and what predict uses) is the fitted model,
+            # so that is what is saved, with the type it was fitted with:
+            # load() gives back a working model.  Refitting gives the new
+            # type.
+            warnings.warn(
+                f"covariance_type was set to {params.get('covariance_type')!r}"
+                f" after the model was fitted with {ct!r}; saving the fitted "
+                f"model, with covariance_type={ct!r} (fit again to get a "
+                f"{params.get('covariance_type')!r} model)", UserWarning,
+                stacklevel=3)
+            params["covariance_type"] = ct
         names = getattr(model, "feature_names_in_", None)
         fitted = {
             "weights": _encode(model.weights_),
@@ -127,6 +212,39 @@ def to_dict(model, metadata=None):
             "metadata": dict(metadata or {})}
 
 
+_SHAPES = {"full": lambda K, D: (K, D, D), "tied": lambda K, D: (D, D),
+           "diag": lambda K, D: (K, D), "spherical": lambda K, D: (K,)}
+
+
+def _fitted_covariance_type(model):
+    """Return the covariance type of ``model``'s fitted arrays.
+
+    The type recorded with the fitted parameters when there is one, else the
+    one the shape of ``precisions_cholesky_`` implies (full ``(K, D, D)``,
+    tied ``(D, D)``, diag ``(K, D)``, spherical ``(K,)``); the constructor
+    parameter when it agrees with that shape (tied and diag shapes coincide
+    when ``K == D``).
+    """
+    K = np.shape(model.weights_)[0]
+    D = np.shape(model.means_)[1]
+    shape = np.shape(model.precisions_cholesky_)
+    fits = [t for t, f in _SHAPES.items() if f(K, D) == shape]
+    for ct in (getattr(getattr(model, "_params", None), "covariance_type",
+                       None),
+               getattr(model, "_fitted_covariance_type", None),
+               model.covariance_type):
+        if ct in fits:
+            return ct
+    if not fits:
+        raise ValueError(
+            f"cannot save: the fitted precisions_cholesky_ of shape {shape} "
+            f"fit no covariance type for {K} components and {D} features")
+    if len(fits) > 1:  # tied or diag with K == D: tied is triangular
+        pc = np.asarray(model.precisions_cholesky_)
+        return "tied" if not np.tril(pc, -1).any() else "diag"
+    return fits[0]
+
+
 def save(model, path, metadata=None):
     """Save ``model`` to ``path`` as JSON (see the module docstring).
 
@@ -134,8 +252,11 @@ def save(model, path, metadata=None):
     ----------
     model : GaussianMixture
     path : str or os.PathLike
-        Destination; written atomically (a temporary file then a rename), so
-        an interrupted save never leaves a truncated model behind.
+        Destination; written atomically (a temporary file of its own in the
+        same directory, flushed to disk, then renamed over ``path``), so an
+        interrupted save never leaves a truncated model behind, and saves to
+        one path from several threads or processes never mix (the last
+        rename wins; a concurrent :func:`load` sees one complete file).
     metadata : dict, optional
         JSON-serializable extra information stored with the model.
 
@@ -146,16 +267,79 @@ def save(model, path, metadata=None):
     """
     path = os.fspath(path)
     text = _dumps(to_dict(model, metadata))
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:
+        f.write(text)
+        f.write("\n")
     return path
+
+
+def _umask():
+    """Return the umask, read without changing it where possible."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # Elsewhere the umask can only be read by setting it (briefly racy with
+    # other threads creating files; Linux has /proc).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w"):
+    """Open a temporary file that replaces ``path`` when the block succeeds.
+
+    The temporary file is created with :func:`tempfile.mkstemp` in the
+    directory of ``path`` (so the final :func:`os.replace` is a rename on one
+    file system) under a name unique to this call, hence to this process and
+    thread.  On success it is flushed, ``fsync``-ed and renamed over
+    ``path``; if the block raises (an error, ``KeyboardInterrupt``) it is
+    removed and ``path`` is left as it was.  The file gets the permissions
+    of the file it replaces, or, for a new file, those :func:`open` would
+    give (``0o666`` minus the umask; ``mkstemp`` itself creates ``0o600``).
+    A symbolic link at ``path`` is followed: its target is replaced.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination.
+    mode : {'w', 'wb'}
+        Text (UTF-8) or binary.
+
+    Yields
+    ------
+    file
+        The open temporary file.
+    """
+    path = os.path.realpath(os.fspath(path))
+    directory, name = os.path.split(path)
+    try:
+        perm = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        perm = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp",
+                               dir=directory or ".")
+    try:
+        kw = {} if "b" in mode else {"encoding": "utf-8", "newline": None}
+        with os.fdopen(fd, mode, **kw) as f:
+            yield f
+            f.flush()
+            try:
+                os.fchmod(f.fileno(), perm)
+            except OSError:  # a file system without permissions
+                pass
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _dumps(d):
@@ -179,6 +363,10 @@ def _dumps(d):
 def from_dict(d, cls=None):
     """Rebuild a model from :func:`to_dict`'s output.
 
+    Every field is checked (types, shapes, values), so that a damaged or
+    hand-edited file is refused with a message naming the field instead of
+    giving a model that predicts nonsense.
+
     Parameters
     ----------
     d : dict
@@ -188,6 +376,11 @@ def from_dict(d, cls=None):
     Returns
     -------
     GaussianMixture
+
+    Raises
+    ------
+    ModelFileError
+        Naming the field that is missing, of the wrong type, shape or value.
     """
     from . import __version__
 
@@ -195,8 +388,9 @@ def from_dict(d, cls=None):
         raise ModelFileError(
             f"not a fastem model (expected \"format\": \"{FORMAT}\")")
     version = d.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise ModelFileError(f"invalid format_version {version!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"invalid format_version {version!r}: expected "
+                             f"an integer from 1 to {FORMAT_VERSION}")
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"model format version {version} (written by fastem "
@@ -206,51 +400,202 @@ def from_dict(d, cls=None):
         from .mixture import GaussianMixture as cls
     params = d.get("params")
     if not isinstance(params, dict):
-        raise ModelFileError("model file has no \"params\" object")
+        raise ModelFileError("model file has no \"params\" object (found "
+                             f"{_what(params)})")
+    metadata = d.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ModelFileError(f"metadata: expected an object, found "
+                             f"{_what(metadata)}")
+    fitted = d.get("fitted")
+    if fitted is not None and not isinstance(fitted, dict):
+        raise ModelFileError(f"fitted: expected an object or null, found "
+                             f"{_what(fitted)}")
+    model = _model_from_params(cls, params)
+    if fitted is not None:
+        _set_fitted(model, fitted)
+    elif getattr(model, "means_init", None) is not None:
+        _check_init(model, np.shape(model.means_init)[-1])
+    return model
+
+
+def _model_from_params(cls, params):
+    """Build the estimator with the saved constructor parameters, checked."""
     known = set(cls().get_params())
+    ct = params.get("covariance_type", "full")
+    if "covariance_type" in known and (not isinstance(ct, str)
+                                       or ct not in _SHAPES):
+        raise ModelFileError(
+            f"parameter 'covariance_type': expected one of "
+            f"{', '.join(_SHAPES)}, found {_what(ct)}")
+    ndims = {"weights_init": 1, "means_init": 2,
+             "precisions_init": len(_SHAPES[ct](1, 1))}
     kwargs = {}
     for k, v in params.items():
         if k not in known:
             continue  # a parameter this version does not have
-        kwargs[k] = _array(v, k) if (k in _ARRAY_PARAMS and v is not None) else v
+        if k in _ARRAY_PARAMS and v is not None:
+            v = _array(v, f"parameter {k!r}", ndims[k])
+        elif not (v is None or isinstance(v, (bool, int, float, str))):
+            raise ModelFileError(f"parameter {k!r}: expected a number, a "
+                                 f"string, true/false or null, found "
+                                 f"{_what(v)}")
+        kwargs[k] = v
+    n_threads = kwargs.pop("n_threads", None)
+    if n_threads is not None and (isinstance(n_threads, bool) or not
+                                  isinstance(n_threads, int) or n_threads < 1):
+        raise ModelFileError(f"parameter 'n_threads': expected a positive "
+                             f"integer or null, found {_what(n_threads)}")
     model = cls(**kwargs)
-    fitted = d.get("fitted")
-    if fitted is not None:
+    check = getattr(model, "_check_parameters", None)
+    if check is not None:
+        # The estimator's own checks (not n_threads: a model saved on a
+        # bigger machine still loads; fitting it there says what to do).
         try:
-            _set_fitted(model, fitted)
-        except KeyError as e:
-            raise ModelFileError(f"model file lacks fitted field {e}") from None
+            check()
+        except (TypeError, ValueError) as e:
+            raise ModelFileError(f"invalid parameter: {_one_line(e)}") \
+                from None
+    if n_threads is not None:
+        model.set_params(n_threads=n_threads)
     return model
+
+
+# Relative tolerance of the consistency check of covariances against the
+# precision factors: the product U^T C U of a factor and its covariance is
+# the identity to ~eps * cond (float64: 1e-16 to 1e-12 in practice, float32
+# fits ~2e-7).  The check is there to catch covariances that do not belong
+# to the factors (an edited file: errors of order 1), not to reject a
+# legitimate ill-conditioned model.
+_CONSISTENCY_RTOL = 1e-2
+_WEIGHTS_ATOL = 1e-6  # float32 fits normalize their weights to ~1e-7
 
 
 def _set_fitted(model, f):
     from .stats import GaussianParams
 
+    for k in ("weights", "means", "covariances", "precisions_cholesky",
+              "converged", "n_iter", "lower_bound"):
+        if k not in f:
+            raise ModelFileError(f"model file lacks fitted field {k!r}")
     ct = model.covariance_type
-    weights = _array(f["weights"], "weights")
-    means = _array(f["means"], "means")
-    pc = _array(f["precisions_cholesky"], "precisions_cholesky")
-    cov = _array(f["covariances"], "covariances")
+    weights = _array(f["weights"], "weights", 1)
+    means = _array(f["means"], "means", 2)
     K = weights.shape[0]
-    if means.ndim != 2 or means.shape[0] != K:
+    if K < 1:
+        raise ModelFileError("weights: expected at least one component, "
+                             "found an empty list")
+    if K != model.n_components:
+        raise ModelFileError(
+            f"weights: {K} weights do not match parameter n_components="
+            f"{model.n_components}")
+    if means.shape[0] != K:
         raise ModelFileError(f"means of shape {means.shape} do not match "
-                             f"{K} weights")
+                             f"{K} weights (expected {K} rows)")
     D = means.shape[1]
-    shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D),
-             "spherical": (K,)}[ct]
+    if D < 1:
+        raise ModelFileError("means: expected at least one feature, found "
+                             "empty rows")
+    shape = _SHAPES[ct](K, D)
+    pc = _array(f["precisions_cholesky"], "precisions_cholesky", len(shape))
+    cov = _array(f["covariances"], "covariances", len(shape))
     if pc.shape != shape or cov.shape != shape:
         raise ModelFileError(
             f"covariances/precisions_cholesky of shape {cov.shape}/{pc.shape} "
-            f"do not match covariance_type {ct!r} (expected {shape})")
-    _commit(model, GaussianParams(weights, means, pc, ct, cov))
-    model.converged_ = bool(f["converged"])
-    model.n_iter_ = int(f["n_iter"])
-    model.lower_bound_ = float(_decode(f["lower_bound"]))
-    model.lower_bounds_ = [float(v) for v in _decode(f.get("lower_bounds", []))]
-    model.n_features_in_ = int(f.get("n_features_in", D))
+            f"do not match covariance_type {ct!r} with {K} components and "
+            f"{D} features (expected {shape})")
+    if not (np.all(np.isfinite(weights)) and weights.min() >= 0):
+        raise ModelFileError(
+            f"weights: expected finite non-negative values, found "
+            f"{weights[~(np.isfinite(weights) & (weights >= 0))][0]!r}")
+    if not abs(weights.sum() - 1.0) <= _WEIGHTS_ATOL:
+        raise ModelFileError(f"weights: expected a sum of 1, found "
+                             f"{weights.sum()!r}")
+    if not np.all(np.isfinite(means)):
+        raise ModelFileError("means: expected finite values, found NaN or "
+                             "infinity")
+    _check_factors(ct, pc, cov, K, D)
+    _check_init(model, D)
+    converged = f["converged"]
+    if not isinstance(converged, bool):
+        raise ModelFileError(f"converged: expected true or false, found "
+                             f"{_what(converged)}")
+    n_iter = f["n_iter"]
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
+        raise ModelFileError(f"n_iter: expected an integer >= 0, found "
+                             f"{_what(n_iter)}")
+    lower_bound = _number(f["lower_bound"], "lower_bound")
+    lower_bounds = _array(f.get("lower_bounds", []), "lower_bounds", 1)
+    n_features_in = f.get("n_features_in", D)
+    if isinstance(n_features_in, bool) or n_features_in != D or not \
+            isinstance(n_features_in, int):
+        raise ModelFileError(f"n_features_in: expected {D} (the number of "
+                             f"columns of means), found {_what(n_features_in)}")
     names = f.get("feature_names_in")
+    if names is not None and not (
+            isinstance(names, list) and len(names) == D
+            and all(isinstance(n, str) for n in names)):
+        raise ModelFileError(f"feature_names_in: expected null or a list of "
+                             f"{D} strings, found {_what(names)}"
+                             + (f" of length {len(names)}"
+                                if isinstance(names, list) else ""))
+    _commit(model, GaussianParams(weights, means, pc, ct, cov))
+    model.converged_ = converged
+    model.n_iter_ = n_iter
+    model.lower_bound_ = lower_bound
+    model.lower_bounds_ = [float(v) for v in lower_bounds]
+    model.n_features_in_ = D
     if names is not None:
         model.feature_names_in_ = np.asarray(names, dtype=object)
+
+
+def _check_factors(ct, pc, cov, K, D):
+    """Precision Cholesky factors and covariances: valid and consistent."""
+    if not np.all(np.isfinite(pc)):
+        raise ModelFileError("precisions_cholesky: expected finite values, "
+                             "found NaN or infinity")
+    if not np.all(np.isfinite(cov)):
+        raise ModelFileError("covariances: expected finite values, found NaN "
+                             "or infinity")
+    if ct in ("full", "tied"):
+        p3, c3 = pc.reshape(-1, D, D), cov.reshape(-1, D, D)
+        diag = np.diagonal(p3, axis1=1, axis2=2)
+        if not np.all(diag > 0):
+            raise ModelFileError(
+                "precisions_cholesky: expected a strictly positive diagonal "
+                f"(Cholesky factors), found {diag[~(diag > 0)][0]!r}")
+        # scikit-learn's convention (fastem's too): upper triangular U with
+        # U U^T = inv(covariance), zeros below the diagonal.
+        scale = np.abs(p3).max(axis=(1, 2))[:, None, None]
+        if np.any(np.abs(np.tril(p3, -1)) > 1e-12 * scale):
+            raise ModelFileError(
+                "precisions_cholesky: expected upper-triangular factors "
+                "(zeros below the diagonal, scikit-learn's convention)")
+        if not np.allclose(c3, np.swapaxes(c3, 1, 2), rtol=1e-9,
+                           atol=1e-12 * np.abs(c3).max()):
+            raise ModelFileError("covariances: expected symmetric matrices")
+        err = np.abs(np.swapaxes(p3, 1, 2) @ c3 @ p3 - np.eye(D)).max()
+    else:
+        if not np.all(pc > 0):
+            raise ModelFileError(
+                "precisions_cholesky: expected positive values, found "
+                f"{pc[~(pc > 0)][0]!r}")
+        err = np.abs(cov * pc ** 2 - 1.0).max()
+    if not err <= _CONSISTENCY_RTOL:
+        raise ModelFileError(
+            "covariances: do not match precisions_cholesky (the covariance "
+            "times the precision differs from the identity by "
+            f"{err:.3g}); the file was altered or damaged")
+
+
+def _check_init(model, D):
+    """Run the estimator's own checks of the *_init parameters."""
+    check = getattr(model, "_check_initial_parameters", None)
+    if check is None:
+        return
+    try:
+        check(D)
+    except (TypeError, ValueError, np.linalg.LinAlgError) as e:
+        raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
 
 
 def _commit(model, params):
@@ -279,16 +624,23 @@ def load(path, cls=None):
         by a newer format version; ``OSError`` when it cannot be read.
     """
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as f:
-        try:
-            d = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ModelFileError(f"{path}: not a fastem model file (not JSON: "
-                                 f"{e})") from None
+    d = _read_json(path)
     try:
         return from_dict(d, cls)
     except ModelFileError as e:
         raise ModelFileError(f"{path}: {e}") from None
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ModelFileError(f"{path}: not a fastem model file (not JSON: "
+                                 f"{_one_line(e)})") from None
+        except RecursionError:
+            raise ModelFileError(f"{path}: not a fastem model file (malformed "
+                                 "JSON: too deeply nested)") from None
 
 
 def read_metadata(path):
@@ -302,9 +654,9 @@ def read_metadata(path):
     -------
     dict
     """
-    with open(os.fspath(path), encoding="utf-8") as f:
-        d = json.load(f)
-    return dict(d.get("metadata") or {}) if isinstance(d, dict) else {}
+    d = _read_json(os.fspath(path))
+    meta = d.get("metadata") if isinstance(d, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
 
 
 # ------------------------------------------------------------ scikit-learn
