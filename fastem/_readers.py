@@ -5,8 +5,10 @@ optional dependency) raises :class:`DataError` with a one-line message that
 names the file and says what to do.
 """
 
+import contextlib
 import os
 import re
+import stat
 import warnings
 
 import numpy as np
@@ -16,6 +18,85 @@ SUFFIXES = (".csv", ".tsv", ".txt", ".npy", ".parquet", ".pq")
 
 class DataError(ValueError):
     """A data file cannot be read as a numeric table (one-line message)."""
+
+
+# Longest line a text file may have (a file of binary data or of a single
+# endless line would otherwise be read whole into memory before any error),
+# and the block size of the bounded pass that checks it.
+MAX_LINE_BYTES = 16 * 2 ** 20
+_SCAN_BLOCK = 2 ** 20
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _check_file(path):
+    """Refuse what is not a regular file or a pipe: one clear line, at once.
+
+    ``/dev/zero`` and other devices never end; reading them would only stop
+    when memory runs out.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path}: is a directory, expected a data file")
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        kind = next((k for test, k in _KINDS if test(mode)), "not a file")
+        raise DataError(
+            f"{path}: is {kind}, not a regular file; fastem reads data files "
+            "(CSV text, .npy, .parquet) -- save the data to a file first")
+    return mode
+
+
+def _nul_error(path, at):
+    return DataError(
+        f"{path}: not a text CSV file: found NUL bytes at byte {at}; fastem "
+        "reads CSV text (UTF-8), .npy and .parquet -- convert the file, or "
+        "give it its real extension")
+
+
+def _long_line_error(path, line):
+    return DataError(
+        f"{path}: line {line} is longer than {MAX_LINE_BYTES // 2 ** 20} MiB; "
+        "not a CSV table (one row per line) -- is it the right file?")
+
+
+def _scan_text(f, path, keep=False):
+    """Check a text file in one bounded pass: no NUL byte, no overlong line.
+
+    Reads ``f`` (binary) in blocks of at most :data:`_SCAN_BLOCK` bytes, so
+    memory stays bounded whatever the file holds.  Returns the bytes read
+    when ``keep`` (for a pipe, which cannot be read twice), else None.
+    """
+    size = min(_SCAN_BLOCK, MAX_LINE_BYTES)
+    offset = lines = since = 0  # since: bytes after the last line end
+    kept = []
+    while True:
+        block = f.read(size)
+        if not block:
+            return b"".join(kept) if keep else None
+        nul = block.find(b"\0")
+        if nul >= 0:
+            raise _nul_error(path, offset + nul)
+        if keep:
+            kept.append(block)
+        offset += len(block)
+        if b"\r" in block:  # CR or CRLF line ends count as line ends
+            block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        first = block.find(b"\n")
+        if first < 0:
+            since += len(block)
+        else:
+            if since + first > MAX_LINE_BYTES:
+                raise _long_line_error(path, lines + 1)
+            # the lines wholly inside the block are shorter than the block
+            lines += block.count(b"\n")
+            since = len(block) - block.rfind(b"\n") - 1
+        if since > MAX_LINE_BYTES:
+            raise _long_line_error(path, lines + 1)
 
 
 def read_table(path, columns=None):
@@ -44,17 +125,14 @@ def read_table(path, columns=None):
         With a one-line message.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise DataError(f"{path}: is a directory, expected a data file")
+    mode = _check_file(path)
     suffix = os.path.splitext(path)[1].lower()
     if suffix in (".npy",):
         X, names = _read_npy(path, columns)
     elif suffix in (".parquet", ".pq"):
         X, names = _read_parquet(path, columns)
     elif suffix in (".csv", ".tsv", ".txt", ".dat", ""):
-        X, names = _read_text(path, columns)
+        X, names = _read_text(path, columns, stat.S_ISFIFO(mode))
     else:
         raise DataError(
             f"{path}: unknown file type {suffix!r}; expected one of "
@@ -79,8 +157,7 @@ def peek_columns(path):
     n_columns : int
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"{path}: no such file")
+    _check_file(path)
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".npy":
         try:
@@ -116,13 +193,28 @@ def _pyarrow(path):
     return pq
 
 
-def _first_line(path):
-    """First line that is neither blank nor a comment, and its line number."""
+def _first_line(path, lines=None):
+    """First line that is neither blank nor a comment, and its line number.
+
+    Reads ``path`` line by line with a bound on the line length (or takes the
+    lines of a pipe already read, ``lines``).
+    """
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            n_before = 0
-            for line in f:
+        with open(path, encoding="utf-8-sig") if lines is None \
+                else contextlib.nullcontext(iter(lines)) as f:
+            n_before = offset = 0
+            while True:
+                line = f.readline(MAX_LINE_BYTES + 1) if lines is None \
+                    else next(f, "")
+                if not line:
+                    break
                 n_before += 1
+                if len(line) > MAX_LINE_BYTES:
+                    raise _long_line_error(path, n_before)
+                nul = line.find("\0")
+                if nul >= 0:
+                    raise _nul_error(path, offset + len(line[:nul].encode()))
+                offset += len(line.encode())
                 if line.strip() and not line.lstrip().startswith("#"):
                     return line, n_before
     except UnicodeDecodeError:
@@ -183,8 +275,24 @@ def _split(line, delimiter):
     return [f.strip().strip('"').strip("'") for f in fields]
 
 
-def _read_text(path, columns):
-    first, n_before = _first_line(path)
+def _read_text(path, columns, pipe=False):
+    # One bounded pass first: binary data or a file without line ends is
+    # refused before a parser reads it whole (a 50 MB file of NUL bytes took
+    # 467 MB, /dev/zero all the memory).  A pipe is read once, into memory.
+    lines = None
+    try:
+        with open(path, "rb") as f:
+            data = _scan_text(f, path, keep=pipe)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    if pipe:
+        try:
+            lines = data.decode("utf-8-sig").splitlines(keepends=True)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not a text file (cannot decode as "
+                            "UTF-8)") from None
+        del data
+    first, n_before = _first_line(path, lines)
     delimiter = _delimiter(first)
     fields = _split(first.rstrip("\r\n"), delimiter)
     header = not all(_is_number(f) for f in fields if f != "")
@@ -194,7 +302,8 @@ def _read_text(path, columns):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data"
-            X = np.loadtxt(path, delimiter=delimiter,
+            X = np.loadtxt(path if lines is None else lines,
+                           delimiter=delimiter,
                            skiprows=n_before if header else 0, usecols=usecols,
                            ndmin=2, dtype=np.float64, comments="#",
                            encoding="utf-8-sig")
