@@ -473,8 +473,26 @@ def _model_json(gm, names=None):
 _IGNORED = "X does not have valid feature names"
 
 
-def _check_outputs(args):
-    """Fail before the fit, not after, on unwritable or unsupported outputs."""
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file (hard or symbolic links)."""
+    try:
+        return os.path.samefile(a, b)  # same device and inode
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, ValueError):
+        return False
+
+
+def _check_outputs(args, inputs=()):
+    """Fail before the fit, not after, on unwritable or unsupported outputs.
+
+    ``inputs`` are ``(what, path)`` pairs of the files the command reads: an
+    output that is one of them (the same file, whatever the spelling) would
+    replace the user's data or model, and is refused.
+    """
+    outputs = []
     for opt in ("out", "plot"):
         path = getattr(args, opt, None)
         if not path:
@@ -484,6 +502,18 @@ def _check_outputs(args):
             raise CLIError(f"--{opt} {path}: directory {parent} does not exist")
         if os.path.isdir(path):
             raise CLIError(f"--{opt} {path}: is a directory")
+        for what, src in inputs:
+            if src and _same_file(path, src):
+                same = "" if path == src else f" ({src}, the same file)"
+                raise CLIError(
+                    f"--{opt} {path} is the input {what}{same}: writing it "
+                    f"would replace the {what.lower()} being read; choose "
+                    "another output file")
+        for other_opt, other in outputs:
+            if _same_file(path, other):
+                raise CLIError(f"--{opt} {path} and --{other_opt} {other} "
+                               "are the same file; choose two names")
+        outputs.append((opt, path))
     if getattr(args, "plot", None):
         from .plot import figure
 
@@ -498,11 +528,14 @@ def _check_outputs(args):
 
 
 def _save_plot(path, draw):
+    from .io import atomic_write
     from .plot import figure
 
     fig, ax = figure()
     draw(ax)
-    fig.savefig(path)
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    with atomic_write(path, "wb") as f:  # never a half-written picture
+        fig.savefig(f, format=ext)
 
 
 def _pair(args, gm):
@@ -556,7 +589,7 @@ def _configure_fit(p):
 @command("fit", "fit a Gaussian mixture to a data file and print a summary")
 def run_fit(args):
     """Run ``fastem fit``."""
-    _check_outputs(args)
+    _check_outputs(args, [("DATA", args.data)])
     t0 = perf_counter()
     X, names = _read(args.data, _columns(args))
     t_read = perf_counter() - t0
@@ -680,7 +713,7 @@ def run_select(args):
     """Run ``fastem select``."""
     from .selection import select
 
-    _check_outputs(args)
+    _check_outputs(args, [("DATA", args.data)])
     X, names = _read(args.data, _columns(args))
     types = args.covariance
     if isinstance(types, str):
@@ -825,7 +858,7 @@ def run_predict(args):
     import numpy as np
 
     gm = _load_model(args.model)
-    _check_outputs(args)
+    _check_outputs(args, [("MODEL", args.model), ("DATA", args.data)])
     if not hasattr(gm, "weights_"):
         raise CLIError(f"{args.model}: the model is not fitted")
     X, _ = _read(args.data, _predict_columns(args, gm))
@@ -844,9 +877,17 @@ def run_predict(args):
     if args.json:
         _print_json({"proba" if args.proba else "labels": values})
         return 0
-    target = args.out if args.out else sys.stdout
-    np.savetxt(target, values, fmt=fmt, delimiter=",",
-               header="" if args.no_header else header, comments="")
+    if args.out:
+        from .io import atomic_write
+
+        # a temporary file renamed into place: an error or Ctrl-C half-way
+        # leaves no truncated output (and any previous file intact)
+        with atomic_write(args.out) as f:
+            np.savetxt(f, values, fmt=fmt, delimiter=",",
+                       header="" if args.no_header else header, comments="")
+    else:
+        np.savetxt(sys.stdout, values, fmt=fmt, delimiter=",",
+                   header="" if args.no_header else header, comments="")
     if args.out:
         _note(args, f"{'probabilities' if args.proba else 'labels'} of "
                     f"{X.shape[0]:,} rows written to {args.out}")
