@@ -457,8 +457,9 @@ n_features), default=0
         'spherical', (n_components, n_features) for 'diag',
         (n_components, n_features, n_features) for 'full', (n_features,
         n_features) for 'tied'.  As in hmmlearn, spherical variances may
-        also be given as (n_components, 1) or (n_components, n_features)
-        with equal values in each row (hmmlearn's layout after ``fit``).
+        also be given as (n_components, 1) (or (n_components, 1, ..., 1))
+        or (n_components, n_features) with equal values in each row
+        (hmmlearn's layout after ``fit``).
     monitor_ : ConvergenceMonitor
         Log-likelihood history of the last fit and its ``converged`` flag.
     n_features : int
@@ -604,11 +605,17 @@ n_features), default=0
         """Bring the layouts hmmlearn's setter accepts to fastem's.
 
         A spherical ``covars_`` may be given as (n_components,), as
-        (n_components, 1) or as (n_components, n_features) with equal values
+        (n_components, 1) (or (n_components, 1, ..., 1), which hmmlearn's
+        setter takes too) or as (n_components, n_features) with equal values
         in every row (hmmlearn's own layout after ``fit``); all are stored as
         (n_components,).
         """
         K = self.n_components
+        if (self.covariance_type == "spherical" and cv.ndim > 2
+                and cv.shape[0] == K and all(n == 1 for n in cv.shape[1:])):
+            # hmmlearn's setter checks only len(covars) == n_components, so
+            # it takes (n_components, 1, 1, 1) (its test_issue_385)
+            cv = cv.reshape(K, 1)
         if (self.covariance_type == "spherical" and cv.ndim == 2
                 and cv.shape[0] == K and cv.shape[1] >= 1):
             first = cv[:, :1]
@@ -965,15 +972,7 @@ n_features), default=0
         N, D = X.shape
         K = self.n_components
         starts = _check_lengths(lengths, N)
-        ip = self.init_params
-        if ("m" in ip or not hasattr(self, "means_")) and N < K:
-            # before anything of size n_components x n_components is made
-            raise ValueError(
-                f"n_samples={N} should be >= n_clusters={K}: initializing "
-                "the means by k-means ('m' in init_params, or means_ not "
-                f"set) needs at least n_components = {K} rows. Use fewer "
-                "states, more data, or set means_ and remove 'm' from "
-                "init_params.")
+        self._check_means_init_rows(N)
         ws_rows = _plan_groups(starts) is None
         _check_memory(
             8 * (6 * K * K + (3 * N * K if ws_rows else 0) + 8 * N),
@@ -990,7 +989,7 @@ n_features), default=0
             mon.history = deque()
         mon._reset()
         with _config.threads(self.n_threads):
-            p = self._init(X)
+            p = self._initial_params(X)
             try:
                 model = self._validated_model(p, D)
             except ComponentCollapseError as e:
@@ -1058,7 +1057,46 @@ n_features), default=0
             "covars_weight": cw,
         }
 
-    def _init(self, X):
+    def _check_means_init_rows(self, N):
+        """Refuse fewer rows than states when the means come from k-means.
+
+        Checked before anything of size n_components x n_components is made.
+        """
+        K = self.n_components
+        if ("m" in self.init_params or not hasattr(self, "means_")) and N < K:
+            raise ValueError(
+                f"n_samples={N} should be >= n_clusters={K}: initializing "
+                "the means by k-means ('m' in init_params, or means_ not "
+                f"set) needs at least n_components = {K} rows. Use fewer "
+                "states, more data, or set means_ and remove 'm' from "
+                "init_params.")
+
+    def _init(self, X, lengths=None):
+        """Initialize the parameters as hmmlearn's ``_init`` does.
+
+        hmmlearn's signature and effect: the parameters named in
+        ``init_params`` (and those not set) are initialized from ``X`` and
+        stored on the model, with ``n_features``.  ``lengths`` is checked
+        (an int is one sequence) and otherwise unused, as in hmmlearn's
+        GaussianHMM.  ``fit`` does not call this; it uses
+        :meth:`_initial_params`, which leaves the model untouched until the
+        fit succeeds.
+        """
+        self._check_parameters()
+        X = self._validate_X(X)
+        N, D = X.shape
+        if lengths is not None:
+            _check_lengths(np.atleast_1d(lengths), N)
+        self._check_means_init_rows(N)
+        with _config.threads(self.n_threads):
+            p = self._initial_params(X)
+        self.startprob_ = p["startprob_"]
+        self.transmat_ = p["transmat_"]
+        self.means_ = p["means_"]
+        self.covars_ = p["_covars_"]
+        self.n_features = self.n_features_in_ = D
+
+    def _initial_params(self, X):
         """Return the initial parameters: those set, or new per ``init_params``.
 
         A dict; the model's attributes are not touched.
