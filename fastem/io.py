@@ -506,10 +506,10 @@ def _set_fitted(model, f):
     if not (np.all(np.isfinite(weights)) and weights.min() >= 0):
         raise ModelFileError(
             f"weights: expected finite non-negative values, found "
-            f"{weights[~(np.isfinite(weights) & (weights >= 0))][0]!r}")
+            f"{float(weights[~(np.isfinite(weights) & (weights >= 0))][0])!r}")
     if not abs(weights.sum() - 1.0) <= _WEIGHTS_ATOL:
         raise ModelFileError(f"weights: expected a sum of 1, found "
-                             f"{weights.sum()!r}")
+                             f"{float(weights.sum())!r}")
     if not np.all(np.isfinite(means)):
         raise ModelFileError("means: expected finite values, found NaN or "
                              "infinity")
@@ -562,7 +562,7 @@ def _check_factors(ct, pc, cov, K, D):
         if not np.all(diag > 0):
             raise ModelFileError(
                 "precisions_cholesky: expected a strictly positive diagonal "
-                f"(Cholesky factors), found {diag[~(diag > 0)][0]!r}")
+                f"(Cholesky factors), found {float(diag[~(diag > 0)][0])!r}")
         # scikit-learn's convention (fastem's too): upper triangular U with
         # U U^T = inv(covariance), zeros below the diagonal.
         scale = np.abs(p3).max(axis=(1, 2))[:, None, None]
@@ -570,15 +570,16 @@ def _check_factors(ct, pc, cov, K, D):
             raise ModelFileError(
                 "precisions_cholesky: expected upper-triangular factors "
                 "(zeros below the diagonal, scikit-learn's convention)")
-        if not np.allclose(c3, np.swapaxes(c3, 1, 2), rtol=1e-9,
-                           atol=1e-12 * np.abs(c3).max()):
+        # loose: covariances of float32 fits are symmetric to ~1e-7
+        if not np.allclose(c3, np.swapaxes(c3, 1, 2), rtol=1e-5,
+                           atol=1e-7 * np.abs(c3).max()):
             raise ModelFileError("covariances: expected symmetric matrices")
         err = np.abs(np.swapaxes(p3, 1, 2) @ c3 @ p3 - np.eye(D)).max()
     else:
         if not np.all(pc > 0):
             raise ModelFileError(
                 "precisions_cholesky: expected positive values, found "
-                f"{pc[~(pc > 0)][0]!r}")
+                f"{float(pc[~(pc > 0)][0])!r}")
         err = np.abs(cov * pc ** 2 - 1.0).max()
     if not err <= _CONSISTENCY_RTOL:
         raise ModelFileError(
