@@ -179,6 +179,11 @@ def _defer_sigint(signum, frame):
     _INTERRUPTED[0] = True
 
 
+# Set while an interrupted caller (``select`` with several jobs) waits for
+# the fits running in worker threads: they stop at their next check.
+_ABORT = threading.Event()
+
+
 def check_interrupt():
     """Raise KeyboardInterrupt if Ctrl-C was pressed inside a fastem context.
 
@@ -188,6 +193,8 @@ def check_interrupt():
     """
     if _INTERRUPTED[0]:
         _INTERRUPTED[0] = False
+        raise KeyboardInterrupt
+    if _ABORT.is_set():
         raise KeyboardInterrupt
 
 

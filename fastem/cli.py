@@ -700,6 +700,9 @@ def _configure_select(p):
                    help="fits run at the same time (default: automatic)")
     _add_data_options(p)
     p.add_argument("--out", metavar="MODEL.json", help="save the best model")
+    p.add_argument("--include-degenerate", action="store_true",
+                   help="let a degenerate fit (a collapsed component, marked "
+                        "! in the table) be chosen")
     p.add_argument("--plot", metavar="FIG.png",
                    help="save the criterion curves (needs matplotlib)")
     p.add_argument("--progress", action="store_true",
@@ -735,6 +738,7 @@ def run_select(args):
         res = select(X, args.components, types, criterion=args.criterion,
                      n_init=args.n_init, random_state=args.seed,
                      n_jobs=args.jobs, progress=progress,
+                     include_degenerate=args.include_degenerate,
                      max_iter=args.max_iter, tol=args.tol,
                      reg_covar=args.reg_covar, init_params=args.init,
                      n_threads=args.threads)

@@ -516,8 +516,18 @@ def select(X, n_components=range(1, 10),
             order = sorted(grid, key=lambda kt: -n_parameters(kt[0], D, kt[1]))
             with ThreadPoolExecutor(n_jobs) as pool:
                 futures = {pool.submit(run, *key): key for key in order}
-                for fut in as_completed(futures):
-                    record(futures[fut], fut.result())
+                try:
+                    for fut in as_completed(futures):
+                        record(futures[fut], fut.result())
+                except BaseException:
+                    # Ctrl-C (or an error): drop the queued fits and stop the
+                    # running ones at their next kernel boundary.
+                    _config._ABORT.set()
+                    try:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                    finally:
+                        _config._ABORT.clear()
+                    raise
     results = [out[key][0] for key in grid]
     models = {key: out[key][1] for key in grid if out[key][1] is not None}
     return SelectionResult(criterion, results, models, N, D,
