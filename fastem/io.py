@@ -195,11 +195,24 @@ def to_dict(model, metadata=None):
                 stacklevel=3)
             params["covariance_type"] = ct
         names = getattr(model, "feature_names_in_", None)
+        # The float64 parameters the kernels use, not the attributes (a
+        # float32 fit shows float32 attributes): loading gives bit-identical
+        # predictions either way.
+        p = getattr(model, "_params", None)
+        if p is not None:
+            from .stats import _covariances_for
+
+            arrays = (p.weights, p.means, _covariances_for(p),
+                      p.precisions_cholesky)
+        else:
+            arrays = (model.weights_, model.means_, model.covariances_,
+                      model.precisions_cholesky_)
         fitted = {
-            "weights": _encode(model.weights_),
-            "means": _encode(model.means_),
-            "covariances": _encode(model.covariances_),
-            "precisions_cholesky": _encode(model.precisions_cholesky_),
+            "weights": _encode(arrays[0]),
+            "means": _encode(arrays[1]),
+            "covariances": _encode(arrays[2]),
+            "precisions_cholesky": _encode(arrays[3]),
+            "dtype": str(getattr(model, "_fit_dtype", "float64")),
             "converged": bool(model.converged_),
             "n_iter": int(model.n_iter_),
             "lower_bound": _encode(model.lower_bound_),
@@ -538,10 +551,14 @@ def _set_fitted(model, f):
                              f"{D} strings, found {_what(names)}"
                              + (f" of length {len(names)}"
                                 if isinstance(names, list) else ""))
-    _commit(model, GaussianParams(weights, means, pc, ct, cov))
+    dtype = f.get("dtype", "float64")
+    if dtype not in ("float64", "float32"):
+        raise ModelFileError(f"dtype: expected 'float64' or 'float32', found "
+                             f"{dtype!r}")
+    _commit(model, GaussianParams(weights, means, pc, ct, cov), dtype)
     model.converged_ = converged
     model.n_iter_ = n_iter
-    model.lower_bound_ = lower_bound
+    model.lower_bound_ = np.dtype(dtype).type(lower_bound)
     model.lower_bounds_ = [float(v) for v in lower_bounds]
     model.n_features_in_ = D
     if names is not None:
@@ -599,9 +616,9 @@ def _check_init(model, D):
         raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
 
 
-def _commit(model, params):
+def _commit(model, params, dtype="float64"):
     """Install ``params`` as the model's fitted parameters."""
-    model._set_params(params)
+    model._set_params(params, np.dtype(dtype))
 
 
 def load(path, cls=None):

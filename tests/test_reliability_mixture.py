@@ -328,6 +328,17 @@ def test_float32_in_float32_out(ct):
     assert gm.score_samples(X.astype(np.float64)).dtype == np.float64
 
 
+def test_float32_model_saves_and_loads_exactly(tmp_path):
+    X = _blobs().astype(np.float32)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    gm.save(tmp_path / "m.json")
+    back = fastem.load(tmp_path / "m.json")
+    assert back.means_.dtype == np.float32
+    assert isinstance(back.lower_bound_, np.float32)
+    np.testing.assert_array_equal(back.predict_proba(X), gm.predict_proba(X))
+    np.testing.assert_array_equal(back._params.means, gm._params.means)
+
+
 # ---------------------------------------------------------------- item 19
 def test_float32_normalized_weights_and_inverted_precisions_are_accepted():
     X = _blobs(d=2)
