@@ -18,7 +18,11 @@ def is_dask_collection(X):
 
 
 def as_dask_array(X, name):
-    """Dask array of shape (n, d), one chunk along the columns."""
+    """Dask array of shape (n, d), one chunk along the columns.
+
+    A dask DataFrame's column names are not carried: read them first with
+    ``mixture._feature_names(X)`` (as :func:`fit` does).
+    """
     import dask.array as da
 
     if hasattr(X, "to_dask_array"):  # dask DataFrame / Series
@@ -76,8 +80,11 @@ def fit(model, X, sample_weight, init_size=100_000):
     import dask
     import dask.array as da
 
+    from .mixture import _feature_names
+
     name = type(model).__name__
     model._check_parameters()
+    names = _feature_names(X)  # a dask DataFrame's columns (no compute)
     X = as_dask_array(X, name)
     N, D = X.shape
     K = model.n_components
@@ -129,7 +136,7 @@ def fit(model, X, sample_weight, init_size=100_000):
         return _tree_sum(parts).compute()
 
     dtype = np.float32 if X.dtype == np.float32 else np.float64
-    model._run_em(stats_fn, init_fn, N, D, None, rng=rng, dtype=dtype)
+    model._run_em(stats_fn, init_fn, N, D, names, rng=rng, dtype=dtype)
 
 
 def _block_outputs(block, params, allow_nan, kind, K):
@@ -155,7 +162,10 @@ def _block_outputs(block, params, allow_nan, kind, K):
 
 def outputs(model, X, kind):
     """Lazy per-row outputs (``'lse'``, ``'resp'`` or ``'label'``)."""
+    from .mixture import _feature_names
+
     name = type(model).__name__
+    model._check_feature_names(_feature_names(X), stacklevel=4)
     X = as_dask_array(X, name)
     if X.shape[1] != model.n_features_in_:
         raise ValueError(

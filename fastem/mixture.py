@@ -353,22 +353,32 @@ default='kmeans'
             # :meth:`_commit_features` once the fit has succeeded.
             return check_array(X, estimator=name, min_samples=min_samples,
                                allow_nan=self._allow_nan()), names
-        fitted = getattr(self, "feature_names_in_", None)
-        if names is not None and fitted is None:
-            warnings.warn(f"X has feature names, but {name} was fitted "
-                          "without feature names", UserWarning, stacklevel=3)
-        elif names is None and fitted is not None:
-            warnings.warn(f"X does not have valid feature names, but {name} "
-                          "was fitted with feature names", UserWarning,
-                          stacklevel=3)
-        elif names is not None and not np.array_equal(names, fitted):
-            raise ValueError(
-                "The feature names should match those that were passed during "
-                f"fit. Fitted with {list(fitted)}, got {list(names)}.")
+        self._check_feature_names(names, stacklevel=4)
         X = check_array(X, n_features=self.n_features_in_, estimator=name,
                         allow_nan=self._allow_nan())
         _check_magnitude(X)  # the rule fit applies, at prediction time too
         return X
+
+    def _check_feature_names(self, names, stacklevel=3):
+        """Compare ``names`` (of the X given, or None) with the fitted ones.
+
+        Warns, as scikit-learn does, when only one of them has names, and
+        raises when both have names that differ.
+        """
+        name = type(self).__name__
+        fitted = getattr(self, "feature_names_in_", None)
+        if names is not None and fitted is None:
+            warnings.warn(f"X has feature names, but {name} was fitted "
+                          "without feature names", UserWarning,
+                          stacklevel=stacklevel)
+        elif names is None and fitted is not None:
+            warnings.warn(f"X does not have valid feature names, but {name} "
+                          "was fitted with feature names", UserWarning,
+                          stacklevel=stacklevel)
+        elif names is not None and not np.array_equal(names, fitted):
+            raise ValueError(
+                "The feature names should match those that were passed during "
+                f"fit. Fitted with {list(fitted)}, got {list(names)}.")
 
     def _allow_nan(self):
         return getattr(self, "nan_policy", "raise") == "marginalize"
@@ -994,11 +1004,14 @@ default='kmeans'
 
         Returns
         -------
-        X_imputed : ndarray of shape (n_samples, n_features), float64
-            A new array; ``X`` is not modified.
+        X_imputed : ndarray or pandas.DataFrame of shape (n_samples, n_features)
+            float64, a new object; ``X`` is not modified.  A pandas
+            DataFrame gives a DataFrame with the same index and columns; any
+            other input gives an ndarray.
         """
         self._check_is_fitted()
         name = type(self).__name__
+        self._check_feature_names(_feature_names(X))
         Xv = check_array(X, n_features=self.n_features_in_, estimator=name,
                          allow_nan=True)
         out = np.array(Xv, dtype=np.float64)
@@ -1009,6 +1022,10 @@ default='kmeans'
                 missing_pass(Xv, np.empty(0), MissingPlan(Xv), self._params,
                              False, imp=imp)
             out[nan] = imp[nan]
+        if _is_pandas_frame(X):
+            import pandas as pd  # already imported: X is a pandas object
+
+            return pd.DataFrame(out, index=X.index, columns=X.columns)
         return out
 
     def sample(self, n_samples=1):
@@ -1390,6 +1407,11 @@ def _chol_from_precisions(prec, covariance_type):
             out[k] = L[::-1, ::-1]
         return out.reshape(prec.shape)
     return np.sqrt(prec)
+
+
+def _is_pandas_frame(X):
+    return (type(X).__module__.startswith("pandas")
+            and hasattr(X, "columns") and hasattr(X, "index"))
 
 
 def _feature_names(X):
