@@ -102,7 +102,13 @@ def test_parquet(tmp_path, X):
     np.testing.assert_array_equal(data, X)
     assert names == ["x", "y", "z"]
     with pytest.raises(DataError, match="'label' is not numeric"):
-        read_table(p)
+        read_table(p, ["x", "label"])
+    notes = []
+    data, names = read_table(p, note=notes.append)  # text column skipped
+    np.testing.assert_array_equal(data, X)
+    assert names == ["x", "y", "z"]
+    assert len(notes) == 1 and "skipped the non-numeric column 'label'" \
+        in notes[0]
 
 
 def test_parquet_without_pyarrow(tmp_path, monkeypatch):
@@ -117,8 +123,10 @@ def test_parquet_without_pyarrow(tmp_path, monkeypatch):
 @pytest.mark.parametrize("content, columns, match", [
     (None, None, "no such file"),
     ("x,y\n1,2\n3\n", None, "data row 2 has 1 fields, expected 2"),
-    ("x,y\n1,\n", None, "empty field (missing value) in data row 1, column 1"),
-    ("x,y\n1,a\n", None, "non-numeric value 'a' in data row 1, column 1 ('y')"),
+    ("x,y\n1,\n", None, "empty cell in data row 1, column 1 ('y'); pass "
+                        "--nan-policy marginalize"),
+    ("x,y\n1,a\n", ["y"], "non-numeric value 'a' in data row 1, column 1 ('y')"),
+    ("x,y\na,b\n", None, "no numeric column"),
     ("x,y\n1,2\n", ["q"], "column 'q' not found; available columns: x, y"),
     ("1,2\n", ["q"], "the file has no header"),
     ("x,y\n1,2\n", ["5"], "column index 5 out of range"),
