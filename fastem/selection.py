@@ -1,7 +1,8 @@
 """Model selection: the number of components and the covariance structure.
 
 :func:`select` fits a grid of :class:`~fastem.GaussianMixture` models and
-ranks them by BIC, AIC or ICL, as mclust's ``Mclust`` does in R.
+ranks them by BIC, AIC or ICL, as mclust's ``Mclust`` does in R, or by a
+K-fold cross-validated held-out log-likelihood.
 """
 
 import numbers
@@ -14,9 +15,10 @@ import numpy as np
 from . import _config
 from ._validation import check_array
 
-__all__ = ["CRITERIA", "SelectionResult", "n_parameters", "select"]
+__all__ = ["CRITERIA", "SelectionResult", "cv_folds", "from_standardized",
+           "n_parameters", "select"]
 
-CRITERIA = ("bic", "aic", "icl")
+CRITERIA = ("bic", "aic", "icl", "cv")
 _ALL_TYPES = ("full", "tied", "diag", "spherical")
 
 # Rows per block when computing the entropy of the responsibilities: at most
@@ -27,8 +29,9 @@ _ENTROPY_BLOCK_VALUES = 1 << 20
 _SINK = threading.local()
 
 _FIELDS = ("n_components", "covariance_type", "criterion", "bic", "aic", "icl",
-           "log_likelihood", "entropy", "n_parameters", "converged", "n_iter",
-           "degenerate", "fit_time", "error", "warnings")
+           "cv", "log_likelihood", "cv_loglik", "entropy", "n_parameters",
+           "converged", "n_iter", "degenerate", "fit_time", "error",
+           "cv_error", "warnings")
 
 
 def n_parameters(n_components, n_features, covariance_type):
@@ -93,25 +96,159 @@ def loglik_and_entropy(model, X):
     return ll, ent
 
 
+def _loglik(model, X):
+    """Total log-likelihood of ``X`` (validated), in blocks of rows."""
+    step = max(_config.MIN_CHUNK_ROWS, _ENTROPY_BLOCK_VALUES)
+    ll = 0.0
+    for start in range(0, X.shape[0], step):
+        lse = model._outputs(X[start:start + step], lse=True)[0]
+        ll += float(lse.sum(dtype=np.float64))
+    return ll
+
+
+def cv_folds(n_samples, cv, random_state=None):
+    """Test rows of each fold of a K-fold split (the split :func:`select` uses).
+
+    Parameters
+    ----------
+    n_samples : int
+    cv : int
+        Number of folds, ``2 <= cv <= n_samples``.
+    random_state : int, RandomState, Generator or None
+        Seeds the permutation of the rows.
+
+    Returns
+    -------
+    list of ndarray of int
+        ``cv`` sorted arrays of row indices that partition
+        ``range(n_samples)``: a seeded permutation of the rows cut into
+        ``cv`` parts whose sizes differ by at most one.  Fold ``i`` is fitted
+        on every row not in ``folds[i]`` and scored on ``folds[i]``.
+    """
+    from .mixture import check_random_state
+
+    n_samples, cv = int(n_samples), int(cv)
+    if not 2 <= cv <= n_samples:
+        raise ValueError(f"cv must be an int with 2 <= cv <= n_samples = "
+                         f"{n_samples}, got {cv}.")
+    perm = check_random_state(random_state).permutation(n_samples)
+    return [np.sort(f) for f in np.array_split(perm, cv)]
+
+
+def from_standardized(model, mean, scale):
+    """Return in original units a model fitted on ``(X - mean) / scale``.
+
+    Builds a new fitted :class:`~fastem.GaussianMixture` (via its
+    ``_set_params``) whose density is that of ``model`` mapped back to the
+    original units: means ``means * scale + mean``, covariances
+    ``cov * outer(scale, scale)`` (``'full'``, ``'tied'``) or
+    ``cov * scale**2`` (``'diag'``), precisions and their Cholesky factors
+    accordingly.  So ``new.predict(X) == model.predict((X - mean) / scale)``
+    and ``new.score_samples(X) == model.score_samples((X - mean) / scale)
+    - sum(log(scale))`` (the Jacobian; over the observed entries of a row
+    with NaN).
+
+    Parameters
+    ----------
+    model : GaussianMixture
+        A model fitted on standardized data.
+    mean : array-like of shape (n_features,)
+    scale : array-like of shape (n_features,)
+        Positive.
+
+    Returns
+    -------
+    GaussianMixture
+        A new model with the same parameters (``get_params``) and fit
+        diagnostics (``converged_``, ``n_iter_``, ``degenerate_components_``,
+        ``feature_names_in_``, ...); ``lower_bound_`` and ``lower_bounds_``
+        are shifted by ``-sum(log(scale))``.  Refitting it fits the data it
+        is given, unstandardized.
+
+    Raises
+    ------
+    ValueError
+        For a ``'spherical'`` model unless every ``scale`` is equal (a
+        spherical covariance in standardized units is not spherical in the
+        original units).
+    """
+    from .mixture import GaussianMixture
+    from .stats import GaussianParams, _covariances_for
+
+    model._check_is_fitted()
+    p = model._params
+    ct = p.covariance_type
+    D = np.asarray(p.means).shape[1]
+    mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+    scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+    if mean.shape != (D,) or scale.shape != (D,):
+        raise ValueError(f"mean and scale must have shape ({D},), got "
+                         f"{mean.shape} and {scale.shape}.")
+    if not (np.all(scale > 0) and np.all(np.isfinite(scale))
+            and np.all(np.isfinite(mean))):
+        raise ValueError("scale must be positive and finite, mean finite.")
+    cov = np.asarray(_covariances_for(p), dtype=np.float64)
+    pc = np.asarray(p.precisions_cholesky, dtype=np.float64)
+    if ct in ("full", "tied"):
+        # U U^T = P  =>  (diag(1/s) U)(diag(1/s) U)^T = diag(1/s) P diag(1/s)
+        cov = cov * np.outer(scale, scale)
+        pc = pc / scale[:, None]
+    elif ct == "diag":
+        cov = cov * scale ** 2
+        pc = pc / scale
+    else:
+        if not np.all(scale == scale[0]):
+            raise ValueError(
+                "A spherical model fitted on standardized data is not "
+                "spherical in the original units (the features' scales "
+                "differ); use covariance_type='diag' (or 'full'/'tied').")
+        cov = cov * scale[0] ** 2
+        pc = pc / scale[0]
+    params = GaussianParams(np.array(p.weights, dtype=np.float64),
+                            np.asarray(p.means, dtype=np.float64) * scale
+                            + mean, pc, ct, cov)
+    new = GaussianMixture(**model.get_params(deep=False))
+    for key, value in vars(model).items():
+        if key.endswith("_") and not key.startswith("_"):
+            setattr(new, key, value.copy() if hasattr(value, "copy")
+                    else value)
+    new._set_params(params, getattr(model, "_fit_dtype", np.float64))
+    new._online = None
+    shift = float(np.sum(np.log(scale)))
+    if hasattr(model, "lower_bound_"):
+        new.lower_bound_ = type(model.lower_bound_)(model.lower_bound_ - shift)
+        new.lower_bounds_ = [b - shift for b in model.lower_bounds_]
+    return new
+
+
 class SelectionResult:
     """Outcome of :func:`select`: every fit, and the best one.
 
     Attributes
     ----------
     criterion : str
-        ``'bic'``, ``'aic'`` or ``'icl'`` (lower is better for all three).
+        ``'bic'``, ``'aic'``, ``'icl'`` or ``'cv'`` (lower is better for
+        all four).
     results : list of dict
         One row per fitted model, in grid order (covariance types outer,
         numbers of components inner), with keys ``n_components``,
         ``covariance_type``, ``criterion`` (the value of the chosen
-        criterion), ``bic``, ``aic``, ``icl``, ``log_likelihood`` (total, with
-        the final parameters), ``entropy`` (of the responsibilities),
-        ``n_parameters``, ``converged``, ``n_iter``, ``fit_time`` (seconds),
-        ``degenerate`` (a component collapsed, see
+        criterion), ``bic``, ``aic``, ``icl``, ``cv`` (``-2 x`` the total
+        held-out log-likelihood; NaN unless cross-validation was asked for),
+        ``log_likelihood`` (total, with the final parameters),
+        ``cv_loglik`` (mean held-out log-likelihood per row, higher is
+        better; NaN without cross-validation), ``entropy`` (of the
+        responsibilities), ``n_parameters``, ``converged``, ``n_iter``,
+        ``fit_time`` (seconds, the fold fits included), ``degenerate`` (a
+        component of the all-data fit collapsed, see
         :func:`fastem.stats.degenerate_components`; such fits are not chosen
         unless ``include_degenerate=True``), ``error`` (``None``, or why the
-        fit failed; the criteria are then ``inf``) and ``warnings``
-        (messages the fit issued).
+        all-data fit failed; the criteria are then ``inf``), ``cv_error``
+        (``None``, or why a fold's fit failed, as ``'fold i/cv: ...'``;
+        ``cv`` is then ``inf`` and, with ``criterion='cv'``, the fit is not
+        chosen) and ``warnings`` (messages the fits issued; a fold's are
+        prefixed ``'fold i/cv: '``).  With ``standardize=True`` every value
+        is that of the original-unit data and model.
     models : dict
         ``(n_components, covariance_type) -> fitted GaussianMixture`` for
         every fit that succeeded.
@@ -125,20 +262,36 @@ class SelectionResult:
         Shape of the data.
     include_degenerate : bool
         Whether degenerate fits could be chosen.
+    cv : int or None
+        Number of cross-validation folds (None: no cross-validation).
+    cv_folds : list of ndarray or None
+        Test rows of each fold (see :func:`cv_folds`), the same for every
+        fit of the grid.
+    standardize : bool
+        Whether the fits ran on standardized features.
+    feature_means, feature_scales : ndarray of shape (n_features,) or None
+        The centring and scaling used with ``standardize=True``.
     """
 
     def __init__(self, criterion, results, models, n_samples, n_features,
-                 include_degenerate=False):
+                 include_degenerate=False, cv=None, cv_folds=None,
+                 feature_means=None, feature_scales=None):
         self.criterion = criterion
         self.results = results
         self.models = models
         self.n_samples = n_samples
         self.n_features = n_features
         self.include_degenerate = include_degenerate
-        ok = [r for r in results if r["error"] is None]
+        self.cv = cv
+        self.cv_folds = cv_folds
+        self.standardize = feature_scales is not None
+        self.feature_means = feature_means
+        self.feature_scales = feature_scales
+        ok = [r for r in results if not self._failed(r)]
         if not ok:
-            raise ValueError(
-                "Every fit failed; first error: " + results[0]["error"])
+            first = next((r.get("error") or r.get("cv_error")
+                          for r in results if self._failed(r)), None)
+            raise ValueError(f"Every fit failed; first error: {first}")
         if not include_degenerate:
             # As mclust (no BIC for singular fits): a collapsed component's
             # likelihood grows without bound, so it would always win.
@@ -157,6 +310,11 @@ class SelectionResult:
                             "covariance_type": best["covariance_type"]}
         self.best_score = best["criterion"]
         self.best_model = models[(best["n_components"], best["covariance_type"])]
+
+    def _failed(self, r):
+        """Whether row ``r`` cannot be chosen (its fit or a fold failed)."""
+        return r["error"] is not None or (
+            self.criterion == "cv" and r.get("cv_error") is not None)
 
     @property
     def n_components(self):
@@ -219,12 +377,14 @@ class SelectionResult:
         types = self.covariance_types
         by = {(r["n_components"], r["covariance_type"]): r for r in self.results}
         name = self.criterion.upper()
+        if self.criterion == "cv":
+            name += (f" (-2 x held-out log-likelihood, {self.cv} folds)")
         width = max(12, max(len(t) for t in types) + 2)
         lines = [f"{name} (lower is better)",
                  f"{'K':>4}" + "".join(f"{t:>{width}}" for t in types)]
         best = (self.best_params["n_components"],
                 self.best_params["covariance_type"])
-        any_nc = any_failed = any_deg = False
+        any_nc = any_deg = False
         for k in self.n_components:
             cells = []
             for t in types:
@@ -232,8 +392,7 @@ class SelectionResult:
                 if r is None:
                     cells.append(f"{'':>{width}}")
                     continue
-                if r["error"] is not None:
-                    any_failed = True
+                if self._failed(r):
                     cells.append(f"{'failed':>{width - 1}} ")
                     continue
                 mark = "*" if (k, t) == best else (
@@ -251,11 +410,16 @@ class SelectionResult:
         if any_nc:
             notes.append("~ did not converge")
         lines.append("(" + "; ".join(notes) + ")")
-        if any_failed:
-            for r in self.results:
-                if r["error"] is not None:
-                    lines.append(f"failed K={r['n_components']} "
-                                 f"{r['covariance_type']}: {r['error']}")
+        if self.standardize:
+            lines.append("(fitted on standardized features; values in the "
+                         "original units)")
+        for r in self.results:
+            if r["error"] is not None:
+                lines.append(f"failed K={r['n_components']} "
+                             f"{r['covariance_type']}: {r['error']}")
+            elif r.get("cv_error") is not None:
+                lines.append(f"cv failed K={r['n_components']} "
+                             f"{r['covariance_type']}: {r['cv_error']}")
         return "\n".join(lines)
 
     def plot(self, ax=None):
@@ -329,17 +493,18 @@ def _seed(random_state):
     return int(check_random_state(random_state).randint(2 ** 31 - 1))
 
 
-def select(X, n_components=range(1, 10),
-           covariance_types=("full", "tied", "diag", "spherical"),
+def select(X, n_components=range(1, 10), covariance_types=None,
            criterion="bic", n_init=1, random_state=None, n_jobs=None,
-           progress=None, include_degenerate=False, **kwargs):
-    """Fit a grid of Gaussian mixtures and pick the best by BIC, AIC or ICL.
+           progress=None, include_degenerate=False, cv=None,
+           standardize=False, **kwargs):
+    """Fit a grid of Gaussian mixtures and pick the best by BIC, AIC, ICL or CV.
 
     Every combination of ``n_components`` and ``covariance_types`` is fitted
     with :class:`~fastem.GaussianMixture` on the same validated copy of
-    ``X``.  All three criteria are computed for every fit (one extra pass
-    over ``X`` per fit, with the final parameters); ``criterion`` decides the
-    winner.  All are "lower is better":
+    ``X``.  BIC, AIC and ICL are computed for every fit (one extra pass
+    over ``X`` per fit, with the final parameters), the cross-validated
+    criterion when asked for; ``criterion`` decides the winner.  All are
+    "lower is better":
 
     * ``bic = -2 log L + p log n``
     * ``aic = -2 log L + 2 p``
@@ -351,6 +516,16 @@ def select(X, n_components=range(1, 10),
       ``n_samples x n_components`` array is kept.  (mclust's ``icl`` uses
       the hard assignments' log-posteriors instead of the soft entropy, and
       the opposite sign convention.)
+    * ``cv = -2 sum_folds log L_test``: K-fold cross-validation.  The rows
+      are permuted with ``random_state`` and cut into ``cv`` folds (see
+      :func:`cv_folds`; the same folds for every point of the grid); for
+      each fold a model with the same parameters and seed is fitted on the
+      other rows and the log-likelihood of the fold's rows is taken under
+      it.  ``cv`` is on the scale of ``bic`` and ``aic`` (``-2 x`` a
+      log-likelihood of ``n`` rows) but needs no penalty: the likelihood is
+      of rows the model did not see.  ``cv_loglik`` is the same total per
+      row (higher is better).  It costs ``cv`` extra fits per grid point,
+      so it is computed only with ``criterion='cv'`` or an explicit ``cv``.
 
     ``log L`` is the log-likelihood of ``X`` under the final parameters and
     ``p`` is :func:`n_parameters`, the values ``GaussianMixture.bic`` and
@@ -359,30 +534,37 @@ def select(X, n_components=range(1, 10),
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        A pandas DataFrame's column names are kept: every returned model
+        has ``feature_names_in_`` and predicts on the DataFrame without a
+        warning.
     n_components : int or iterable of int, default=range(1, 10)
         Numbers of components to try.
-    covariance_types : str or sequence of str, default=all four
+    covariance_types : str or sequence of str, optional
         Among ``'full'``, ``'tied'``, ``'diag'``, ``'spherical'``; ``'all'``
-        means all four.
-    criterion : {'bic', 'aic', 'icl'}, default='bic'
+        means all four.  Default: all four, or ``'full'``, ``'tied'``,
+        ``'diag'`` with ``standardize=True``.
+    criterion : {'bic', 'aic', 'icl', 'cv'}, default='bic'
     n_init : int, default=1
         Initializations per fit (the best is kept).
     random_state : int, RandomState, Generator or None, default=None
         Every fit uses the same seed (a RandomState or Generator is turned
         into one int seed first), so the model chosen is the one
         ``GaussianMixture(K, covariance_type=..., random_state=seed)`` gives
-        on its own.
+        on its own.  The same seed permutes the rows into the
+        cross-validation folds.
     n_jobs : int or None, default=None
         Fits to run at the same time (Python threads; the kernels release
         the GIL), each on ``n_threads // n_jobs`` kernel threads.  None
         means one fit per thread, each single-threaded: independent fits
         need no synchronization, which measured 5-30x faster in wall time
         than one fit at a time on two kernel threads (2-core machine, 24
-        fits of 2,000 to 100,000 rows, other jobs running).  Results do not
+        fits of 2,000 to 100,000 rows, other jobs running).  The fold fits
+        of cross-validation are scheduled like the others.  Results do not
         depend on it.
     progress : callable, optional
-        Called as ``progress(row, done, total)`` after each fit, with the
-        fit's row of :attr:`SelectionResult.results`.
+        Called as ``progress(row, done, total)`` each time a grid point is
+        complete (its fit, and its fold fits with cross-validation), with
+        the point's row of :attr:`SelectionResult.results`.
     include_degenerate : bool, default=False
         Let a degenerate fit (a component collapsed onto a few identical
         rows, or a near-singular covariance; see
@@ -390,23 +572,46 @@ def select(X, n_components=range(1, 10),
         as in mclust, such fits are listed (marked ``degenerate``) but not
         chosen: their likelihood is unbounded, so they would win any
         criterion.
+    cv : int or None, default=None
+        Number of cross-validation folds (``2 <= cv <= n_samples``).  None
+        means 5 with ``criterion='cv'`` and no cross-validation otherwise;
+        an int with another criterion also fills the ``cv`` and
+        ``cv_loglik`` columns without using them to choose.
+    standardize : bool, default=False
+        Fit on features centred and scaled to mean 0 and standard deviation
+        1 (``nanmean``/``nanstd``, so NaN entries, with
+        ``nan_policy='marginalize'``, are ignored; a constant column is only
+        centred), then report everything in the original units: every
+        returned model is converted with :func:`from_standardized` (it
+        predicts on original-unit ``X`` directly) and the criteria are
+        those of the original data, whose log-likelihood differs from the
+        standardized one by the Jacobian ``-n sum(log scale)``, a constant
+        per data set that does not change the ranking.  ``reg_covar``
+        applies in standardized units.  The cross-validation folds share
+        the all-data mean and scale.  A spherical covariance in
+        standardized units is not spherical in the original ones, so
+        ``'spherical'`` is refused with ``standardize=True`` (use
+        ``'diag'``).
     **kwargs
         Other :class:`~fastem.GaussianMixture` parameters (``tol``,
-        ``max_iter``, ``reg_covar``, ``init_params``, ``n_threads``, ...).
+        ``max_iter``, ``reg_covar``, ``init_params``, ``nan_policy``,
+        ``n_threads``, ...).
 
     Returns
     -------
     SelectionResult
         ``.results`` (every fit), ``.to_pandas()``, ``.best_params``,
-        ``.best_model``, ``.best_score``, ``.models``, ``.table()``.
+        ``.best_model`` (fitted on all the data), ``.best_score``,
+        ``.models``, ``.table()``, ``.cv_folds``.
 
     Notes
     -----
     A fit that raises (for instance more components than rows, or a
     collapsed component) is recorded with its error and infinite criteria
-    instead of stopping the search.  Warnings issued by the fits
-    (convergence, emptied components) are recorded in each row's
-    ``warnings`` rather than shown.
+    instead of stopping the search; so is a fold's fit (for instance more
+    components than rows in the training part), in ``cv_error`` with an
+    infinite ``cv``.  Warnings issued by the fits (convergence, emptied
+    components) are recorded in each row's ``warnings`` rather than shown.
 
     Examples
     --------
@@ -415,81 +620,166 @@ def select(X, n_components=range(1, 10),
     >>> res.best_params                                  # doctest: +SKIP
     {'n_components': 3, 'covariance_type': 'full'}
     >>> res.to_pandas().head()                           # doctest: +SKIP
+    >>> res = fastem.select(X, range(1, 6), criterion="cv", cv=5,
+    ...                     standardize=True)            # doctest: +SKIP
     """
-    from .mixture import GaussianMixture
+    from .mixture import GaussianMixture, _feature_names
 
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {list(CRITERIA)}, got "
                          f"{criterion!r}.")
+    if cv is None and criterion == "cv":
+        cv = 5
+    if cv is not None and (isinstance(cv, bool) or not isinstance(
+            cv, numbers.Integral) or cv < 2):
+        raise ValueError(f"cv must be an int >= 2 (the number of folds) or "
+                         f"None, got {cv!r}.")
     ks = _as_components(n_components)
+    if covariance_types is None:
+        covariance_types = (("full", "tied", "diag") if standardize
+                            else _ALL_TYPES)
     types = _as_types(covariance_types)
+    if standardize and "spherical" in types:
+        raise ValueError(
+            "standardize=True cannot report a 'spherical' model in the "
+            "original units: a spherical covariance of standardized features "
+            "is not spherical once the features are scaled back (their "
+            "standard deviations differ). Use 'diag' instead, or "
+            "standardize=False.")
     for key in ("n_components", "covariance_type", "random_state", "n_init",
                 "warm_start"):
         if key in kwargs:
             raise TypeError(f"select() got an unexpected keyword argument "
                             f"{key!r}.")
     seed = _seed(random_state)
+    names = _feature_names(X)
     X = check_array(X, estimator="select", min_samples=2,
                     allow_nan=kwargs.get("nan_policy") == "marginalize")
     N, D = X.shape
+    folds = None
+    if cv is not None:
+        if cv > N:
+            raise ValueError(f"cv={cv} folds need at least {cv} rows; X has "
+                             f"{N}.")
+        cv = int(cv)
+        folds = cv_folds(N, cv, seed)
     n_threads = kwargs.pop("n_threads", None)
     total_threads = (_config.validate_threads(n_threads)
                      or _config.get_num_threads())
+    # One task per fit: the all-data fit (fold None) and each fold's.
+    fold_ids = [None] + (list(range(cv)) if cv is not None else [])
+    grid = [(k, t) for t in types for k in ks]
+    tasks = [(k, t, f) for k, t in grid for f in fold_ids]
     if n_jobs is None:
         n_jobs = total_threads
     elif isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) \
             or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive int or None, got "
                          f"{n_jobs!r}.")
-    n_jobs = max(1, min(int(n_jobs), len(ks) * len(types)))
+    n_jobs = max(1, min(int(n_jobs), len(tasks)))
     fit_threads = max(1, total_threads // n_jobs)
     # Parameters are checked once, up front, so that a typo is an error and
     # not a grid of failed fits.
     GaussianMixture(n_init=n_init, **kwargs)._check_parameters()
 
-    grid = [(k, t) for t in types for k in ks]
+    mu = sd = None
+    Xfit = X
+    if standardize:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column
+            mu = np.nanmean(X, axis=0, dtype=np.float64)
+            sd = np.nanstd(X, axis=0, dtype=np.float64)
+        # An all-NaN column is left as is (the fit reports it); a constant
+        # one is only centred.
+        mu = np.where(np.isfinite(mu), mu, 0.0)
+        sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+        Xfit = np.ascontiguousarray((X - mu) / sd, dtype=X.dtype)
 
-    def run(k, t):
+    def run(k, t, fold):
+        """One fit; returns its outcome (no exception for a failed fit)."""
         gm = GaussianMixture(k, covariance_type=t, n_init=n_init,
                              random_state=seed, n_threads=fit_threads, **kwargs)
-        row = dict.fromkeys(_FIELDS)
-        row.update(n_components=k, covariance_type=t,
-                   n_parameters=n_parameters(k, D, t), warnings=[])
+        res = {"warnings": [], "error": None, "model": None, "value": None}
         t0 = perf_counter()
-        _SINK.messages = row["warnings"]
+        _SINK.messages = res["warnings"]
         try:
-            gm.fit(X)
-            gm.set_params(n_threads=n_threads)
-            ll, ent = loglik_and_entropy(gm, X)
+            if fold is None:
+                gm.fit(Xfit)
+                gm.set_params(n_threads=n_threads)
+                if standardize:
+                    gm = from_standardized(gm, mu, sd)
+                if names is not None:
+                    gm.feature_names_in_ = names
+                res["value"] = loglik_and_entropy(gm, X)
+                res["model"] = gm
+            else:
+                train = np.ones(N, dtype=bool)
+                train[folds[fold]] = False
+                gm.fit(Xfit[train])
+                if standardize:
+                    gm = from_standardized(gm, mu, sd)
+                res["value"] = _loglik(gm, X[folds[fold]])
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as e:
-            gm = None
-            row["error"] = " ".join(str(e).split())
+            res["error"] = " ".join(str(e).split())
         finally:
             _SINK.messages = None
-        row["fit_time"] = perf_counter() - t0
-        row["warnings"] = list(dict.fromkeys(row["warnings"]))
+        res["time"] = perf_counter() - t0
+        return res
+
+    def assemble(k, t, parts):
+        """Build the row of grid point (k, t) from its fits' outcomes."""
+        main = parts[None]
+        row = dict.fromkeys(_FIELDS)
+        row.update(n_components=k, covariance_type=t,
+                   n_parameters=n_parameters(k, D, t), error=main["error"])
+        msgs = list(main["warnings"])
+        for f in fold_ids[1:]:
+            msgs += [f"fold {f + 1}/{cv}: {m}" for m in parts[f]["warnings"]]
+        row["warnings"] = list(dict.fromkeys(msgs))
+        row["fit_time"] = sum(part["time"] for part in parts.values())
+        gm = main["model"]
         if gm is None:
-            row.update(bic=np.inf, aic=np.inf, icl=np.inf, criterion=np.inf,
+            row.update(bic=np.inf, aic=np.inf, icl=np.inf,
                        log_likelihood=-np.inf, converged=False, n_iter=0)
-            return row, None
-        p = row["n_parameters"]
-        bic = -2.0 * ll + p * np.log(N)
-        row.update(log_likelihood=ll, entropy=ent, bic=bic,
-                   aic=-2.0 * ll + 2.0 * p, icl=bic + 2.0 * ent,
-                   converged=bool(gm.converged_), n_iter=int(gm.n_iter_),
-                   degenerate=bool(gm.degenerate_components_.size))
+        else:
+            ll, ent = main["value"]
+            p = row["n_parameters"]
+            bic = -2.0 * ll + p * np.log(N)
+            row.update(log_likelihood=ll, entropy=ent, bic=bic,
+                       aic=-2.0 * ll + 2.0 * p, icl=bic + 2.0 * ent,
+                       converged=bool(gm.converged_), n_iter=int(gm.n_iter_),
+                       degenerate=bool(gm.degenerate_components_.size))
+        if cv is None:
+            row.update(cv=np.nan, cv_loglik=np.nan)
+        else:
+            bad = next((f for f in fold_ids[1:]
+                        if parts[f]["error"] is not None), None)
+            if bad is not None:
+                row.update(cv=np.inf, cv_loglik=-np.inf,
+                           cv_error=f"fold {bad + 1}/{cv}: "
+                                    f"{parts[bad]['error']}")
+            else:
+                total = sum(parts[f]["value"] for f in fold_ids[1:])
+                row.update(cv=-2.0 * total, cv_loglik=total / N)
         row["criterion"] = row[criterion]
+        if gm is None:
+            row["criterion"] = np.inf
         return row, gm
 
     out = {}
+    parts = {key: {} for key in grid}
     done = 0
 
-    def record(key, value):
+    def record(task, res):
         nonlocal done
-        out[key] = value
+        key = task[:2]
+        parts[key][task[2]] = res
+        if len(parts[key]) < len(fold_ids):
+            return
+        out[key] = assemble(*key, parts.pop(key))
         done += 1
         if progress is not None:
-            progress(value[0], done, len(grid))
+            progress(out[key][0], done, len(grid))
 
     with warnings.catch_warnings():
         # catch_warnings(record=True) is process-wide and not thread-safe:
@@ -507,15 +797,17 @@ def select(X, n_components=range(1, 10),
 
         warnings.showwarning = showwarning
         if n_jobs == 1:
-            for key in grid:
-                record(key, run(*key))
+            for task in tasks:
+                record(task, run(*task))
         else:
             from concurrent.futures import ThreadPoolExecutor, as_completed
 
-            # Largest fits first, so that the pool ends evenly.
-            order = sorted(grid, key=lambda kt: -n_parameters(kt[0], D, kt[1]))
+            # Largest fits first (all-data fits before their folds), so that
+            # the pool ends evenly.
+            order = sorted(tasks, key=lambda kt: (
+                -n_parameters(kt[0], D, kt[1]), kt[2] is not None))
             with ThreadPoolExecutor(n_jobs) as pool:
-                futures = {pool.submit(run, *key): key for key in order}
+                futures = {pool.submit(run, *task): task for task in order}
                 try:
                     for fut in as_completed(futures):
                         record(futures[fut], fut.result())
@@ -531,4 +823,6 @@ def select(X, n_components=range(1, 10),
     results = [out[key][0] for key in grid]
     models = {key: out[key][1] for key in grid if out[key][1] is not None}
     return SelectionResult(criterion, results, models, N, D,
-                           include_degenerate=bool(include_degenerate))
+                           include_degenerate=bool(include_degenerate),
+                           cv=cv, cv_folds=folds, feature_means=mu,
+                           feature_scales=sd)
