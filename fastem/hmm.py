@@ -1468,6 +1468,49 @@ n_features), default=0
                 X[idx] = Z[idx] @ transforms[k] + means[k]
         return X, states
 
+    # ------------------------------------------------------------ files
+    def save(self, path, metadata=None):
+        """Save the model to a versioned JSON file (written atomically).
+
+        Floats are written exactly (``repr``), so :meth:`load` gives
+        bit-identical parameters, predictions and scores; no pickle is
+        involved.  See :mod:`fastem.io` for the format (``"format":
+        "fastem.GaussianHMM"``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        metadata : dict, optional
+            JSON-serializable extra information stored with the model.
+
+        Returns
+        -------
+        str
+            The path written.
+        """
+        from .io import save
+
+        return save(self, path, metadata)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model written by :meth:`save` (same as ``fastem.load``).
+
+        Every field is checked; a damaged or hand-edited file raises
+        :class:`fastem.io.ModelFileError` naming the field.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        GaussianHMM
+        """
+        from .io import load
+
+        return load(path, cls=cls)
+
     # ----------------------------------------------------- model checks
     def get_stationary_distribution(self):
         """Stationary distribution of the states (left eigenvector of transmat_).

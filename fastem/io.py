@@ -1,4 +1,4 @@
-"""Saving, loading and converting fitted Gaussian mixtures.
+"""Saving, loading and converting fitted Gaussian mixtures and HMMs.
 
 The file format is JSON: portable (any language reads it), diffable, and
 versioned.  Floats are written with Python's ``repr``, the shortest string
@@ -22,6 +22,26 @@ Layout (format version 1)::
       "metadata": {...}
     }
 
+A :class:`~fastem.GaussianHMM` is saved the same way (format version 1)::
+
+    {
+      "format": "fastem.GaussianHMM",
+      "format_version": 1,
+      "fastem_version": "0.1.0",
+      "params": {"n_components": 3, "covariance_type": "diag", ...},
+      "fitted": {
+        "startprob": [...], "transmat": [[...]], "means": [[...]],
+        "covars": ... (the covariance type's own layout: (K,) spherical,
+                  (K, D) diag, (K, D, D) full, (D, D) tied),
+        "n_features_in": 2, "feature_names_in": null,
+        "monitor": {"history": [...], "iter": 12, "converged": true} or null
+      } or null,
+      "metadata": {...}
+    }
+
+:func:`load` returns the class the ``"format"`` field names.  Array-valued
+priors are saved as nested lists.
+
 Arrays are nested lists in scikit-learn's shape conventions; non-finite
 floats are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (JSON
 has no such numbers).
@@ -38,11 +58,13 @@ import warnings
 
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "from_dict", "from_sklearn", "load",
-           "save", "to_dict", "to_sklearn"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "HMM_FORMAT", "from_dict",
+           "from_sklearn", "load", "save", "to_dict", "to_sklearn"]
 
 FORMAT = "fastem.GaussianMixture"
-FORMAT_VERSION = 1
+HMM_FORMAT = "fastem.GaussianHMM"
+FORMAT_VERSION = 1  # of both formats
+_FORMATS = (FORMAT, HMM_FORMAT)
 
 # Constructor parameters that do not describe the model and are not saved.
 _UNSAVED = ("callback",)
@@ -163,7 +185,7 @@ def to_dict(model, metadata=None):
 
     Parameters
     ----------
-    model : GaussianMixture
+    model : GaussianMixture or GaussianHMM
         Fitted or not (an unfitted model saves only its parameters).
     metadata : dict, optional
         JSON-serializable extra information stored under ``"metadata"``.
@@ -173,6 +195,9 @@ def to_dict(model, metadata=None):
     dict
     """
     from . import __version__
+
+    if _is_hmm(model):
+        return _hmm_to_dict(model, metadata)
 
     params = {k: _param_value(k, v) for k, v in model.get_params().items()
               if k not in _UNSAVED}
@@ -263,7 +288,7 @@ def save(model, path, metadata=None):
 
     Parameters
     ----------
-    model : GaussianMixture
+    model : GaussianMixture or GaussianHMM
     path : str or os.PathLike
         Destination; written atomically (a temporary file of its own in the
         same directory, flushed to disk, then renamed over ``path``), so an
@@ -384,22 +409,51 @@ def from_dict(d, cls=None):
     ----------
     d : dict
     cls : type, optional
-        Estimator class (default :class:`fastem.GaussianMixture`).
+        Estimator class (default: the class the ``"format"`` field names,
+        :class:`fastem.GaussianMixture` or :class:`fastem.GaussianHMM`); a
+        class of the other kind is refused.
 
     Returns
     -------
-    GaussianMixture
+    GaussianMixture or GaussianHMM
 
     Raises
     ------
     ModelFileError
         Naming the field that is missing, of the wrong type, shape or value.
     """
+    fmt = _check_header(d, cls)
+    if fmt == HMM_FORMAT:
+        return _hmm_from_dict(d, cls)
+    if cls is None:
+        from .mixture import GaussianMixture as cls
+    params, fitted = _body(d)
+    model = _model_from_params(cls, params)
+    if fitted is not None:
+        _set_fitted(model, fitted)
+    elif getattr(model, "means_init", None) is not None:
+        _check_init(model, np.shape(model.means_init)[-1])
+    return model
+
+
+def _check_header(d, cls=None):
+    """Check ``format`` and ``format_version``; return the format.
+
+    ``cls``, when given, must be the class the format holds.
+    """
     from . import __version__
 
-    if not isinstance(d, dict) or d.get("format") != FORMAT:
+    fmt = d.get("format") if isinstance(d, dict) else None
+    if fmt not in _FORMATS:
         raise ModelFileError(
-            f"not a fastem model (expected \"format\": \"{FORMAT}\")")
+            f"not a fastem model (expected \"format\": \"{FORMAT}\" or "
+            f"\"{HMM_FORMAT}\")")
+    if cls is not None:
+        want = HMM_FORMAT if _is_hmm_class(cls) else FORMAT
+        if fmt != want:
+            raise ModelFileError(
+                f"the file holds a {fmt}, not a {want}; load it with "
+                f"fastem.load (which returns the class the file holds)")
     version = d.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ModelFileError(f"invalid format_version {version!r}: expected "
@@ -409,8 +463,11 @@ def from_dict(d, cls=None):
             f"model format version {version} (written by fastem "
             f"{d.get('fastem_version', '?')}) is newer than this fastem "
             f"{__version__} reads (up to {FORMAT_VERSION}); upgrade fastem")
-    if cls is None:
-        from .mixture import GaussianMixture as cls
+    return fmt
+
+
+def _body(d):
+    """Return the checked ``params`` and ``fitted`` objects (checks ``metadata``)."""
     params = d.get("params")
     if not isinstance(params, dict):
         raise ModelFileError("model file has no \"params\" object (found "
@@ -423,12 +480,7 @@ def from_dict(d, cls=None):
     if fitted is not None and not isinstance(fitted, dict):
         raise ModelFileError(f"fitted: expected an object or null, found "
                              f"{_what(fitted)}")
-    model = _model_from_params(cls, params)
-    if fitted is not None:
-        _set_fitted(model, fitted)
-    elif getattr(model, "means_init", None) is not None:
-        _check_init(model, np.shape(model.means_init)[-1])
-    return model
+    return params, fitted
 
 
 def _model_from_params(cls, params):
@@ -628,11 +680,12 @@ def load(path, cls=None):
     ----------
     path : str or os.PathLike
     cls : type, optional
-        Estimator class (default :class:`fastem.GaussianMixture`).
+        Estimator class (default: the class the file's ``"format"`` field
+        names, :class:`fastem.GaussianMixture` or :class:`fastem.GaussianHMM`).
 
     Returns
     -------
-    GaussianMixture
+    GaussianMixture or GaussianHMM
         With the saved parameters and fitted attributes, bit-identical.
 
     Raises
@@ -675,6 +728,233 @@ def read_metadata(path):
     d = _read_json(os.fspath(path))
     meta = d.get("metadata") if isinstance(d, dict) else None
     return dict(meta) if isinstance(meta, dict) else {}
+
+
+# --------------------------------------------------------------- GaussianHMM
+# Constructor parameters that may be arrays (the priors) and those that are
+# strings (a string "inf", "-inf" or "nan" in any other is that float).
+_HMM_PRIORS = ("startprob_prior", "transmat_prior", "means_prior",
+               "means_weight", "covars_prior", "covars_weight")
+_HMM_STRINGS = ("covariance_type", "algorithm", "params", "init_params",
+                "implementation")
+_HMM_FIELDS = ("startprob", "transmat", "means", "covars")
+
+
+def _is_hmm_class(cls):
+    import sys
+
+    hmm = sys.modules.get("fastem.hmm")
+    return hmm is not None and isinstance(cls, type) and issubclass(
+        cls, hmm.GaussianHMM)
+
+
+def _is_hmm(model):
+    return _is_hmm_class(type(model))
+
+
+def _hmm_param_value(name, value):
+    if name in _HMM_PRIORS and np.ndim(value) > 0:
+        return _encode(value)
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return repr(float(value))  # tol=-inf: exactly n_iter iterations
+    return _param_value(name, value)
+
+
+def _hmm_to_dict(model, metadata):
+    from . import __version__
+
+    params = {k: _hmm_param_value(k, v) for k, v in model.get_params().items()}
+    fitted = None
+    if model._is_set():
+        D = int(np.shape(model.means_)[-1])
+        try:
+            model._model(D)  # the checks predict makes: a usable model
+        except ValueError as e:
+            raise ValueError(f"cannot save this GaussianHMM: its parameters "
+                             f"are not usable: {_one_line(e)}") from None
+        mon = getattr(model, "monitor_", None)
+        monitor = None
+        if mon is not None and hasattr(mon, "history"):
+            history = [float(v) for v in mon.history]
+            monitor = {"history": _encode(history),
+                       "iter": int(getattr(mon, "iter", len(history))),
+                       "converged": bool(mon.converged)}
+        names = getattr(model, "feature_names_in_", None)
+        fitted = {
+            "startprob": _encode(model.startprob_),
+            "transmat": _encode(model.transmat_),
+            "means": _encode(model.means_),
+            "covars": _encode(model._covars_),
+            "n_features_in": D,
+            "feature_names_in": None if names is None else [str(n) for n in
+                                                            names],
+            "monitor": monitor,
+        }
+    return {"format": HMM_FORMAT, "format_version": FORMAT_VERSION,
+            "fastem_version": __version__, "params": params, "fitted": fitted,
+            "metadata": dict(metadata or {})}
+
+
+def _depth(v, name):
+    """Nesting depth of a list value (at most 3), for the priors."""
+    depth, x = 0, v
+    while isinstance(x, list):
+        depth += 1
+        if depth > 3:
+            raise ModelFileError(f"{name}: expected a number or an array of "
+                                 "at most 3 dimensions, found lists nested "
+                                 "deeper")
+        if not x:
+            break
+        x = x[0]
+    return depth
+
+
+def _hmm_from_dict(d, cls):
+    if cls is None:
+        from .hmm import GaussianHMM as cls
+    params, fitted = _body(d)
+    known = set(cls().get_params())
+    kwargs = {}
+    for k, v in params.items():
+        if k not in known:
+            continue  # a parameter this version does not have
+        name = f"parameter {k!r}"
+        if k in _HMM_PRIORS and isinstance(v, list):
+            v = _array(v, name, max(1, _depth(v, name)))
+        elif isinstance(v, str) and k not in _HMM_STRINGS:
+            if v not in _SPECIAL:
+                raise ModelFileError(f"{name}: expected a number, found "
+                                     f"{_what(v)}")
+            v = _SPECIAL[v]
+        elif not (v is None or isinstance(v, (bool, int, float, str))):
+            raise ModelFileError(f"{name}: expected a number, a string, "
+                                 f"true/false or null, found {_what(v)}")
+        kwargs[k] = v
+    n_threads = kwargs.pop("n_threads", None)
+    if n_threads is not None and (isinstance(n_threads, bool) or not
+                                  isinstance(n_threads, int) or n_threads < 1):
+        raise ModelFileError(f"parameter 'n_threads': expected a positive "
+                             f"integer or null, found {_what(n_threads)}")
+    model = cls(**kwargs)
+    try:  # the estimator's own checks (not n_threads, as for mixtures)
+        model._check_parameters()
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
+    if n_threads is not None:
+        model.set_params(n_threads=n_threads)
+    if fitted is not None:
+        _hmm_set_fitted(model, fitted)
+    return model
+
+
+def _hmm_set_fitted(model, f):
+    from .hmm import ConvergenceMonitor, _covars_shape
+
+    for k in _HMM_FIELDS:
+        if k not in f:
+            raise ModelFileError(f"model file lacks fitted field {k!r}")
+    K = model.n_components
+    ct = model.covariance_type
+    sp = _array(f["startprob"], "startprob", 1)
+    if sp.shape != (K,):
+        raise ModelFileError(f"startprob: {sp.shape[0]} values do not match "
+                             f"parameter n_components={K}")
+    bad = sp[~(np.isfinite(sp) & (sp >= 0))]
+    if bad.size:
+        raise ModelFileError(f"startprob: expected finite non-negative "
+                             f"values, found {float(bad[0])!r}")
+    if not np.isclose(sp.sum(), 1.0):  # GaussianHMM's own tolerance
+        raise ModelFileError(f"startprob: expected a sum of 1, found "
+                             f"{float(sp.sum())!r}")
+    tm = _array(f["transmat"], "transmat", 2)
+    if tm.shape != (K, K):
+        raise ModelFileError(f"transmat: expected shape ({K}, {K}) "
+                             f"(n_components={K}), found {tm.shape}")
+    bad = tm[~(np.isfinite(tm) & (tm >= 0))]
+    if bad.size:
+        raise ModelFileError(f"transmat: expected finite non-negative "
+                             f"values, found {float(bad[0])!r}")
+    rows = tm.sum(axis=1)
+    badrows = np.flatnonzero(~np.isclose(rows, 1.0))
+    if badrows.size:
+        r = int(badrows[0])
+        raise ModelFileError(f"transmat: expected rows summing to 1, row {r} "
+                             f"sums to {float(rows[r])!r}")
+    means = _array(f["means"], "means", 2)
+    if means.shape[0] != K:
+        raise ModelFileError(f"means: {means.shape[0]} rows do not match "
+                             f"parameter n_components={K}")
+    D = means.shape[1]
+    if D < 1:
+        raise ModelFileError("means: expected at least one feature, found "
+                             "empty rows")
+    if not np.all(np.isfinite(means)):
+        raise ModelFileError("means: expected finite values, found NaN or "
+                             "infinity")
+    shape = _covars_shape(ct, K, D)
+    cv = _array(f["covars"], "covars", len(shape))
+    if cv.shape != shape:
+        raise ModelFileError(
+            f"covars of shape {cv.shape} do not match covariance_type "
+            f"{ct!r} with {K} states and {D} features (expected {shape})")
+    try:  # GaussianHMM's one rule for usable covariances
+        model._check_covars(cv, D)
+    except ValueError as e:
+        raise ModelFileError(f"covars: {_one_line(e)}") from None
+    n_features_in = f.get("n_features_in", D)
+    if isinstance(n_features_in, bool) or not isinstance(n_features_in, int) \
+            or n_features_in != D:
+        raise ModelFileError(f"n_features_in: expected {D} (the number of "
+                             f"columns of means), found {_what(n_features_in)}")
+    names = f.get("feature_names_in")
+    if names is not None and not (
+            isinstance(names, list) and len(names) == D
+            and all(isinstance(n, str) for n in names)):
+        raise ModelFileError(f"feature_names_in: expected null or a list of "
+                             f"{D} strings, found {_what(names)}"
+                             + (f" of length {len(names)}"
+                                if isinstance(names, list) else ""))
+    monitor = f.get("monitor")
+    history = None
+    if monitor is not None:
+        if not isinstance(monitor, dict):
+            raise ModelFileError(f"monitor: expected an object or null, found "
+                                 f"{_what(monitor)}")
+        history = _array(monitor.get("history", []), "monitor.history", 1)
+        if not np.all(np.isfinite(history)):
+            raise ModelFileError("monitor.history: expected finite "
+                                 "log-likelihoods, found NaN or infinity")
+        it = monitor.get("iter", history.size)
+        if isinstance(it, bool) or not isinstance(it, int) or \
+                it != history.size:
+            raise ModelFileError(f"monitor.iter: expected {history.size} (the "
+                                 f"length of monitor.history), found "
+                                 f"{_what(it)}")
+        conv = monitor.get("converged", False)
+        if not isinstance(conv, bool):
+            raise ModelFileError(f"monitor.converged: expected true or false, "
+                                 f"found {_what(conv)}")
+    try:  # the priors, now that n_features is known
+        model._priors(K, D)
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
+    model.startprob_ = sp
+    model.transmat_ = tm
+    model.means_ = means
+    model._covars_ = cv
+    model.n_features = model.n_features_in_ = D
+    if names is not None:
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+    if history is not None:
+        mon = ConvergenceMonitor(model.tol, model.n_iter, model.verbose)
+        mon.history.extend(float(v) for v in history)
+        mon.iter = int(history.size)
+        model.monitor_ = mon
+    try:  # what predict checks, all together
+        model._model(D)
+    except ValueError as e:
+        raise ModelFileError(f"invalid model: {_one_line(e)}") from None
 
 
 # ------------------------------------------------------------ scikit-learn
