@@ -187,10 +187,111 @@ def _columns(args):
     return cols or None
 
 
-def _read(path, columns):
+def _read(path, columns, args=None, nan_policy=None):
+    """Read DATA; notes (text columns skipped) go to stderr."""
     from ._readers import read_table
 
-    return read_table(path, columns)
+    if nan_policy is None:
+        nan_policy = getattr(args, "nan_policy", None) or "raise"
+    return read_table(path, columns, nan_policy=nan_policy,
+                      note=lambda msg: _note(args, f"fastem: note: {msg}"))
+
+
+def _nan_kwargs(args):
+    """``nan_policy`` for GaussianMixture/select (only when not the default)."""
+    policy = getattr(args, "nan_policy", None)
+    return {"nan_policy": policy} if policy and policy != "raise" else {}
+
+
+def _n_missing(X):
+    import numpy as np
+
+    return int(np.isnan(X).sum())
+
+
+def _standardize(X):
+    """Centre and scale the columns of ``X`` (NaN ignored).
+
+    Returns
+    -------
+    Z : ndarray
+        ``(X - mean) / scale``.
+    mean, scale : ndarray of shape (n_features,)
+        A constant column gets scale 1 (it is only centred).
+    """
+    import numpy as np
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        mean = np.nanmean(X, axis=0)
+        scale = np.nanstd(X, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return (X - mean) / scale, mean, scale
+
+
+def _to_original_units(gm, mean, scale):
+    """Map a model fitted on standardized data back to the original units.
+
+    Means ``means * scale + mean``, covariances scaled by
+    ``outer(scale, scale)`` (``scale**2`` for diag), precisions and their
+    Cholesky factors recomputed; ``lower_bound_`` shifted by the Jacobian
+    ``-sum(log(scale))``.
+
+    Parameters
+    ----------
+    gm : GaussianMixture
+        Fitted on ``(X - mean) / scale``.
+    mean, scale : ndarray of shape (n_features,)
+
+    Returns
+    -------
+    GaussianMixture
+        The model in original units.
+    """
+    import numpy as np
+
+    from .stats import GaussianParams, _covariances_for, compute_precision_cholesky
+
+    try:
+        from .selection import from_standardized
+    except ImportError:
+        from_standardized = None
+    if from_standardized is not None:
+        return from_standardized(gm, mean, scale)
+    p = gm._params
+    ct = p.covariance_type
+    cov = np.asarray(_covariances_for(p), dtype=np.float64)
+    if ct in ("full", "tied"):
+        cov = cov * np.outer(scale, scale)
+    elif ct == "diag":
+        cov = cov * scale ** 2
+    else:
+        raise CLIError("--standardize cannot give a 'spherical' model in the "
+                       "original units; use --covariance diag")
+    means = np.asarray(p.means, dtype=np.float64) * scale + mean
+    params = GaussianParams(np.asarray(p.weights, dtype=np.float64), means,
+                            compute_precision_cholesky(cov, ct), ct, cov)
+    gm._set_params(params, getattr(gm, "_fit_dtype", np.float64))
+    shift = float(np.sum(np.log(scale)))
+    gm.lower_bound_ = gm.lower_bound_ - shift
+    gm.lower_bounds_ = [b - shift for b in getattr(gm, "lower_bounds_", [])]
+    return gm
+
+
+def _complete_rows(args, X):
+    """Rows of ``X`` without NaN (for pictures), with a note if any dropped."""
+    import numpy as np
+
+    keep = ~np.isnan(X).any(axis=1)
+    if keep.all():
+        return X
+    if not keep.any():
+        raise CLIError("--plot: every row has a missing value; nothing to "
+                       "draw")
+    _note(args, f"fastem: note: the picture shows the {int(keep.sum()):,} "
+                f"rows without missing values (of {X.shape[0]:,})")
+    return X[keep]
 
 
 def _jsonable(v):
@@ -219,11 +320,23 @@ def _print_json(obj):
     print(_dumps(_jsonable(obj)))
 
 
-def _add_data_options(p, what="DATA"):
+def _add_data_options(p, what="DATA", nan_default="raise"):
     p.add_argument("--columns", action="append", metavar="COLS",
                    help="columns of DATA to use: comma-separated names "
                         "(files with a header, parquet) or 0-based indices; "
-                        "default all")
+                        "default every numeric column (text columns are "
+                        "skipped, with a note)")
+    if nan_default is None:
+        default = "default: the model's (raise unless it was fitted with " \
+                  "marginalize)"
+    else:
+        default = f"default {nan_default}"
+    p.add_argument("--nan-policy", choices=("raise", "marginalize"),
+                   default=nan_default,
+                   help="missing values (empty cells, NA, NaN, nan, N/A, "
+                        "NULL, null, '.'): raise refuses them naming the "
+                        "first; marginalize uses the observed entries of "
+                        f"incomplete rows ({default})")
 
 
 def _add_output_options(p):
@@ -569,6 +682,10 @@ def _configure_fit(p):
                    help="covariance structure (default full)")
     _add_fit_options(p)
     _add_data_options(p)
+    p.add_argument("--standardize", action="store_true",
+                   help="fit on columns scaled to mean 0 and standard "
+                        "deviation 1 (for features in different units); the "
+                        "model is saved and printed in the original units")
     p.add_argument("--out", metavar="MODEL.json",
                    help="save the fitted model (JSON; read it with fastem "
                         "predict/info or fastem.load)")
@@ -590,8 +707,13 @@ def _configure_fit(p):
 def run_fit(args):
     """Run ``fastem fit``."""
     _check_outputs(args, [("DATA", args.data)])
+    if args.standardize and args.covariance == "spherical":
+        raise CLIError("--standardize with --covariance spherical: a "
+                       "spherical model of standardized features is not "
+                       "spherical in the original units; use --covariance "
+                       "diag")
     t0 = perf_counter()
-    X, names = _read(args.data, _columns(args))
+    X, names = _read(args.data, _columns(args), args)
     t_read = perf_counter() - t0
     K = args.components
     if K > X.shape[0]:
@@ -601,16 +723,23 @@ def run_fit(args):
     if _progress_enabled(args) and _has_callback():
         progress = Progress(sys.stderr, n_init=args.n_init)
     gm = _make_model(args, n_components=K, covariance_type=args.covariance,
+                     **_nan_kwargs(args),
                      **({"callback": progress} if progress else {}))
+    Z = X
+    if args.standardize:
+        Z, mean, scale = _standardize(X)
     t0 = perf_counter()
     try:
-        gm.fit(X)
+        gm.fit(Z)
     finally:
         if progress is not None:
             progress.close()
     t_fit = perf_counter() - t0
     if progress is not None:
         gm.set_params(callback=None)
+    if args.standardize:
+        gm = _to_original_units(gm, mean, scale)
+        del Z
     if names is not None:
         import numpy as np
 
@@ -624,15 +753,17 @@ def run_fit(args):
         save(gm, args.out, metadata={
             "data": os.path.abspath(args.data), "n_samples": X.shape[0],
             **{k: q[k] for k in ("log_likelihood", "bic", "aic")},
-            "fit_time": t_fit})
+            "fit_time": t_fit, **_data_metadata(args, X)})
     if args.json:
         _print_json({"data": args.data, "n_samples": X.shape[0],
+                     "n_missing": _n_missing(X),
+                     "standardized": bool(args.standardize),
                      **_model_json(gm, names), **q, "fit_time": t_fit,
                      "read_time": t_read, "model": args.out,
                      "plot": args.plot})
     else:
         print("\n".join(_fit_summary(args.data, X, gm, q, t_read, t_fit,
-                                     names)))
+                                     names, args)))
     if args.out:
         _note(args, f"model saved to {args.out}")
     if args.plot:
@@ -640,9 +771,21 @@ def run_fit(args):
     return 0
 
 
+def _data_metadata(args, X):
+    """Metadata on missing values and standardization for a saved model."""
+    meta = {}
+    if getattr(args, "nan_policy", None) == "marginalize":
+        meta["n_missing"] = _n_missing(X)
+    if getattr(args, "standardize", False):
+        meta["standardized"] = True
+    return meta
+
+
 def _plot_fit(args, gm, X):
     from . import plot
 
+    if args.plot_kind != "loglik":
+        X = _complete_rows(args, X)
     kind = args.plot_kind
     if kind == "auto":
         kind = "density" if X.shape[1] == 1 else "scatter"
@@ -661,12 +804,14 @@ def _plot_fit(args, gm, X):
         _save_plot(args.plot, lambda ax: plot.loglik(gm, ax=ax))
 
 
-def _fit_summary(path, X, gm, q, t_read, t_fit, names):
+def _fit_summary(path, X, gm, q, t_read, t_fit, names, args=None):
     K, D = gm.means_.shape
     feats = f": {', '.join(names)}" if names else ""
+    n_missing = _n_missing(X)
+    missing = f" ({n_missing:,} missing values)" if n_missing else ""
     lines = [
         f"fastem fit: {path}: {X.shape[0]:,} rows x {D} feature"
-        f"{'s' if D != 1 else ''}{feats}",
+        f"{'s' if D != 1 else ''}{feats}{missing}",
         f"model: {K} component{'s' if K != 1 else ''}, covariance "
         f"'{gm.covariance_type}'",
         f"converged: {'yes' if gm.converged_ else 'NO'} after {gm.n_iter_} "
@@ -678,6 +823,9 @@ def _fit_summary(path, X, gm, q, t_read, t_fit, names):
         f"{q['n_parameters']}",
         f"time: fit {t_fit:.3f} s, read {t_read:.3f} s",
     ]
+    if getattr(args, "standardize", False):
+        lines.append("fitted on standardized features; parameters in the "
+                     "original units")
     return lines + _param_lines(gm, names)
 
 
@@ -689,16 +837,27 @@ def _configure_select(p):
                    default=list(range(1, 10)), metavar="KS",
                    help="numbers of components: a range 1-9 (default), a "
                         "list 2,4,8, or both 1-3,6")
-    p.add_argument("--covariance", type=_covariance_list, default="all",
+    p.add_argument("--covariance", type=_covariance_list, default=None,
                    metavar="TYPES",
-                   help="'all' (default) or a comma-separated list of full, "
-                        "tied, diag, spherical")
-    p.add_argument("--criterion", default="bic", choices=("bic", "aic", "icl"),
-                   help="selection criterion, lower is better (default bic)")
+                   help="'all' or a comma-separated list of full, tied, diag, "
+                        "spherical (default all; full,tied,diag with "
+                        "--standardize)")
+    p.add_argument("--criterion", default="bic",
+                   choices=("bic", "aic", "icl", "cv"),
+                   help="selection criterion, lower is better (default bic); "
+                        "cv: held-out log-likelihood of K-fold "
+                        "cross-validation (see --cv-folds)")
+    p.add_argument("--cv-folds", type=_positive_int, default=None,
+                   metavar="N",
+                   help="folds of --criterion cv (default 5)")
     _add_fit_options(p)
     p.add_argument("--jobs", type=_positive_int, default=None,
                    help="fits run at the same time (default: automatic)")
     _add_data_options(p)
+    p.add_argument("--standardize", action="store_true",
+                   help="fit on columns scaled to mean 0 and standard "
+                        "deviation 1 (for features in different units); "
+                        "models and criteria in the original units")
     p.add_argument("--out", metavar="MODEL.json", help="save the best model")
     p.add_argument("--include-degenerate", action="store_true",
                    help="let a degenerate fit (a collapsed component, marked "
@@ -717,10 +876,13 @@ def run_select(args):
     from .selection import select
 
     _check_outputs(args, [("DATA", args.data)])
-    X, names = _read(args.data, _columns(args))
+    extra = _select_kwargs(select, args)
+    X, names = _read(args.data, _columns(args), args)
     types = args.covariance
     if isinstance(types, str):
         types = _covariance_list(types)
+    if types is None and not args.standardize:
+        types = list(_COV_TYPES)
     too_many = [k for k in args.components if k > X.shape[0]]
     if too_many == args.components:
         raise CLIError(f"every -k value exceeds the {X.shape[0]} rows of "
@@ -741,7 +903,7 @@ def run_select(args):
                      include_degenerate=args.include_degenerate,
                      max_iter=args.max_iter, tol=args.tol,
                      reg_covar=args.reg_covar, init_params=args.init,
-                     n_threads=args.threads)
+                     n_threads=args.threads, **extra)
     finally:
         if bar is not None:
             bar.close()
@@ -763,11 +925,13 @@ def run_select(args):
         save(best, args.out, metadata={
             "data": os.path.abspath(args.data), "n_samples": X.shape[0],
             **{k: q[k] for k in ("log_likelihood", "bic", "aic")},
-            "selected_by": args.criterion})
+            "selected_by": args.criterion, **_data_metadata(args, X)})
     if args.json:
         rows = [{k: v for k, v in r.items()} for r in res.results]
         _print_json({"data": args.data, "n_samples": X.shape[0],
-                     "n_features": X.shape[1], "criterion": args.criterion,
+                     "n_features": X.shape[1], "n_missing": _n_missing(X),
+                     "standardized": bool(args.standardize),
+                     "criterion": args.criterion,
                      "best": {**res.best_params, "criterion": res.best_score},
                      "results": rows, "time": elapsed, "model": args.out,
                      "plot": args.plot})
@@ -776,8 +940,10 @@ def run_select(args):
         r = next(r for r in res.results
                  if r["n_components"] == bp["n_components"]
                  and r["covariance_type"] == bp["covariance_type"])
+        n_missing = _n_missing(X)
+        missing = f" ({n_missing:,} missing values)" if n_missing else ""
         print(f"fastem select: {args.data}: {X.shape[0]:,} rows x "
-              f"{X.shape[1]} features, {len(res.results)} fits in "
+              f"{X.shape[1]} features{missing}, {len(res.results)} fits in "
               f"{elapsed:.2f} s")
         print(res.table())
         print(f"best: K={bp['n_components']}, covariance "
@@ -791,6 +957,40 @@ def run_select(args):
     if args.plot:
         _note(args, f"picture saved to {args.plot}")
     return 0
+
+
+def _select_kwargs(select, args):
+    """Return the keyword arguments of ``select`` for the CLI's options.
+
+    For --criterion cv, --cv-folds, --standardize and --nan-policy; each is
+    refused with a clear message if this fastem's ``select`` lacks it.
+    """
+    import inspect
+
+    from . import selection
+
+    params = inspect.signature(select).parameters
+    kwargs = _nan_kwargs(args)
+    if args.cv_folds is not None and args.criterion != "cv":
+        raise CLIError("--cv-folds is the number of folds of --criterion cv; "
+                       "add --criterion cv")
+    if args.criterion == "cv":
+        if "cv" not in params or "cv" not in getattr(selection, "CRITERIA",
+                                                     ()):
+            raise CLIError("--criterion cv needs a fastem whose select() "
+                           "supports cross-validation; this one does not "
+                           "(use bic, aic or icl, or upgrade fastem)")
+        if args.cv_folds is not None:
+            if args.cv_folds < 2:
+                raise CLIError(f"--cv-folds {args.cv_folds}: cross-validation "
+                               "needs at least 2 folds")
+            kwargs["cv"] = args.cv_folds
+    if args.standardize:
+        if "standardize" not in params:
+            raise CLIError("--standardize needs a fastem whose select() "
+                           "supports standardize=True; this one does not")
+        kwargs["standardize"] = True
+    return kwargs
 
 
 # -------------------------------------------------------------- predict
@@ -820,7 +1020,7 @@ def _configure_predict(p):
                    help="write to this CSV file instead of stdout")
     p.add_argument("--no-header", action="store_true",
                    help="no header line in the CSV output")
-    _add_data_options(p)
+    _add_data_options(p, nan_default=None)
     p.add_argument("--json", action="store_true",
                    help="print {\"labels\": [...]} or {\"proba\": [[...]]} "
                         "as JSON")
@@ -829,29 +1029,35 @@ def _configure_predict(p):
 
 
 def _predict_columns(args, gm):
-    """Columns of DATA for ``gm``: --columns, else by name, else all."""
-    from ._readers import peek_columns
+    """Columns of DATA for ``gm``.
+
+    --columns if given (a note when their names differ from the model's
+    features); else the model's features by name when both have names (an
+    error naming the missing ones); else every numeric column.
+    """
+    from ._readers import _resolve_columns, peek_columns
 
     cols = _columns(args)
-    if cols is not None:
-        return cols
-    names, n_cols = peek_columns(args.data)
     fitted = getattr(gm, "feature_names_in_", None)
-    D = gm.means_.shape[1]
+    fitted = None if fitted is None else [str(f) for f in fitted]
+    names, n_cols = peek_columns(args.data)
+    if cols is not None:
+        if fitted is not None and names is not None:
+            idx = _resolve_columns(args.data, cols, names, n_cols)
+            chosen = [names[i] for i in idx]
+            if chosen != fitted and len(chosen) == len(fitted):
+                _note(args, f"fastem: note: using the columns "
+                            f"{', '.join(chosen)} of {args.data} for the "
+                            f"model's features {', '.join(fitted)}")
+        return cols
     if fitted is not None and names is not None:
-        missing = [str(f) for f in fitted if str(f) not in names]
+        missing = [f for f in fitted if f not in names]
         if not missing:
-            return [str(f) for f in fitted]
-        if n_cols != D:
-            raise CLIError(
-                f"{args.data} lacks the model's feature(s) "
-                f"{', '.join(map(repr, missing))} (its columns: "
-                f"{', '.join(names)}); choose columns with --columns")
-    if n_cols != D:
+            return fitted
         raise CLIError(
-            f"{args.model} expects {D} feature{'s' if D != 1 else ''}, "
-            f"{args.data} has {n_cols} column{'s' if n_cols != 1 else ''}; "
-            f"choose {D} with --columns")
+            f"{args.data} lacks the model's feature(s) "
+            f"{', '.join(map(repr, missing))} (its columns: "
+            f"{', '.join(names)}); choose columns with --columns")
     return None
 
 
@@ -865,11 +1071,20 @@ def run_predict(args):
     _check_outputs(args, [("MODEL", args.model), ("DATA", args.data)])
     if not hasattr(gm, "weights_"):
         raise CLIError(f"{args.model}: the model is not fitted")
-    X, _ = _read(args.data, _predict_columns(args, gm))
+    # missing values: as the model was fitted, unless --nan-policy says
+    policy = args.nan_policy or getattr(gm, "nan_policy", "raise")
+    if policy == "marginalize" and getattr(gm, "nan_policy", "raise") \
+            != "marginalize":
+        gm.set_params(nan_policy="marginalize")
+    cols = _predict_columns(args, gm)
+    X, _ = _read(args.data, cols, args, nan_policy=policy)
     D = gm.means_.shape[1]
     if X.shape[1] != D:
-        raise CLIError(f"{args.model} expects {D} features, got "
-                       f"{X.shape[1]} columns from {args.data}")
+        raise CLIError(f"{args.model} expects {D} feature"
+                       f"{'s' if D != 1 else ''}, got {X.shape[1]} "
+                       f"{'' if cols is not None else 'numeric '}column"
+                       f"{'s' if X.shape[1] != 1 else ''} from {args.data}; "
+                       f"choose {D} with --columns")
     if args.proba:
         values = gm.predict_proba(X)
         header = ",".join(f"p{k}" for k in range(values.shape[1]))

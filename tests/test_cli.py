@@ -358,8 +358,8 @@ def test_select_plot(capsys, files, tmp_path):
 # ---------------------------------------------------------------- errors
 @pytest.mark.parametrize("argv, fragments", [
     (["fit", "missing.csv", "-k", "2"], ["missing.csv: no such file"]),
-    (["fit", "{mixed}", "-k", "2"], ["non-numeric value 'n0'", "'name'",
-                                     "--columns"]),
+    (["fit", "{mixed}", "-k", "2", "--columns", "x,name"],
+     ["non-numeric value 'n0'", "column 1 ('name')", "--columns"]),
     (["fit", "{csv}", "-k", "2", "--columns", "w"], ["column 'w' not found"]),
     (["fit", "{csv}", "-k", "500"], ["more components than the 400 rows"]),
     (["fit", "{csv}", "-k", "2", "--plot", "f.bmpx"],
@@ -387,6 +387,7 @@ def test_errors_are_one_line(capsys, files, argv, fragments):
     (["select", "{csv}", "--covariance", "full,round"], ["'all' or"]),
     (["nonsense"], ["invalid choice"]),
     (["fit", "{csv}", "-k", "2", "--bogus"], ["unrecognized arguments"]),
+    (["fit", "{csv}", "-k", "2", "--nan-policy", "drop"], ["invalid choice"]),
 ])
 def test_bad_options_are_one_line(capsys, files, argv, fragments):
     argv = [a.format(**files) for a in argv]
@@ -399,9 +400,14 @@ def test_predict_column_mismatch(capsys, files, tmp_path):
     model = tmp_path / "m.json"
     assert run(capsys, "fit", files["noheader"], "-k", 2, "--out", model,
                "-q")[0] == 0
-    rc, _, err = run(capsys, "predict", model, files["mixed"])
-    assert_one_line_error(rc, err, "expects 3 features", "4 columns",
+    rc, _, err = run(capsys, "predict", model, files["mixed"], "--columns",
+                     "x,y")
+    assert_one_line_error(rc, err, "expects 3 features", "got 2 columns",
                           "--columns")
+    # the text column is skipped; 3 numeric columns are used in order
+    rc, out, err = run(capsys, "predict", model, files["mixed"])
+    assert rc == 0 and len(out.splitlines()) == 51
+    assert "skipped the non-numeric column 'name'" in err
     named = tmp_path / "n.json"
     assert run(capsys, "fit", files["csv"], "-k", 2, "--out", named, "-q")[0] == 0
     rc, _, err = run(capsys, "predict", named, files["mixed"])
