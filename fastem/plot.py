@@ -711,7 +711,7 @@ def states(hmm, X, lengths=None, fig=None, ax=None, feature=None, time=None,
         a.margins(x=0.01)
     axes[-1].set_xlabel("time")
     axes[0].legend(fontsize="small", markerscale=2, loc="upper left",
-                   ncols=min(m.K, 4), framealpha=0.8)
+                   ncol=min(m.K, 4), framealpha=0.8)
     return _figure_of(axes[0])
 
 
