@@ -194,8 +194,8 @@ def _refuse_missing(path, X, names, where):
     name = f" ({names[j]!r})" if names is not None else ""
     raise DataError(
         f"{path}: {what} in data row {row + 1}, column {col}{name}; pass "
-        "--nan-policy marginalize to use the rows with missing values (the "
-        "fit then uses their observed entries), or fill or drop them first")
+        "--nan-policy marginalize to use rows with missing values (only their "
+        "observed entries count), or fill or drop them first")
 
 
 def peek_columns(path):
