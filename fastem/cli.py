@@ -1156,6 +1156,17 @@ def run_info(args):
         n = meta.get("n_samples")
         rows = f" ({n:,} rows)" if isinstance(n, int) else ""
         print(f"fitted on: {meta['data']}{rows}{extra}")
+    how = []
+    if getattr(gm, "nan_policy", "raise") == "marginalize":
+        n_missing = meta.get("n_missing")
+        how.append("missing values marginalized" + (
+            f" ({n_missing:,} in the data)" if isinstance(n_missing, int)
+            else "") + "; predict accepts rows with gaps")
+    if meta.get("standardized"):
+        how.append("fitted on standardized features; parameters in the "
+                   "original units")
+    for line in how:
+        print(line)
     print("\n".join(_param_lines(gm)))
     return 0
 

@@ -458,6 +458,40 @@ def test_select_standardize_and_cv(capsys, tmp_path, scaled):
     one_line_error(rc, err, "--cv-folds", "--criterion cv")
 
 
+def test_fit_standardize_without_from_standardized(capsys, tmp_path, scaled,
+                                                  monkeypatch):
+    # the CLI's own mapping, for a fastem whose selection module lacks it
+    import fastem.selection
+
+    path = write_csv(tmp_path / "s.csv", scaled, header=("mm", "g"))
+    with_lib, _ = fit_json(capsys, path, "-k", 2, "--standardize")
+    monkeypatch.delattr(fastem.selection, "from_standardized", raising=False)
+    own, _ = fit_json(capsys, path, "-k", 2, "--standardize")
+    for key in ("means", "covariances", "weights"):
+        np.testing.assert_allclose(own[key], with_lib[key], rtol=1e-10)
+    for key in ("log_likelihood", "bic", "lower_bound"):
+        np.testing.assert_allclose(own[key], with_lib[key], rtol=1e-10)
+
+
+def test_info_shows_policy_and_standardization(capsys, tmp_path, Xnan):
+    path = write_csv(tmp_path / "gaps.csv", Xnan)
+    model = tmp_path / "m.json"
+    assert run(capsys, "fit", path, "-k", 2, "--nan-policy", "marginalize",
+               "--standardize", "--out", model, "-q")[0] == 0
+    rc, out, _ = run(capsys, "info", model)
+    assert rc == 0
+    n = int(np.isnan(Xnan).sum())
+    assert f"missing values marginalized ({n:,} in the data)" in out
+    assert "fitted on standardized features" in out
+
+
+def test_select_standardize_spherical_is_one_line(capsys, tmp_path, scaled):
+    path = write_csv(tmp_path / "s.csv", scaled, header=("mm", "g"))
+    rc, _, err = run(capsys, "select", path, "-k", "1-2", "--standardize",
+                     "--covariance", "spherical", "-q")
+    one_line_error(rc, err, "spherical")
+
+
 def test_select_marginalize(capsys, tmp_path, Xnan):
     from fastem.selection import select
 
