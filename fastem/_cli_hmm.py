@@ -21,10 +21,21 @@ from time import perf_counter
 HELP = ("hidden Markov models of sequences: fit, predict (decode states), "
         "select the number of states")
 
-__all__ = ["HELP", "add_parser", "configure_hmm", "register", "run_hmm"]
+__all__ = ["HELP", "add_parser", "configure_hmm", "print_info", "register",
+           "run_hmm"]
 
 
 def _cli():
+    """Return the running :mod:`fastem.cli` (``__main__`` under ``-m``).
+
+    Under ``python -m fastem.cli`` the module runs as ``__main__`` and a
+    second ``fastem.cli`` would have its own ``CLIError`` class, which the
+    running ``main`` would not catch.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name == "fastem.cli":
+        return main
     from . import cli
 
     return cli
@@ -354,6 +365,53 @@ def _read_data(args, model=None):
 def _inputs(args, *extra):
     return list(extra) + [("DATA", args.data),
                           ("LENGTHS", getattr(args, "lengths", None))]
+
+
+def print_info(path, m, metadata=None):
+    """Describe the saved HMM ``m`` (for ``fastem info MODEL``).
+
+    Parameters
+    ----------
+    path : str
+        The model file.
+    m : GaussianHMM
+        The model loaded from it.
+    metadata : dict, optional
+        Its ``"metadata"``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+    """
+    meta = metadata or {}
+    print(f"fastem model: {path} (hidden Markov model, format "
+          f"fastem.GaussianHMM)")
+    if not hasattr(m, "means_"):
+        print(f"not fitted; parameters: n_components={m.n_components}, "
+              f"covariance_type='{m.covariance_type}'")
+        return 0
+    K, D = m.means_.shape
+    names = getattr(m, "feature_names_in_", None)
+    feats = f": {', '.join(map(str, names))}" if names is not None else ""
+    print(f"model: {K} state{'s' if K != 1 else ''}, covariance "
+          f"'{m.covariance_type}', {D} feature{'s' if D != 1 else ''}{feats}")
+    mon = getattr(m, "monitor_", None)
+    if mon is not None:
+        print(f"converged: {'yes' if mon.converged else 'NO'} after "
+              f"{mon.iter} iterations")
+    if meta.get("data"):
+        n = meta.get("n_samples")
+        s = meta.get("n_sequences")
+        rows = (f" ({n:,} rows in {s} sequences)" if isinstance(n, int)
+                and isinstance(s, int) else "")
+        extra = "".join(f"; {lab} {meta[k]:.4f}" for k, lab in
+                        (("log_likelihood", "log-likelihood"), ("bic", "BIC"),
+                         ("aic", "AIC"))
+                        if isinstance(meta.get(k), (int, float)))
+        print(f"fitted on: {meta['data']}{rows}{extra}")
+    print("\n".join(_model_lines(m, names)))
+    return 0
 
 
 # ------------------------------------------------------------ summaries

@@ -234,3 +234,21 @@ def test_registration_functions(capsys, files):
     assert register(command) is run_hmm
     assert registry == {"hmm": (run_hmm, HELP)}
     assert "hmm" in cli.build_parser().format_help()
+
+
+def test_print_info(tmp_path, capsys, files):
+    from fastem._cli_hmm import print_info
+
+    d, X = files
+    model = tmp_path / "m.json"
+    assert run(capsys, "hmm", "fit", d / "seq.csv", "-k", 2,
+               "--sequence-column", "subject", "--out", model, "-q")[0] == 0
+    m = fastem.load(model)
+    assert print_info(str(model), m, fastem.io.read_metadata(model)) == 0
+    out = capsys.readouterr().out
+    assert "hidden Markov model" in out
+    assert "model: 2 states, covariance 'diag', 2 features: x, y" in out
+    assert "(700 rows in 3 sequences)" in out
+    assert "transition probabilities" in out
+    print_info("u.json", GaussianHMM(4))
+    assert "not fitted" in capsys.readouterr().out
