@@ -304,7 +304,8 @@ def _layout(path, lines=None):
     header = bool(text)
     if header and second is not None:
         nxt = _fields(_strip_comment(second[1]), delimiter)
-        header = any(j >= len(nxt) or _kind(nxt[j]) != "text" for j in text)
+        header = any(j >= len(nxt) or _kind(nxt[j]) != "text"
+                     or _DECIMAL_COMMA.fullmatch(nxt[j]) for j in text)
     return {"delimiter": delimiter, "header": header, "n_before": n_before,
             "names": fields if header else None, "n_cols": len(fields)}
 
@@ -423,6 +424,7 @@ def _text_columns(path, lines, layout):
     """
     text = {}
     chars = 0
+    comma = None
     with contextlib.closing(_rows(path, lines, layout)) as rows:
         for row, _, fields in rows:
             if row > SAMPLE_ROWS or chars > SAMPLE_CHARS:
@@ -431,15 +433,29 @@ def _text_columns(path, lines, layout):
                 break  # reported by the parse, with its row
             for j, f in enumerate(fields):
                 chars += len(f) + 1
-                if j not in text and _kind(f) == "text":
-                    text[j] = (f, row)
-    return text
+                if _kind(f) == "text":
+                    text.setdefault(j, (f, row))
+                    if comma is None and _DECIMAL_COMMA.fullmatch(f):
+                        comma = f
+    return text, comma
+
+
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+")
+
+
+def _comma_hint(values):
+    """Hint at decimal commas (``3,6``) among ``values``."""
+    if any(_DECIMAL_COMMA.fullmatch(v) for v in values):
+        return (" (decimal commas? fastem reads '.' as the decimal point: "
+                "convert the file)")
+    return ""
 
 
 def _non_numeric(path, value, row, j, names):
     return DataError(
         f"{path}: non-numeric value {value!r} in data row {row}, "
-        f"{_col(j, names)}; fix it, or choose other columns with --columns")
+        f"{_col(j, names)}{_comma_hint([value])}; fix it, or choose other "
+        "columns with --columns")
 
 
 def _read_text(path, columns, pipe=False, note=None):
@@ -461,7 +477,8 @@ def _read_text(path, columns, pipe=False, note=None):
         del data
     layout = _layout(path, lines)
     names, n_cols = layout["names"], layout["n_cols"]
-    text = _text_columns(path, lines, layout)
+    text, comma = _text_columns(path, lines, layout)
+    hint = _comma_hint([comma] if comma else [])
     usecols = _resolve_columns(path, columns, names, n_cols)
     if usecols is not None:
         for j in usecols:
@@ -478,13 +495,13 @@ def _read_text(path, columns, pipe=False, note=None):
                 raise DataError(
                     f"{path}: no numeric column (column {j}"
                     f"{f' {names[j]!r}' if names else ''} has "
-                    f"{text[j][0]!r} in data row {text[j][1]})")
+                    f"{text[j][0]!r} in data row {text[j][1]}){hint}")
             which = ", ".join(repr(names[j]) if names is not None
                               and names[j] else f"column {j}" for j in skip)
             s = "s" if len(skip) != 1 else ""
             if note is not None:
-                note(f"{path}: skipped the non-numeric column{s} {which}; "
-                     "choose columns with --columns")
+                note(f"{path}: skipped the non-numeric column{s} "
+                     f"{which}{hint}; choose columns with --columns")
     kw = dict(delimiter=layout["delimiter"], quotechar='"',
               skiprows=layout["n_before"] if layout["header"] else 0,
               usecols=usecols, ndmin=2, dtype=np.float64, comments="#",

@@ -268,6 +268,15 @@ def test_errors_name_the_file_column_under_columns(capsys, tmp_path, X):
                    "('c')")
 
 
+def test_decimal_commas_are_pointed_out(capsys, tmp_path):
+    path = tmp_path / "eu.csv"
+    path.write_text("a;b\n1,5;2,25\n3,5;4,0\n")
+    rc, _, err = run(capsys, "fit", path, "-k", 1)
+    one_line_error(rc, err, "no numeric column", "decimal commas?")
+    rc, _, err = run(capsys, "fit", path, "-k", 1, "--columns", "b")
+    one_line_error(rc, err, "non-numeric value '2,25'", "decimal commas?")
+
+
 def test_text_after_the_sample_names_row_and_column(capsys, tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1500, 2))
