@@ -327,8 +327,8 @@ def _add_data_options(p, what="DATA", nan_default="raise"):
                         "default every numeric column (text columns are "
                         "skipped, with a note)")
     if nan_default is None:
-        default = "default: the model's (raise unless it was fitted with " \
-                  "marginalize)"
+        default = "default: the model's nan_policy, raise unless it was " \
+                  "fitted with marginalize"
     else:
         default = f"default {nan_default}"
     p.add_argument("--nan-policy", choices=("raise", "marginalize"),
