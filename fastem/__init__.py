@@ -10,6 +10,7 @@ __all__ = [
     "ConvergenceWarning",
     "GaussianHMM",
     "GaussianMixture",
+    "HMMSelectionResult",
     "NotFittedError",
     "SelectionResult",
     "chunks",
@@ -18,6 +19,7 @@ __all__ = [
     "load",
     "plot",
     "select",
+    "select_states",
     "selection",
     "set_num_threads",
     "stats",
@@ -33,9 +35,11 @@ _LAZY = {
     "SelectionResult": "fastem.selection",
     "load": "fastem.io",
     "GaussianHMM": "fastem.hmm",
+    "select_states": "fastem.hmm_select",
+    "HMMSelectionResult": "fastem.hmm_select",
 }
 
-_SUBMODULES = ("stats", "io", "plot", "selection", "chunks")
+_SUBMODULES = ("stats", "io", "plot", "selection", "chunks", "hmm_select")
 
 
 def __getattr__(name):
