@@ -496,12 +496,19 @@ def _read_text(path, columns, pipe=False, note=None):
                     f"{path}: no numeric column (column {j}"
                     f"{f' {names[j]!r}' if names else ''} has "
                     f"{text[j][0]!r} in data row {text[j][1]}){hint}")
-            which = ", ".join(repr(names[j]) if names is not None
-                              and names[j] else f"column {j}" for j in skip)
-            s = "s" if len(skip) != 1 else ""
+            parts = []
+            if unnamed:
+                s = "s" if len(unnamed) != 1 else ""
+                parts.append(f"the unnamed column{s} "
+                             f"{', '.join(map(str, unnamed))} (row names?)")
+            if text:
+                s = "s" if len(text) != 1 else ""
+                parts.append(f"the non-numeric column{s} " + ", ".join(
+                    repr(names[j]) if names is not None and names[j]
+                    else str(j) for j in sorted(text)) + hint)
             if note is not None:
-                note(f"{path}: skipped the non-numeric column{s} "
-                     f"{which}{hint}; choose columns with --columns")
+                note(f"{path}: skipped {' and '.join(parts)}; choose columns "
+                     "with --columns")
     kw = dict(delimiter=layout["delimiter"], quotechar='"',
               skiprows=layout["n_before"] if layout["header"] else 0,
               usecols=usecols, ndmin=2, dtype=np.float64, comments="#",

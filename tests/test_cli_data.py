@@ -165,7 +165,7 @@ def test_r_write_csv(capsys, tmp_path, Xnan):
     path.write_text("\n".join(lines) + "\n")
     d, err = fit_json(capsys, path, "-k", 2, "--nan-policy", "marginalize")
     assert d["features"] == ["x", "y", "z"]
-    assert "skipped the non-numeric column column 0" in err
+    assert "skipped the unnamed column 0 (row names?); choose" in err
     gm = GaussianMixture(2, random_state=0, nan_policy="marginalize").fit(Xnan)
     np.testing.assert_allclose(d["means"], gm.means_, rtol=1e-10)
 
@@ -242,7 +242,7 @@ def test_headerless_file_with_a_text_column(capsys, tmp_path, X):
     assert names is None
     np.testing.assert_array_equal(data, X)
     rc, _, err = run(capsys, "fit", path, "-k", 2)
-    assert rc == 0 and "skipped the non-numeric column column 1" in err
+    assert rc == 0 and "skipped the non-numeric column 1;" in err
 
 
 def test_errors_name_the_file_column_under_columns(capsys, tmp_path, X):
