@@ -523,3 +523,15 @@ def test_read_table_rejects_bad_policy(tmp_path):
     with pytest.raises(DataError, match="empty cell"):
         p.write_text("x,y\n1,2\n,3\n")
         read_table(p)
+
+
+def test_plot_with_gaps_uses_complete_rows(capsys, tmp_path, Xnan):
+    pytest.importorskip("matplotlib")
+    path = write_csv(tmp_path / "gaps.csv", Xnan)
+    fig = tmp_path / "f.png"
+    rc, _, err = run(capsys, "fit", path, "-k", 2, "--nan-policy",
+                     "marginalize", "--plot", fig)
+    assert rc == 0, err
+    n = int((~np.isnan(Xnan).any(axis=1)).sum())
+    assert f"the picture shows the {n:,} rows without missing values" in err
+    assert fig.stat().st_size > 0
