@@ -470,10 +470,14 @@ def _run_bounded(argv, limit_gib=2):
     """``main(argv)`` in a child process limited to ``limit_gib`` GiB of
     address space; returns (exit status, stderr, peak RSS in MB).
     """
-    code = ("import resource, sys\n"
+    # The child's own high-water mark (VmHWM, kB): ru_maxrss survives
+    # execve on Linux, so it would report the forking pytest process's peak
+    # (about 1 GB late in the suite) instead of the child's.
+    code = ("import re, sys\n"
             "from fastem.cli import main\n"
             f"rc = main({argv!r})\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+            "status = open('/proc/self/status').read()\n"
+            "print(re.search(r'VmHWM:\\s*(\\d+)', status).group(1))\n"
             "sys.exit(rc)\n")
 
     def limit():
