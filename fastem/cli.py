@@ -641,11 +641,16 @@ def _check_outputs(args, inputs=()):
 
 
 def _save_plot(path, draw):
-    from .io import atomic_write
     from .plot import figure
 
     fig, ax = figure()
     draw(ax)
+    _save_figure(path, fig)
+
+
+def _save_figure(path, fig):
+    from .io import atomic_write
+
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     with atomic_write(path, "wb") as f:  # never a half-written picture
         fig.savefig(f, format=ext)
@@ -796,10 +801,19 @@ def _plot_fit(args, gm, X):
         pair = _pair(args, gm)
         _save_plot(args.plot, lambda ax: plot.scatter(gm, X, features=pair,
                                                       ax=ax))
-    elif kind == "density":
-        feature = _pair(args, gm)[0] if args.plot_features else 0
+    elif kind == "density" and args.plot_features:
+        feature = _pair(args, gm)[0]
         _save_plot(args.plot, lambda ax: plot.density(gm, X, feature=feature,
                                                       ax=ax))
+    elif kind == "density":  # every column, one panel each
+        from matplotlib.figure import Figure
+
+        D = X.shape[1]
+        ncols = 1 if D == 1 else 2 if D <= 4 else 3
+        nrows = -(-D // ncols)
+        fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), layout="constrained")
+        plot.density(gm, X, fig=fig)
+        _save_figure(args.plot, fig)
     else:
         _save_plot(args.plot, lambda ax: plot.loglik(gm, ax=ax))
 
@@ -1068,6 +1082,11 @@ def run_predict(args):
     import numpy as np
 
     gm = _load_model(args.model)
+    from .hmm import GaussianHMM
+
+    if isinstance(gm, GaussianHMM):
+        raise CLIError(f"{args.model} holds a hidden Markov model "
+                       "(GaussianHMM): use fastem hmm predict")
     _check_outputs(args, [("MODEL", args.model), ("DATA", args.data)])
     if not hasattr(gm, "weights_"):
         raise CLIError(f"{args.model}: the model is not fitted")
@@ -1132,6 +1151,12 @@ def run_info(args):
 
         print(_dumps(to_dict(gm, meta)))
         return 0
+    from .hmm import GaussianHMM
+
+    if isinstance(gm, GaussianHMM):
+        from ._cli_hmm import print_info
+
+        return print_info(args.model, gm, meta)
     with open(args.model, encoding="utf-8") as f:
         raw = json.load(f)
     print(f"fastem model: {args.model} (format {raw.get('format_version')}, "
@@ -1272,6 +1297,11 @@ run_fit.configure = _configure_fit
 run_select.configure = _configure_select
 run_predict.configure = _configure_predict
 run_info.configure = _configure_info
+
+
+from ._cli_hmm import register as _register_hmm  # noqa: E402
+
+_register_hmm(command)  # fastem hmm fit / predict / select
 
 
 if __name__ == "__main__":
