@@ -70,6 +70,8 @@ class HMMSelectionResult(SelectionResult):
         :func:`sequence_folds`).
     """
 
+    _fields = _FIELDS
+
     def __init__(self, criterion, results, models, n_samples, n_features,
                  n_sequences, cv=None, cv_folds=None):
         self.n_sequences = n_sequences
@@ -77,25 +79,6 @@ class HMMSelectionResult(SelectionResult):
                          include_degenerate=True, cv=cv)
         self.cv = cv
         self.cv_folds = cv_folds
-
-    def to_pandas(self):
-        """Return the table of every fit as a pandas DataFrame (needs pandas).
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per fit, the columns of :attr:`results`, sorted by the
-            criterion (best first).
-        """
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ImportError(
-                "HMMSelectionResult.to_pandas needs pandas: pip install pandas"
-            ) from None
-        df = pd.DataFrame(self.results, columns=list(_FIELDS))
-        return df.sort_values(["criterion", "n_parameters"],
-                              kind="stable").reset_index(drop=True)
 
     def table(self):
         """Readable criterion table: one row per number of states.

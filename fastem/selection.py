@@ -273,6 +273,8 @@ class SelectionResult:
         The centring and scaling used with ``standardize=True``.
     """
 
+    _fields = _FIELDS  # the columns of to_pandas()
+
     def __init__(self, criterion, results, models, n_samples, n_features,
                  include_degenerate=False, cv=None, cv_folds=None,
                  feature_means=None, feature_scales=None):
@@ -358,9 +360,9 @@ class SelectionResult:
             import pandas as pd
         except ImportError:
             raise ImportError(
-                "SelectionResult.to_pandas needs pandas: pip install pandas"
-            ) from None
-        df = pd.DataFrame(self.results, columns=list(_FIELDS))
+                f"{type(self).__name__}.to_pandas needs pandas: pip install "
+                "pandas") from None
+        df = pd.DataFrame(self.results, columns=list(self._fields))
         return df.sort_values(["criterion", "n_parameters"],
                               kind="stable").reset_index(drop=True)
 
