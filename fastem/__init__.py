@@ -14,6 +14,7 @@ __all__ = [
     "NotFittedError",
     "SelectionResult",
     "chunks",
+    "compile",
     "get_num_threads",
     "io",
     "load",
@@ -37,6 +38,7 @@ _LAZY = {
     "GaussianHMM": "fastem.hmm",
     "select_states": "fastem.hmm_select",
     "HMMSelectionResult": "fastem.hmm_select",
+    "compile": "fastem._compile",
 }
 
 _SUBMODULES = ("stats", "io", "plot", "selection", "chunks", "hmm_select")

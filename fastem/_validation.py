@@ -126,7 +126,54 @@ def check_array(X, n_features=None, estimator=None, min_samples=1,
             f"X has {d} features, but {who} is expecting {n_features} features "
             "as input.")
     _check_finite(arr, allow_nan, row_offset, nan_hint)
-    return arr
+    return writeable_view(arr)
+
+
+class _WriteableInterface:
+    """An ``__array_interface__`` exporter over a read-only array's memory.
+
+    Holds the original array (``_array``), so the memory (a memory map, a
+    bytes buffer) lives as long as the view: the view's ``base`` is this
+    object.
+    """
+
+    def __init__(self, array):
+        self._array = array
+        iface = dict(array.__array_interface__)
+        iface["data"] = (iface["data"][0], False)  # pointer, not read-only
+        self.__array_interface__ = iface
+
+
+def writeable_view(arr):
+    """Return ``arr``, or a writeable view of a read-only array's memory.
+
+    numba compiles a separate specialization of every kernel for read-only
+    arrays (``np.load(..., mmap_mode="r")``, ``arr.setflags(write=False)``),
+    about a minute of CPU for nothing.  fastem's kernels never write their
+    inputs (X, sample weights), so the kernels can safely be given a view
+    flagged writeable over the same memory -- no copy.  That flag is a
+    promise, not a permission: fastem never writes through it (a write would
+    hit read-only memory, a segfault for a read-only map), and the view is
+    internal (never returned to the user).
+
+    Parameters
+    ----------
+    arr : ndarray
+        float32/float64 C-contiguous, as validated for the kernels; other
+        arrays are returned unchanged.
+
+    Returns
+    -------
+    ndarray
+    """
+    if (arr.flags.writeable or arr.size == 0 or not arr.flags.c_contiguous
+            or arr.dtype not in (np.float32, np.float64)
+            or not arr.dtype.isnative):
+        return arr
+    view = np.asarray(_WriteableInterface(arr))
+    if view.dtype != arr.dtype or view.shape != arr.shape:  # pragma: no cover
+        return arr
+    return view
 
 
 def _check_finite(arr, allow_nan, row_offset=0, nan_hint=_NAN_HINT):
@@ -201,4 +248,4 @@ def check_sample_weight(sample_weight, n_samples, allow_zero_sum=False):
         raise ValueError(
             "sample_weight sums to zero; at least one row needs a positive "
             "weight.")
-    return sw
+    return writeable_view(sw)  # read-only weights: see writeable_view

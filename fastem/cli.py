@@ -90,6 +90,24 @@ def run_demo(args):
 run_demo.configure = _configure_demo
 
 
+def _configure_compile(p):
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress display and no summary")
+
+
+@command("compile", "compile every kernel ahead of time (e.g. in a Docker "
+                    "image build), so that later runs start at once")
+def run_compile(args):
+    """Run ``fastem compile``."""
+    from ._compile import compile as compile_all
+
+    compile_all(verbose=not args.quiet)
+    return 0
+
+
+run_compile.configure = _configure_compile
+
+
 
 # --------------------------------------------------------------- helpers
 class CLIError(Exception):
@@ -1258,6 +1276,23 @@ def main(argv=None):
         parser.print_help()
         return 2
     func = COMMANDS[args.command][0]
+    notice = None
+    # not for compile (its own progress display) nor with --quiet
+    if args.command != "compile" and not getattr(args, "quiet", False):
+        from ._compile import CompileNotice
+
+        # Says so on stderr while fastem's kernels compile (first run on
+        # this machine); silent on a warm cache.  Costs nothing until numba
+        # is imported.
+        notice = CompileNotice(sys.stderr).install()
+    try:
+        return _main(func, args)
+    finally:
+        if notice is not None:
+            notice.close()
+
+
+def _main(func, args):
     if os.environ.get("FASTEM_DEBUG"):
         return _run(func, args)
     try:
