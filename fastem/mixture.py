@@ -8,7 +8,7 @@ import numbers
 import os
 import sys
 import warnings
-from time import perf_counter
+from functools import partial
 
 import numpy as np
 
@@ -17,6 +17,14 @@ from ._base import BaseEstimator
 from ._kmeans import _kmeanspp, _lloyd
 from ._missing import MissingPlan, missing_pass
 from ._validation import check_array, check_sample_weight, not_fitted_error
+from .core._data import _MAX_ABS  # noqa: F401  (fastem.hmm imports it here)
+from .core._data import check_magnitude as _check_magnitude
+from .core._data import feature_names as _feature_names
+from .core._data import reservoir as _reservoir  # noqa: F401
+from .core._data import sample_rows as _sample_rows  # noqa: F401
+from .core.driver import run_em
+from .core.monitor import LowerBoundMonitor
+from .core.sources import ArraySource, ChunkSource, DaskSource
 from .stats import (
     COVARIANCE_TYPES,
     GaussianParams,
@@ -31,8 +39,6 @@ from .stats import (
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 NAN_POLICIES = ("raise", "marginalize")
 
-# Beyond this magnitude squared distances overflow float64.
-_MAX_ABS = 1e150
 # k-means initialization runs on a uniform sample of this many rows when the
 # data is larger (bounded memory and time; EM itself uses every row).
 _INIT_SAMPLE = 500_000
@@ -400,6 +406,12 @@ default='kmeans'
                         o.dtype == np.float64 else o for o in out)
         return out
 
+    def _dask_outputs(self, X, kind):
+        """Lazy per-row outputs of a dask collection."""
+        self._check_feature_names(_feature_names(X), stacklevel=4)
+        return _dask.outputs(X, self._params, self._allow_nan(), kind,
+                             self.n_features_in_, type(self).__name__)
+
     # -------------------------------------------------------------- the fit
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the parameters with the EM algorithm.
@@ -424,7 +436,7 @@ default='kmeans'
         """
         with _config.threads(self.n_threads):
             if _dask.is_dask_collection(X):
-                _dask.fit(self, X, sample_weight)
+                self._fit_dask(X, sample_weight)
             else:
                 self._fit(X, sample_weight)
         return self
@@ -476,7 +488,6 @@ default='kmeans'
             raise ValueError(
                 f"Only {np.count_nonzero(sw)} rows have a positive "
                 f"sample_weight, fewer than n_components = {K}.")
-        ct = self.covariance_type
 
         imputed = []
 
@@ -490,11 +501,15 @@ default='kmeans'
                 X_init = imputed[0]
             return self._initialize(X_init, sw, rng, inits)
 
+        source = ArraySource(X, sw)
+        allow_nan = self._allow_nan()
+
         def stats_fn(params):
             if plan is None:
-                code, means, prec, logconst = params.kernel_args()
-                return _stats_pass(X, sw, ct, code, means, prec, logconst)
-            return missing_pass(X, sw, plan, params)
+                return source.map_sum(partial(_source_stats, params, allow_nan))
+            # the plan of the whole array is made once, not every pass
+            return source.map_sum(
+                lambda Xc, wc: missing_pass(Xc, wc, plan, params))
 
         if X.dtype == np.float32:
             _warn_float32_offset(X)
@@ -526,121 +541,76 @@ default='kmeans'
         -------
         self : GaussianMixture
         """
-        if not callable(make_chunks):
-            raise TypeError(
-                "make_chunks must be a callable returning a fresh iterator of "
-                f"chunks, got {type(make_chunks).__name__}; wrap an array with "
-                "fastem.chunks.array_chunks(X).")
+        source = ChunkSource(make_chunks, allow_nan=self._allow_nan(),
+                             estimator=type(self).__name__)
         with _config.threads(self.n_threads):
-            self._fit_chunks(make_chunks, init_size)
+            self._fit_chunks(source, init_size)
         return self
 
-    def _iter_chunks(self, make_chunks, n_features=None):
-        """Yield validated ``(X_chunk, w_chunk)`` pairs, one pass over the data.
-
-        Empty chunks and chunks whose weights are all zero are valid (they
-        add nothing); messages name global row numbers.
-        """
-        name = type(self).__name__
-        it = make_chunks()
-        if it is None or not hasattr(it, "__iter__"):
-            raise TypeError("make_chunks() must return an iterator of chunks, "
-                            f"got {type(it).__name__}.")
-        start = 0
-        for chunk in it:
-            w = None
-            if isinstance(chunk, tuple):
-                chunk, w = chunk
-            Xc = check_array(chunk, n_features=n_features, estimator=name,
-                             allow_nan=self._allow_nan(), min_samples=0,
-                             row_offset=start)
-            if n_features is None:
-                n_features = Xc.shape[1]
-            wc = check_sample_weight(w, Xc.shape[0], allow_zero_sum=True) \
-                if w is not None else np.empty(0)
-            start += Xc.shape[0]
-            _config.check_interrupt()
-            yield Xc, wc
-
     def _chunk_stats(self, Xc, wc, params):
-        if self._allow_nan() and np.isnan(Xc).any():
-            return missing_pass(Xc, wc, MissingPlan(Xc), params)
-        code, means, prec, logconst = params.kernel_args()
-        return _stats_pass(Xc, wc, params.covariance_type, code, means, prec,
-                           logconst)
+        return _source_stats(params, self._allow_nan(), Xc, wc)
 
-    def _fit_chunks(self, make_chunks, init_size):
+    def _fit_chunks(self, source, init_size):
         self._check_parameters()
         rng = check_random_state(self.random_state)
         _check_int("init_size", init_size, 1)
+        K = self.n_components
+
+        def check_rows(n_rows):
+            if n_rows < max(K, 2):
+                raise ValueError(
+                    "Expected n_samples >= n_components but got n_components "
+                    f"= {K}, n_samples = {n_rows}.")
+
         # Pass 0: size, features, total weight, observed columns, and a
         # reservoir sample for initialization.
-        n_rows = 0
-        D = None
-        dtype = np.float64
-        sample = sample_w = observed = None
-        weighted, total_w = False, 0.0
-        for Xc, wc in self._iter_chunks(make_chunks, D):
-            if D is None:
-                D, dtype = Xc.shape[1], Xc.dtype
-                sample = np.empty((0, D))
-                observed = np.zeros(D, dtype=bool)
-            elif Xc.shape[1] != D:
-                raise ValueError(
-                    f"chunks have {Xc.shape[1]} and {D} features; every chunk "
-                    "needs the same number of columns.")
-            if not Xc.shape[0]:
-                continue
-            if wc.shape[0]:
-                weighted = True
-                total_w += float(wc.sum())
-            else:
-                total_w += Xc.shape[0]
-            if not observed.all():
-                observed |= ~np.isnan(Xc).all(axis=0)
-            _check_magnitude(Xc)
-            sample, sample_w = _reservoir(sample, sample_w, Xc, wc, n_rows,
-                                          init_size, rng)
-            n_rows += Xc.shape[0]
-        if D is None:
-            raise ValueError("make_chunks() produced no chunks; nothing to fit.")
-        K = self.n_components
-        if n_rows < max(K, 2):
-            raise ValueError(
-                f"Expected n_samples >= n_components but got n_components = {K}"
-                f", n_samples = {n_rows}.")
-        if weighted and not total_w > 0:
-            raise ValueError("sample_weight sums to zero over all the chunks; "
-                             "at least one row needs a positive weight.")
-        _check_observed(observed, None)
+        source.scan(rng, init_size, check_rows)
+        _check_observed(source.observed, None)
+        sample, sw_init = source.init_sample()
         plan = MissingPlan(sample) if self._allow_nan() and np.isnan(
             sample).any() else None
         X_init = sample if plan is None else _mean_impute(sample)
-        sw_init = sample_w if sample_w is not None else np.empty(0)
 
         def init_fn(rng, inits):
             return self._initialize(X_init, sw_init, rng, inits)
 
-        passes = [1]
+        allow_nan = self._allow_nan()
 
         def stats_fn(params):
-            passes[0] += 1
-            total, rows = None, 0
-            for Xc, wc in self._iter_chunks(make_chunks, D):
-                rows += Xc.shape[0]
-                if Xc.shape[0]:
-                    total = self._chunk_stats(Xc, wc, params) + total
-            if rows != n_rows:
-                raise ValueError(
-                    f"make_chunks() yielded {rows} rows on pass {passes[0]} "
-                    f"over the data but {n_rows} on the first: every call "
-                    "must return a fresh iterator over the same data (for "
-                    "example a function that re-opens the file or re-creates "
-                    "the generator each time), not an exhausted or shrinking "
-                    "one.")
-            return total
+            return source.map_sum(partial(_source_stats, params, allow_nan))
 
-        self._run_em(stats_fn, init_fn, n_rows, D, None, dtype=dtype)
+        self._run_em(stats_fn, init_fn, source.n_rows, source.n_features,
+                     None, dtype=source.dtype)
+
+    def _fit_dask(self, X, sample_weight, init_size=100_000):
+        """Fit on a dask array or DataFrame (blocks stay on the workers)."""
+        name = type(self).__name__
+        self._check_parameters()
+        names = _feature_names(X)  # a dask DataFrame's columns (no compute)
+        allow_nan = self._allow_nan()
+        source = DaskSource(X, allow_nan=allow_nan, estimator=name)
+        N, D = source.n_rows, source.n_features
+        K = self.n_components
+        if N < max(K, 2):
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = "
+                f"{K}, n_samples = {N}.")
+        source.set_weights(sample_weight)
+        rng = check_random_state(self.random_state)
+        # Initialization on a uniform sample of rows, gathered to the client:
+        # O(init_size) memory on the client, never N of anything.
+        sample, sw_s = source.init_sample(rng, init_size)
+        if allow_nan and np.isnan(sample).any():
+            sample = _mean_impute(sample)
+
+        def init_fn(rng_, inits):
+            return self._initialize(sample, sw_s, rng_, inits)
+
+        def stats_fn(params):
+            return source.map_sum(partial(_source_stats, params, allow_nan))
+
+        self._run_em(stats_fn, init_fn, N, D, names, rng=rng,
+                     dtype=source.dtype)
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one batch by stepwise (online) EM.
@@ -718,68 +688,42 @@ default='kmeans'
         self.n_iter_ = t + 1
         self.converged_ = False
 
-    def _rng_for_fit(self):
-        return check_random_state(self.random_state)
-
     def _run_em(self, stats_fn, init_fn, n_rows, D, names, rng=None,
                 dtype=np.float64):
-        """EM driver shared by every data source.
+        """Run :func:`fastem.core.driver.run_em`, then commit the best run.
 
         ``stats_fn(params)`` returns the GaussianStats of all the data under
-        ``params`` (one pass); ``init_fn(rng, inits)`` returns initial
-        GaussianParams.  State is committed to ``self`` only at the end.
+        ``params`` (one pass of a :mod:`fastem.core.sources` source);
+        ``init_fn(rng, inits)`` returns initial GaussianParams.  State is
+        committed to ``self`` only at the end.
         """
         inits = self._check_initial_parameters(D)
         do_init = not (self.warm_start and hasattr(self, "_params"))
         if not do_init:
             self._check_continuable(D, "warm_start=True")
-        n_init = self.n_init if do_init else 1
         rng = check_random_state(self.random_state) if rng is None else rng
-        best = None
-        for init in range(n_init):
-            self._verbose_init_beg(init)
-            if do_init:
-                params = init_fn(rng, inits)
-                lower_bound = -np.inf
-            else:
-                params = self._params
-                lower_bound = self.lower_bound_
-            bounds = []
-            converged = False
-            n_iter = 0
-            for n_iter in range(1, self.max_iter + 1):
-                prev = lower_bound
-                stats = stats_fn(params)
-                _config.check_interrupt()
-                lower_bound = stats.mean_loglik
-                if not np.isfinite(lower_bound):
-                    raise ValueError(
-                        "The log-likelihood became non-finite "
-                        f"({lower_bound}) at iteration {n_iter}: the data is "
-                        "too far from every component for float64 (values "
-                        "too large or too spread out). Rescale X (for "
-                        "example standardize each feature).")
-                params = m_step(stats, self.reg_covar)
-                bounds.append(lower_bound)
-                change = lower_bound - prev
-                self._verbose_iter_end(n_iter, change)
-                stop = self.callback is not None and bool(
-                    self.callback(n_iter, lower_bound))
-                # converged: the bound stopped moving, or it repeats a value
-                # from 2-4 iterations before exactly -- rounding cycles the
-                # parameters and nothing can change any more (float32 data,
-                # a tol below float32's resolution of the bound).  tol=0
-                # keeps its meaning: exactly max_iter iterations.
-                if abs(change) < self.tol or (
-                        self.tol > 0 and lower_bound in bounds[-5:-2]):
-                    converged = True
-                    break
-                if stop:
-                    break
-            self._verbose_init_end(lower_bound, converged)
-            if best is None or lower_bound > best[0]:
-                best = (lower_bound, params, n_iter, converged, bounds)
-        lower_bound, params, n_iter, converged, bounds = best
+
+        def check(lower_bound, n_iter):
+            if not np.isfinite(lower_bound):
+                raise ValueError(
+                    "The log-likelihood became non-finite "
+                    f"({lower_bound}) at iteration {n_iter}: the data is "
+                    "too far from every component for float64 (values "
+                    "too large or too spread out). Rescale X (for "
+                    "example standardize each feature).")
+
+        reg_covar = self.reg_covar
+        best = run_em(
+            lambda rng_: init_fn(rng_, inits), stats_fn,
+            lambda stats, params: m_step(stats, reg_covar),
+            LowerBoundMonitor(self.tol, self.verbose, self.verbose_interval),
+            n_init=self.n_init, max_iter=self.max_iter, rng=rng,
+            start=None if do_init else self._params,
+            start_objective=-np.inf if do_init else self.lower_bound_,
+            objective=_mean_loglik, check=check, callback=self.callback)
+        lower_bound, params, n_iter, converged, bounds = (
+            best.objective, best.params, best.n_iter, best.converged,
+            best.history)
         if not converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try "
@@ -851,7 +795,7 @@ default='kmeans'
                 warnings.warn(
                     f"Number of distinct clusters ({found}) found smaller than "
                     f"n_clusters ({K}). Possibly due to duplicate points in X.",
-                    _convergence_warning_class(), stacklevel=5)
+                    _convergence_warning_class(), stacklevel=7)
             stats = stats_from_responsibilities(
                 X, covariance_type=ct, sample_weight=_none_if_empty(sw),
                 ref=centers, labels=labels, n_components=K)
@@ -933,7 +877,7 @@ default='kmeans'
         """
         self._check_is_fitted()
         if _dask.is_dask_collection(X):
-            return _dask.outputs(self, X, "lse")
+            return self._dask_outputs(X, "lse")
         X = self._validate_X(X, reset=False)
         return self._outputs(X, lse=True)[0]
 
@@ -968,7 +912,7 @@ default='kmeans'
         """
         self._check_is_fitted()
         if _dask.is_dask_collection(X):
-            return _dask.outputs(self, X, "label")
+            return self._dask_outputs(X, "label")
         X = self._validate_X(X, reset=False)
         return self._outputs(X, label=True)[2]
 
@@ -985,7 +929,7 @@ default='kmeans'
         """
         self._check_is_fitted()
         if _dask.is_dask_collection(X):
-            return _dask.outputs(self, X, "resp")
+            return self._dask_outputs(X, "resp")
         X = self._validate_X(X, reset=False)
         return self._outputs(X, resp=True)[1]
 
@@ -1176,31 +1120,19 @@ default='kmeans'
         return float(-2 * self.score(X) * np.shape(X)[0]
                      + 2 * self._n_parameters())
 
-    # -------------------------------------------------------------- verbose
-    def _verbose_init_beg(self, n_init):
-        if self.verbose:
-            print(f"Initialization {n_init}")
-            self._t_init = self._t_iter = perf_counter()
 
-    def _verbose_iter_end(self, n_iter, change):
-        if self.verbose and n_iter % self.verbose_interval == 0:
-            if self.verbose == 1:
-                print(f"  Iteration {n_iter}")
-            else:
-                now = perf_counter()
-                print(f"  Iteration {n_iter}\t time lapse "
-                      f"{now - self._t_iter:.5f}s\t ll change {change:.5f}")
-                self._t_iter = now
 
-    def _verbose_init_end(self, lower_bound, converged):
-        if self.verbose:
-            msg = "converged" if converged else "did not converge"
-            if self.verbose == 1:
-                print(f"Initialization {msg}.")
-            else:
-                print(f"Initialization {msg}. time lapse "
-                      f"{perf_counter() - self._t_init:.5f}s\t lower bound "
-                      f"{lower_bound:.5f}.")
+def _mean_loglik(stats):
+    return stats.mean_loglik
+
+
+def _source_stats(params, allow_nan, Xc, wc):
+    """GaussianStats of one chunk (module level: picklable for Dask)."""
+    if allow_nan and np.isnan(Xc).any():
+        return missing_pass(Xc, wc, MissingPlan(Xc), params)
+    code, means, prec, logconst = params.kernel_args()
+    return _stats_pass(Xc, wc, params.covariance_type, code, means, prec,
+                       logconst)
 
 
 def _distinct_rows(rng, n, k, sw):
@@ -1217,48 +1149,6 @@ def _distinct_rows(rng, n, k, sw):
             chosen.append(j)
     idx = np.asarray(chosen)
     return idx if pos is None else pos[idx]
-
-
-def _sample_rows(rng, n, size):
-    """Sorted uniform sample of ``size`` distinct indices out of ``n``.
-
-    Memory O(size), never O(n): a permutation of 40M rows took 312 MB and
-    11 s.  Draws with replacement, drops repeats and tops up; when ``size``
-    is close to ``n`` a permutation of ``n`` is as small as the sample.
-    """
-    if size >= n:
-        return np.arange(n)
-    if n <= 4 * size:
-        return np.sort(rng.permutation(n)[:size])
-    idx = np.unique(rng.randint(0, n, size=size))
-    while idx.size < size:
-        more = rng.randint(0, n, size=2 * (size - idx.size))
-        idx = np.unique(np.concatenate([idx, more]))
-    if idx.size > size:
-        idx = np.sort(rng.choice(idx, size=size, replace=False))
-    return idx
-
-
-def _reservoir(sample, sample_w, Xc, wc, seen, size, rng):
-    """Uniform reservoir sample of rows (Algorithm R, vectorized per chunk)."""
-    n = Xc.shape[0]
-    has_w = wc.shape[0] > 0
-    if sample_w is None and has_w:
-        sample_w = np.ones(sample.shape[0])
-    take = min(max(size - sample.shape[0], 0), n)
-    if take:
-        sample = np.vstack([sample, Xc[:take]])
-        if sample_w is not None:
-            sample_w = np.concatenate([sample_w, wc[:take] if has_w
-                                       else np.ones(take)])
-    if take < n:
-        idx = np.arange(seen + take, seen + n)
-        j = rng.randint(0, idx + 1)
-        keep = np.flatnonzero(j < size)
-        sample[j[keep]] = Xc[take + keep]
-        if sample_w is not None:
-            sample_w[j[keep]] = wc[take + keep] if has_w else 1.0
-    return sample, sample_w
 
 
 def _check_output_size(n_rows, n_cols, name):
@@ -1294,23 +1184,6 @@ def _init_array(name, value):
 def _short_repr(value, n=60):
     r = repr(value)
     return r if len(r) <= n else r[:n - 3] + "..."
-
-
-def _check_magnitude(X):
-    """Reject values whose squares overflow (no temporary copy of X).
-
-    The same rule holds for fitting and for prediction.
-    """
-    if not X.size:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN X
-        amax = max(float(np.nanmax(X)), -float(np.nanmin(X)))
-    if amax > _MAX_ABS:
-        raise ValueError(
-            f"X contains values up to {amax:.3g} in magnitude; squared "
-            "distances would overflow float64 (limit ~1e150). Rescale X, "
-            "for example divide it by its standard deviation.")
 
 
 def _observed_columns(X):
@@ -1412,16 +1285,6 @@ def _chol_from_precisions(prec, covariance_type):
 def _is_pandas_frame(X):
     return (type(X).__module__.startswith("pandas")
             and hasattr(X, "columns") and hasattr(X, "index"))
-
-
-def _feature_names(X):
-    cols = getattr(X, "columns", None)
-    if cols is None or not hasattr(X, "dtypes"):
-        return None
-    names = np.asarray(cols, dtype=object)
-    if len(names) and all(isinstance(c, str) for c in names):
-        return names
-    return None
 
 
 __all__ = ["ConvergenceWarning", "GaussianMixture", "check_random_state"]
