@@ -49,7 +49,8 @@ def _make_listener_class():
         def on_end(self, ev):
             d = (ev.data or {}).get("dispatcher")
             if d is not None and self.owner.accept(d):
-                self.owner._end(d)
+                exc = getattr(ev, "exc_details", None)
+                self.owner._end(d, ok=not exc or exc[0] is None)
 
     return _Listener
 
@@ -102,11 +103,12 @@ class CompileListener:
         if self.on_start is not None:
             self.on_start(self)
 
-    def _end(self, dispatcher):
+    def _end(self, dispatcher, ok=True):
         with self._lock:
             self.depth = max(self.depth - 1, 0)
-            self.n_compiled += 1
-            self.kernels.add(_name(dispatcher))
+            if ok:
+                self.n_compiled += 1
+                self.kernels.add(_name(dispatcher))
         if self.on_end is not None:
             self.on_end(self)
 
@@ -332,7 +334,7 @@ def _mixture_steps(ct, dtype, layouts):
 
     from .mixture import GaussianMixture
 
-    def run():
+    def run(call):
         X0 = _data(dtype)
         w = np.linspace(0.5, 1.5, X0.shape[0])
         for layout in layouts:
@@ -341,21 +343,22 @@ def _mixture_steps(ct, dtype, layouts):
                          "random_from_data"):
                 gm = GaussianMixture(2, covariance_type=ct, max_iter=2,
                                      tol=0.0, init_params=init,
-                                     random_state=0).fit(X)
-            gm.fit(X, sample_weight=w)
-            gm.fit_predict(X)
-            gm.predict(X)
-            gm.predict_proba(X)
-            gm.score_samples(X)
-            gm.score(X)
-            gm.bic(X)
-            gm.sample(5)
+                                     random_state=0)
+                call(gm.fit, X)
+            call(gm.fit, X, sample_weight=w)
+            call(gm.fit_predict, X)
+            call(gm.predict, X)
+            call(gm.predict_proba, X)
+            call(gm.score_samples, X)
+            call(gm.score, X)
+            call(gm.bic, X)
+            call(gm.sample, 5)
             pf = GaussianMixture(2, covariance_type=ct, random_state=0)
-            pf.partial_fit(X)
-            pf.partial_fit(X)
-            GaussianMixture(2, covariance_type=ct, max_iter=2, tol=0.0,
-                            random_state=0).fit_chunks(
-                lambda: iter((X[:30], X[30:])), init_size=60)
+            call(pf.partial_fit, X)
+            call(pf.partial_fit, X)
+            fc = GaussianMixture(2, covariance_type=ct, max_iter=2, tol=0.0,
+                                 random_state=0)
+            call(fc.fit_chunks, lambda: iter((X[:30], X[30:])), init_size=60)
 
     return [(f"GaussianMixture {ct} {dtype}", run)]
 
@@ -365,7 +368,7 @@ def _missing_steps(ct, dtype, layouts):
 
     from .mixture import GaussianMixture
 
-    def run():
+    def run(call):
         X0 = _data(dtype)
         X0[::7, 0] = np.nan
         X0[3::11, -1] = np.nan
@@ -376,41 +379,52 @@ def _missing_steps(ct, dtype, layouts):
                 gm = GaussianMixture(2, covariance_type=ct, max_iter=2,
                                      tol=0.0, init_params=init,
                                      nan_policy="marginalize",
-                                     random_state=0).fit(X)
-            gm.fit(X, sample_weight=w)
-            gm.predict(X)
-            gm.predict_proba(X)
-            gm.score_samples(X)
-            gm.impute(X)
+                                     random_state=0)
+                call(gm.fit, X)
+            call(gm.fit, X, sample_weight=w)
+            call(gm.predict, X)
+            call(gm.predict_proba, X)
+            call(gm.score_samples, X)
+            call(gm.impute, X)
 
     return [(f"GaussianMixture {ct} {dtype} with missing values", run)]
 
 
 def _hmm_steps(ct, dtype, layouts):
-    import warnings
-
     from .hmm import GaussianHMM
 
-    def run():
+    def run(call):
         X0 = _data(dtype, n=80)
         for layout in layouts:
             X = _read_only(X0) if layout == "read-only" else X0
             for lengths in (None, [30, 25, 25]):
                 for impl in ("log", "scaling"):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        h = GaussianHMM(2, covariance_type=ct, n_iter=2,
-                                        implementation=impl,
-                                        random_state=0).fit(X, lengths)
-                    h.score(X, lengths)
-                    h.score_samples(X, lengths)
-                    h.predict(X, lengths)
-                    h.predict_proba(X, lengths)
-                    h.decode(X, lengths, algorithm="viterbi")
-                    h.decode(X, lengths, algorithm="map")
-            h.sample(5, random_state=0)
+                    h = GaussianHMM(2, covariance_type=ct, n_iter=2,
+                                    implementation=impl, random_state=0)
+                    call(h.fit, X, lengths)
+                    for method in (h.score, h.score_samples, h.predict,
+                                   h.predict_proba):
+                        call(method, X, lengths)
+                    for algorithm in ("viterbi", "map"):
+                        call(h.decode, X, lengths, algorithm=algorithm)
+            call(h.sample, 5, random_state=0)
 
     return [(f"GaussianHMM {ct} {dtype}", run)]
+
+
+def _call(errors, label, func, *args, **kwargs):
+    """``func(*args, **kwargs)``; an error is recorded, not raised.
+
+    A numerical failure of one tiny fit must not stop the compilation of the
+    other entry points (the kernels it needed are compiled by then).
+    """
+    try:
+        func(*args, **kwargs)
+    except Exception as e:  # reported in the summary
+        msg = f"{label}: {getattr(func, '__name__', func)}: " \
+              f"{type(e).__name__}: {' '.join(str(e).split())}"
+        if msg not in errors:
+            errors.append(msg)
 
 
 _STEPS = {"mixture": _mixture_steps, "missing": _missing_steps,
@@ -423,7 +437,8 @@ class CompileReport(dict):
     Keys: ``n_compiled`` (specializations compiled: one per kernel and
     argument types), ``n_kernels`` (distinct kernels among them),
     ``kernels`` (their names), ``n_steps``, ``wall_s``, ``cpu_s``
-    (``time.process_time`` of this process) and ``cache_dir``.
+    (``time.process_time`` of this process), ``cache_dir`` and ``errors``
+    (calls that failed, e.g. a tiny fit that diverged; the others ran).
     """
 
     def __getattr__(self, name):
@@ -444,6 +459,8 @@ class CompileReport(dict):
         else:
             what = (f"compiled {self['n_compiled']} specializations of "
                     f"{self['n_kernels']} kernels")
+        if self["errors"]:
+            what += f", {len(self['errors'])} calls failed"
         return (f"fastem compile: {what} ({self['n_steps']} steps, "
                 f"{self['wall_s']:.1f} s wall, {self['cpu_s']:.1f} s CPU); "
                 f"cache: {self['cache_dir']}")
@@ -484,8 +501,9 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
     -------
     CompileReport
         A dict: ``n_compiled``, ``n_kernels``, ``kernels``, ``n_steps``,
-        ``wall_s``, ``cpu_s``, ``cache_dir``.
+        ``wall_s``, ``cpu_s``, ``cache_dir``, ``errors``.
     """
+    import functools
     import warnings
 
     for name, values, allowed in (("kinds", kinds, KINDS),
@@ -518,6 +536,7 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
         stream.write(("\r" if interactive else "") + text + " " * pad + end)
         stream.flush()
 
+    errors = []
     listener = CompileListener()
     with listener:
         for i, (label, run) in enumerate(steps, 1):
@@ -528,7 +547,7 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
                      f"{time.perf_counter() - t0:.0f} s")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                run()
+                run(functools.partial(_call, errors, label))
             if verbose and not interactive:
                 show(f"fastem compile: [{i}/{len(steps)}] {label}: "
                      f"{listener.n_compiled - before} compiled, "
@@ -537,7 +556,9 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
         n_compiled=listener.n_compiled, n_kernels=len(listener.kernels),
         kernels=sorted(listener.kernels), n_steps=len(steps),
         wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
-        cache_dir=cache_location())
+        cache_dir=cache_location(), errors=errors)
     if verbose:
         show(report.summary(), "\n")
+        for e in errors:
+            show(f"fastem compile: error: {e}", "\n")
     return report

@@ -101,8 +101,8 @@ def run_compile(args):
     """Run ``fastem compile``."""
     from ._compile import compile as compile_all
 
-    compile_all(verbose=not args.quiet)
-    return 0
+    report = compile_all(verbose=not args.quiet)
+    return 1 if report and report.get("errors") else 0
 
 
 run_compile.configure = _configure_compile

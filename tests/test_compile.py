@@ -1,0 +1,261 @@
+"""Ahead-of-time compilation, the first-run notice, read-only inputs."""
+
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fastem
+from fastem import GaussianMixture
+from fastem._compile import NOTICE, CompileListener, CompileNotice
+from fastem._validation import check_array, check_sample_weight
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") in ("", "0")
+
+
+def _env(**extra):
+    env = dict(os.environ, PYTHONPATH=REPO, **extra)
+    return env
+
+
+def _probe(module="fastem._probe"):
+    """A new tiny njit function whose module is ``module`` (not cached)."""
+    from numba import njit
+
+    def f(x):
+        return x + 1
+
+    f.__module__ = module
+    return njit(f)
+
+
+# ------------------------------------------------------------ the notice
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+def test_listener_counts_only_fastem_dispatchers():
+    with CompileListener() as listener:
+        assert _probe()(1) == 2
+        assert _probe("somebody_else")(1) == 2
+    assert listener.n_compiled == 1
+    assert listener.kernels == {"fastem._probe." + "_probe.<locals>.f"}
+    # uninstalled: nothing counted any more
+    _probe()(1)
+    assert listener.n_compiled == 1
+
+
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+def test_notice_only_when_compiling():
+    out = io.StringIO()
+    notice = CompileNotice(out, interactive=False).install()
+    f = _probe()
+    f(1)
+    f(2)  # compiled already: no event
+    notice.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == NOTICE
+    assert lines[1].startswith("fastem: compiled 1 kernel in ")
+    assert len(lines) == 2
+
+    quiet = io.StringIO()
+    notice = CompileNotice(quiet, interactive=False).install()
+    f(3)  # nothing to compile
+    notice.close()
+    assert quiet.getvalue() == ""
+
+    tty = io.StringIO()
+    notice = CompileNotice(tty, interactive=True, interval=0.01).install()
+    _probe()(1)
+    notice.close()
+    text = tty.getvalue()
+    assert text.startswith("\r" + NOTICE) and "1 kernel compiled" in text
+    # the final line overwrites the notice (padded over it) and ends it
+    assert text.endswith("\n")
+    assert text.rstrip().endswith(" (cached for the next runs)")
+
+
+PROBE = '''
+import importlib.util, sys
+from fastem._compile import CompileNotice
+
+notice = CompileNotice(sys.stderr, interactive=False).install()
+assert "numba" not in sys.modules  # installed lazily, when numba comes
+spec = importlib.util.spec_from_file_location("fastem._probe", {path!r})
+mod = importlib.util.module_from_spec(spec)
+sys.modules["fastem._probe"] = mod  # numba's cache imports it by name
+spec.loader.exec_module(mod)
+assert mod.f(1) == 2
+notice.close()
+'''
+
+
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+def test_notice_cold_then_warm_cache(tmp_path):
+    """A fresh process on an empty cache says so; on the warm cache not."""
+    path = tmp_path / "probe.py"
+    path.write_text(textwrap.dedent("""
+        from numba import njit
+
+        @njit(cache=True)
+        def f(x):
+            return x + 1
+    """))
+    code = PROBE.format(path=str(path))
+    env = _env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    cold = subprocess.run([sys.executable, "-c", code], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert cold.returncode == 0, cold.stderr
+    lines = cold.stderr.splitlines()
+    assert lines[0] == NOTICE and "compiled 1 kernel" in lines[1]
+    warm = subprocess.run([sys.executable, "-c", code], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stderr == ""
+
+
+def test_cli_compile_command(monkeypatch, capsys):
+    import fastem._compile as fc
+    from fastem.cli import main
+
+    calls = []
+    monkeypatch.setattr(fc, "compile",
+                        lambda **kw: calls.append(kw) or {"errors": []})
+    assert main(["compile", "--quiet"]) == 0
+    assert main(["compile"]) == 0
+    assert calls == [{"verbose": False}, {"verbose": True}]
+
+
+def test_compile_is_exported_lazily():
+    from fastem._compile import compile as compile_all
+
+    assert fastem.compile is compile_all
+    assert "compile" in fastem.__all__
+    with pytest.raises(ValueError, match="kinds"):
+        fastem.compile(kinds=("mixtures",))
+    with pytest.raises(TypeError, match="sequence"):
+        fastem.compile(dtypes="float64")
+
+
+COMPILE = '''
+import fastem
+r = fastem.compile(kinds=("mixture",), dtypes=("float64",),
+                   covariance_types=("diag",), verbose=True)
+print(r["n_compiled"])
+'''
+
+
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+def test_compile_second_run_compiles_nothing():
+    """One subset (diagonal mixtures, float64), twice in fresh processes
+    sharing the default cache: the second run finds everything cached."""
+    runs = [subprocess.run([sys.executable, "-c", COMPILE], env=_env(),
+                           capture_output=True, text=True, timeout=900)
+            for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+        assert "fastem compile: [1/1] GaussianMixture diag float64" in r.stderr
+    assert runs[1].stdout.strip() == "0"
+    summary = runs[1].stderr.splitlines()[-1]
+    assert "nothing to compile: every kernel was already cached" in summary
+    assert "s CPU" in summary and "cache: " in summary
+
+
+def test_compile_report_in_process():
+    r = fastem.compile(kinds=("mixture",), dtypes=("float64",),
+                       covariance_types=("spherical",),
+                       layouts=("read-only",))
+    assert r.n_steps == 1 and r["wall_s"] >= 0 and r.cpu_s >= 0
+    assert r.errors == []
+    assert r.n_kernels == len(r.kernels) <= r.n_compiled
+    assert os.path.isabs(r.cache_dir)
+    assert r.summary().startswith("fastem compile: ")
+
+
+# ------------------------------------------------------ read-only inputs
+def _dispatchers():
+    from numba.core.registry import CPUDispatcher
+
+    out = []
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("fastem") and mod is not None:
+            out.extend(v for v in vars(mod).values()
+                       if isinstance(v, CPUDispatcher))
+    return out
+
+
+def _n_signatures():
+    return sum(len(d.signatures) for d in _dispatchers())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_read_only_input_is_a_writeable_view_without_copy(tmp_path, dtype):
+    X = np.random.default_rng(0).normal(size=(50, 3)).astype(dtype)
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    ro = X.copy()
+    ro.setflags(write=False)
+    for arr in (mm, ro):
+        v = check_array(arr)
+        assert v.flags.writeable and v.flags.c_contiguous
+        assert v.dtype == dtype and v.shape == arr.shape
+        assert np.shares_memory(v, arr)  # no copy
+        assert not arr.flags.writeable
+        np.testing.assert_array_equal(v, X)
+    # writeable arrays are passed through as before
+    assert check_array(X) is X
+    # other layouts are copied anyway (and the copy is writeable)
+    f = np.asfortranarray(np.random.rand(4, 3))
+    f.setflags(write=False)
+    assert check_array(f).flags.writeable
+    w = np.ones(50)
+    w.setflags(write=False)
+    sw = check_sample_weight(w, 50)
+    assert sw.flags.writeable and np.shares_memory(sw, w)
+
+
+def test_view_keeps_the_memory_alive(tmp_path):
+    np.save(tmp_path / "x.npy", np.arange(12.0).reshape(6, 2))
+    v = check_array(np.load(tmp_path / "x.npy", mmap_mode="r"))
+    import gc
+
+    gc.collect()
+    np.testing.assert_array_equal(v, np.arange(12.0).reshape(6, 2))
+
+
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+@pytest.mark.parametrize("ct", ["full", "diag"])
+def test_read_only_fit_compiles_nothing_new(tmp_path, ct):
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(5, 1, (100, 2))])
+    np.save(tmp_path / "x.npy", X)
+    kw = dict(covariance_type=ct, random_state=0, max_iter=5)
+    nan = X.copy()
+    nan[::9, 1] = np.nan
+
+    def fit_all(Z, Znan):
+        gm = GaussianMixture(2, **kw).fit(Z, sample_weight=np.ones(len(Z)))
+        gm.predict_proba(Z)
+        gm.score_samples(Z)
+        GaussianMixture(2, nan_policy="marginalize", **kw).fit(Znan)
+        return gm
+
+    ref = fit_all(X, nan)  # writeable: compiles (or loads) what it needs
+    n_sig = _n_signatures()
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    nan_ro = nan.copy()
+    nan_ro.setflags(write=False)
+    sw = np.ones(len(X))
+    sw.setflags(write=False)
+    with CompileListener() as listener:
+        gm = fit_all(mm, nan_ro)
+        GaussianMixture(2, **kw).fit(mm, sample_weight=sw)
+        gm2 = fit_all(X, nan)  # and the writeable ones again
+    assert listener.n_compiled == 0, listener.kernels
+    assert _n_signatures() == n_sig  # no read-only specialization loaded
+    np.testing.assert_array_equal(gm.means_, ref.means_)
+    np.testing.assert_array_equal(gm2.means_, ref.means_)
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), X)
+    assert not mm.flags.writeable and not nan_ro.flags.writeable
