@@ -15,7 +15,6 @@ import logging
 import numbers
 import operator
 import os
-import sys
 import warnings
 from collections import deque
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from ._hmm_kernels import (
 from ._kernels import FULL, TIED
 from ._kmeans import _kmeanspp, _lloyd
 from ._validation import check_array, not_fitted_error
+from .core.driver import run_em
+from .core.monitor import ConvergenceMonitor
 from .mixture import _MAX_ABS, _check_int, _check_magnitude, check_random_state
 from .stats import (
     COVARIANCE_TYPES,
@@ -52,85 +53,6 @@ DECODER_ALGORITHMS = ("viterbi", "map")
 IMPLEMENTATIONS = ("log", "scaling")
 _PARAM_LETTERS = "stmc"
 _EMPTY_F = np.empty(0)
-
-
-# ----------------------------------------------------------------- monitor
-class ConvergenceMonitor:
-    """Monitor and report the convergence of Baum-Welch (as hmmlearn's).
-
-    Parameters
-    ----------
-    tol : float
-        EM has converged when the gain in log-likelihood between two
-        consecutive iterations is below ``tol`` ...
-    n_iter : int
-        ... or when ``n_iter`` iterations have been done.
-    verbose : bool
-        Print one line per iteration to :data:`sys.stderr`.
-
-    Attributes
-    ----------
-    history : collections.deque
-        The log-likelihood of the data at the start of every iteration (that
-        is, under the parameters before that iteration's M-step).
-    iter : int
-        Number of iterations performed.
-
-    Notes
-    -----
-    To use another stopping rule, subclass it, redefine :attr:`converged`,
-    and assign an instance to the model's ``monitor_`` before ``fit``: a
-    monitor whose class is not exactly ``ConvergenceMonitor`` is kept by
-    ``fit`` (a shallow copy of it, reset, becomes ``monitor_`` when the fit
-    succeeds, so that a failed or interrupted fit leaves ``monitor_`` as it
-    was); otherwise ``fit`` makes a fresh one from ``tol``, ``n_iter`` and
-    ``verbose``.
-    """
-
-    _template = "{iter:>10d} {log_prob:>16.8f} {delta:>+16.8f}"
-
-    def __init__(self, tol, n_iter, verbose):
-        self.tol = tol
-        self.n_iter = n_iter
-        self.verbose = verbose
-        self.history = deque()
-        self.iter = 0
-
-    def __repr__(self):
-        params = sorted(dict(vars(self), history=list(self.history)).items())
-        return (f"{type(self).__name__}(\n"
-                + "".join(f"    {k}={v},\n" for k, v in params) + ")")
-
-    def _reset(self):
-        self.iter = 0
-        self.history.clear()
-
-    def report(self, log_prob):
-        """Record the log-likelihood of one iteration (and print it if verbose).
-
-        Parameters
-        ----------
-        log_prob : float
-            Log-likelihood of the data at this iteration.
-        """
-        if self.verbose:
-            delta = log_prob - self.history[-1] if self.history else np.nan
-            print(self._template.format(iter=self.iter + 1, log_prob=log_prob,
-                                        delta=delta), file=sys.stderr)
-        precision = np.finfo(float).eps ** 0.5
-        if self.history and (log_prob - self.history[-1]) < -precision:
-            _log.warning("Model is not converging.  Current: %s is not greater "
-                         "than %s. Delta is %s", log_prob, self.history[-1],
-                         log_prob - self.history[-1])
-        self.history.append(log_prob)
-        self.iter += 1
-
-    @property
-    def converged(self):
-        """Whether EM should stop: ``n_iter`` reached or gain below ``tol``."""
-        return (self.iter == self.n_iter
-                or (len(self.history) >= 2
-                    and self.history[-1] - self.history[-2] < self.tol))
 
 
 # ------------------------------------------------------------------ helpers
@@ -195,6 +117,34 @@ class _EStep:
     stats: GaussianStats
     xi: np.ndarray
     start: np.ndarray
+
+    @property
+    def objective(self):
+        """The total log-probability (the driver's objective)."""
+        return self.loglik
+
+
+class _MonitorAdapter:
+    """Drive a user's monitor through :func:`fastem.core.driver.run_em`.
+
+    hmmlearn's protocol is only ``report``/``converged``/``history``: the
+    monitor is reset by ``fit`` itself (a user's subclass may not have the
+    core's ``begin``/``end``).
+    """
+
+    def __init__(self, monitor):
+        self.monitor = monitor
+
+    @property
+    def history(self):
+        return self.monitor.history
+
+    def report(self, log_prob):
+        self.monitor.report(log_prob)
+
+    @property
+    def converged(self):
+        return self.monitor.converged
 
 
 def _short(values, n=6):
@@ -1000,22 +950,30 @@ n_features), default=0
                     "feature.)") from None
             ws = _Workspace(N, K, starts)
             need_stats = "m" in self.params or "c" in self.params
-            for it in range(self.n_iter):
-                es = self._e_step(X, starts, model, ws, gamma=True,
-                                  stats=need_stats, xi="t" in self.params,
-                                  ref=model.means)
-                _config.check_interrupt()
-                if not np.isfinite(es.loglik):
+            want_xi = "t" in self.params
+
+            def e_step(model):
+                return self._e_step(X, starts, model, ws, gamma=True,
+                                    stats=need_stats, xi=want_xi,
+                                    ref=model.means)
+
+            def check(loglik, n_iter):
+                if not np.isfinite(loglik):
                     raise ValueError(
-                        f"The log-likelihood is {es.loglik} at iteration "
-                        f"{it + 1}: the model gives (numerically) zero "
+                        f"The log-likelihood is {loglik} at iteration "
+                        f"{n_iter}: the model gives (numerically) zero "
                         "probability to the data. Check for zeros in "
                         "startprob_ / transmat_ that forbid the observed "
                         "sequences, or rescale X.")
-                model = self._m_step(es, model, p, priors, it + 1)
-                mon.report(es.loglik)
-                if mon.converged:
-                    break
+
+            iters = [0]
+
+            def m_step(es, model):
+                iters[0] += 1
+                return self._m_step(es, model, p, priors, iters[0])
+
+            run_em(None, e_step, m_step, _MonitorAdapter(mon),
+                   max_iter=self.n_iter, start=model, check=check)
         # the one commit: nothing on self changed before this point
         self.startprob_ = p["startprob_"]
         self.transmat_ = p["transmat_"]
@@ -1178,7 +1136,7 @@ n_features), default=0
             else:
                 warnings.warn("startprob_ has no support after the M-step "
                               "(zero posteriors); keeping the previous "
-                              "startprob_.", RuntimeWarning, stacklevel=3)
+                              "startprob_.", RuntimeWarning, stacklevel=5)
             p["startprob_"] = sp
         if "t" in params:
             new = np.maximum(priors["transmat"] - 1 + es.xi, 0)
@@ -1190,7 +1148,7 @@ n_features), default=0
                     f"Rows {np.flatnonzero(zero).tolist()} of transmat_ have "
                     "no expected transitions (the states are never left); "
                     "keeping their previous values.", RuntimeWarning,
-                    stacklevel=3)
+                    stacklevel=5)
             tm = np.where(zero[:, None], tm,
                           new / np.where(zero, 1, rows)[:, None])
             p["transmat_"] = tm
@@ -1207,7 +1165,7 @@ n_features), default=0
                 warnings.warn(
                     f"State(s) {np.flatnonzero(empty).tolist()} have no "
                     "posterior weight; keeping their previous means.",
-                    RuntimeWarning, stacklevel=3)
+                    RuntimeWarning, stacklevel=5)
             with np.errstate(invalid="ignore", divide="ignore"):
                 new = (mw * mp + obs) / den
             means = np.where(empty[:, None], means, new)
@@ -1241,7 +1199,7 @@ n_features), default=0
             den = max(float(cw) - D, 0) + post.sum()
             if not den > 0:
                 warnings.warn("The tied covariance has no weight; keeping "
-                              "the previous one.", RuntimeWarning, stacklevel=4)
+                              "the previous one.", RuntimeWarning, stacklevel=6)
                 return old
             return (prior + st.scatter + c_n.sum(axis=0)) / den
         den = np.maximum(cw - D, 0) + post
@@ -1250,7 +1208,7 @@ n_features), default=0
             warnings.warn(
                 f"State(s) {np.flatnonzero(empty).tolist()} have no posterior "
                 "weight; keeping their previous covariances.", RuntimeWarning,
-                stacklevel=4)
+                stacklevel=6)
         with np.errstate(invalid="ignore", divide="ignore"):
             cov = (prior + st.scatter + c_n) / den[:, None, None]
         return np.where(empty[:, None, None], old, cov)
