@@ -264,10 +264,19 @@ def test_fit_plot(capsys, files, tmp_path, monkeypatch):
     assert ax.get_xlabel() == "z" and ax.get_ylabel() == "x"
     assert len([p for p in ax.patches if isinstance(p, Ellipse)]) == 4
 
+    dens = []
+    real_density = fastem.plot.density
+
+    def density_spy(*a, **k):
+        dens.append(real_density(*a, **k))
+        return dens[-1]
+
+    monkeypatch.setattr(fastem.plot, "density", density_spy)
     rc, _, _ = run(capsys, "fit", files["npy"], "-k", 2, "--columns", "0",
                    "--plot", tmp_path / "d.svg")
     assert rc == 0
-    assert len(drawn[-1].get_lines()) == 3  # 1-D: density
+    # 1-D: density, every column (one here): 2 components and the mixture
+    assert len(dens[-1].axes) == 1 and len(dens[-1].axes[0].get_lines()) == 3
     assert (tmp_path / "d.svg").read_text().lstrip().startswith("<?xml")
 
     rc, _, _ = run(capsys, "fit", files["csv"], "-k", 2, "--plot",
