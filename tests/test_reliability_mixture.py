@@ -417,3 +417,25 @@ def test_interrupt_flag_is_polled_between_kernel_launches():
             os.kill(os.getpid(), signal.SIGINT)
             _config.check_interrupt()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_cli_select_json_marks_degenerate_fits(tmp_path, capsys):
+    import json
+
+    from fastem.cli import main
+
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + 6,
+                   np.tile([[3.0, -4.0]], (25, 1))])
+    np.savetxt(tmp_path / "d.csv", X, delimiter=",")
+    rc = main(["select", str(tmp_path / "d.csv"), "-k", "2-4", "--covariance",
+               "full", "--seed", "0", "--json", "-q"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    flags = {r["n_components"]: r["degenerate"] for r in out["results"]}
+    assert any(flags.values())
+    assert not flags[out["best"]["n_components"]]
+    rc = main(["select", str(tmp_path / "d.csv"), "-k", "2-4", "--covariance",
+               "full", "--seed", "0", "--json", "-q", "--include-degenerate"])
+    out = json.loads(capsys.readouterr().out)
+    assert flags[out["best"]["n_components"]]
