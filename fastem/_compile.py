@@ -49,7 +49,9 @@ def _make_listener_class():
         def on_end(self, ev):
             d = (ev.data or {}).get("dispatcher")
             if d is not None and self.owner.accept(d):
-                exc = getattr(ev, "exc_details", None)
+                # Event.is_failed is inverted (numba 0.68: True when
+                # nothing failed); read the exception details themselves.
+                exc = getattr(ev, "_exc_details", None)
                 self.owner._end(d, ok=not exc or exc[0] is None)
 
     return _Listener

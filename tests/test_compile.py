@@ -48,6 +48,21 @@ def test_listener_counts_only_fastem_dispatchers():
 
 
 @pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+def test_failed_compile_is_not_counted():
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    def g(x):
+        return x.no_such_attribute
+
+    g.__module__ = "fastem._probe"
+    with CompileListener() as listener:
+        with pytest.raises(TypingError):
+            njit(g)(1)
+    assert listener.n_compiled == 0 and listener.t_first is not None
+
+
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
 def test_notice_only_when_compiling():
     out = io.StringIO()
     notice = CompileNotice(out, interactive=False).install()
