@@ -465,6 +465,18 @@ def vexp(x):
     return exp(x)
 
 
+def put(dst, c, src):
+    """``dst[c] = src`` for a 1-, 2- or 3-D ``src``, as element copies.
+
+    numba's array-into-slice assignment checks the shapes at run time and, on
+    a mismatch, raises an error whose message is built from the shapes
+    (integer formatting and string joins compiled into every caller: seconds
+    of compile time per shape rank).  The callers' shapes match by
+    construction; this copies without the check.
+    """
+    dst[c] = src
+
+
 def typed(value, like):
     """Return the constant ``value`` as the float type of ``like``'s elements.
 
@@ -487,6 +499,27 @@ if not config.DISABLE_JIT:
         if isinstance(x, types.Float) and x.bitwidth == 32:
             return lambda x: log32(x)
         return lambda x: log(x)
+
+    @overload(put, jit_options=JIT)
+    def _put_impl(dst, c, src):
+        if src.ndim == 1:
+            def put1(dst, c, src):
+                for i in range(src.shape[0]):
+                    dst[c, i] = src[i]
+            return put1
+        if src.ndim == 2:
+            def put2(dst, c, src):
+                for i in range(src.shape[0]):
+                    for j in range(src.shape[1]):
+                        dst[c, i, j] = src[i, j]
+            return put2
+        if src.ndim == 3:
+            def put3(dst, c, src):
+                for i in range(src.shape[0]):
+                    for j in range(src.shape[1]):
+                        for k in range(src.shape[2]):
+                            dst[c, i, j, k] = src[i, j, k]
+            return put3
 
     @overload(typed, jit_options=_JIT)
     def _typed_impl(value, like):

@@ -20,7 +20,25 @@ reference point ``ref`` (K, D) -- normally the means of the parameters used
 in the E-step -- so that second moments keep full precision far from the
 origin.  Only the upper triangle of full/tied scatter is accumulated; it is
 mirrored after the reduction.
+
+Every kernel that depends on the layout is compiled once per layout, and
+only when first called: a fit with one covariance type compiles that
+layout's code alone.  Such a kernel is written once, as a *template* -- a
+plain function named ``_t_<name>`` that reads the layout from the global
+``LAYOUT`` and calls the other templates by their ``_t_`` names.
+:func:`_specialize` turns each template into one numba dispatcher per
+layout, ``_<name>_full``, ``_<name>_tied``, ``_<name>_diag`` and
+``_<name>_spherical``, whose globals hold that layout's ``LAYOUT`` and that
+layout's dispatchers.  numba reads globals as compile-time constants and
+prunes the branches of the other layouts before typing them, so their
+helpers are neither typed nor compiled.  The products are module globals
+with their own qualified names, so numba's disk cache keeps one entry per
+layout (and float type).  ``_em_pass``, ``_block_logp``, ``_block_accumulate``
+and ``_reduce`` with the layout ``code`` as their first argument remain, as
+run-time dispatchers over the four layouts (the HMM kernels use them).
 """
+
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -29,16 +47,60 @@ from . import _fastmath as _fm
 from ._config import BLOCK_PAD, JIT, JIT_NO_REASSOC, PJIT
 
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
+LAYOUT_NAMES = ("full", "tied", "diag", "spherical")
 
-@njit(**JIT)
-def _accumulate(code, x, wr, k, ref, nk, sums, scatter, diff):
+# The layout a template is compiled for: each specialization's globals hold
+# its own value (this module-level one is never compiled).
+LAYOUT = -1
+# Whether the layout's scatter is square, (D, D): full and tied.
+SQUARE = False
+_TEMPLATES = []
+
+
+def _layout_template(options):
+    """Register a ``_t_`` template, compiled per layout with ``options``."""
+    def register(fn):
+        _TEMPLATES.append((fn, options))
+        return fn
+    return register
+
+
+def _specialize():
+    """Compile nothing; create every template's dispatcher for every layout.
+
+    Returns
+    -------
+    list of dict
+        Per layout code, template name -> that layout's dispatcher.
+    """
+    out = []
+    for code, lname in enumerate(LAYOUT_NAMES):
+        g = dict(globals())
+        g["LAYOUT"] = code
+        g["SQUARE"] = code in (FULL, TIED)
+        for tmpl, options in _TEMPLATES:
+            name = f"{tmpl.__name__[2:]}_{lname}"
+            fn = types.FunctionType(tmpl.__code__, g, name,
+                                    tmpl.__defaults__, tmpl.__closure__)
+            # the qualified name names the disk-cache files: one per layout
+            fn.__qualname__ = name
+            fn.__doc__ = tmpl.__doc__
+            g[tmpl.__name__] = njit(**options)(fn)
+        out.append({tmpl.__name__: g[tmpl.__name__]
+                    for tmpl, _ in _TEMPLATES})
+    return out
+
+@_layout_template(JIT)
+def _t_accumulate(x, wr, k, ref, nk, sums, scatter, diff):
     """Add ``wr`` times row ``x`` to component ``k``'s statistics."""
     D = x.shape[0]
     nk[k] += wr
     for j in range(D):
         diff[j] = x[j] - ref[k, j]
-    if code == FULL or code == TIED:
-        kk = k if code == FULL else 0
+    if SQUARE:
+        kk = k
+        if LAYOUT == TIED:
+            kk = 0
         for a in range(D):
             da = wr * diff[a]
             sums[k, a] += da
@@ -51,9 +113,9 @@ def _accumulate(code, x, wr, k, ref, nk, sums, scatter, diff):
             scatter[k, 0, a] += da * diff[a]
 
 
-@njit(**JIT)
-def _mirror(code, scatter):
-    if code == FULL or code == TIED:
+@_layout_template(JIT)
+def _t_mirror(scatter):
+    if SQUARE:
         for k in range(scatter.shape[0]):
             D = scatter.shape[1]
             for a in range(D):
@@ -311,8 +373,8 @@ def _sq_distance(xt, nb, mu, q):
             q[i] += v * v
 
 
-@njit(**JIT)
-def _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q):
+@_layout_template(JIT)
+def _t_block_logp(xt, nb, means, prec, logconst, lp, dt, t, q):
     """``lp[k, i] = log w_k + log N(x_i | k)`` for the block ``xt`` (D, B).
 
     Rows are the innermost loop everywhere so that the loops vectorize.
@@ -326,7 +388,10 @@ def _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q):
         # whole log-density is one loop (measured 2x faster than the general
         # helpers' D = 1 paths, which go through q)
         for k in range(K):
-            p = prec[0 if code == TIED else k, 0, 0]
+            kk = k
+            if LAYOUT == TIED:
+                kk = 0
+            p = prec[kk, 0, 0]
             m0 = means[k, 0]
             c = logconst[k]
             for i in range(nb):
@@ -334,15 +399,17 @@ def _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q):
                 lp[k, i] = c - half * (v * v)
         return
     for k in range(K):
-        if code == DIAG:
+        if LAYOUT == DIAG:
             _diag_quadratic(xt, nb, means[k], prec[k, 0], q)
-        elif code == SPHERICAL:
+        elif LAYOUT == SPHERICAL:
             _sq_distance(xt, nb, means[k], q)
             p2 = prec[k, 0, 0] * prec[k, 0, 0]
             for i in range(nb):
                 q[i] *= p2
         else:
-            kk = k if code == FULL else 0
+            kk = k
+            if LAYOUT == TIED:
+                kk = 0
             if xt.shape[0] <= WIDE_TRI_MAX_D:
                 _tri_quadratic(xt, nb, means[k], prec[kk], dt, t, q)
             else:
@@ -563,9 +630,9 @@ def _cross_products(wd, dt, nb, S):
             S[a, b] += acc
 
 
-@njit(**JIT)
-def _block_accumulate(code, xt, nb, lp, wb, ref, wref, nk, sums, scatter,
-                      dt, wd, wr):
+@_layout_template(JIT)
+def _t_block_accumulate(xt, nb, lp, wb, ref, wref, nk, sums, scatter,
+                        dt, wd, wr):
     """Add the block's weighted responsibilities ``lp * wb`` to the stats.
 
     ``wr`` (and ``wb``) have the block's float type.  Diag, spherical and
@@ -576,13 +643,17 @@ def _block_accumulate(code, xt, nb, lp, wb, ref, wref, nk, sums, scatter,
     """
     _fm.wide_simd()
     K, D = ref.shape
-    cross = (code == FULL or code == TIED) and D > 1
+    cross = False
+    if SQUARE:
+        cross = D > 1
     for k in range(K):
         tot = _weighted_resp(lp, k, nb, wb, wr)
         if tot == 0.0:
             continue
         nk[k] += tot
-        kk = 0 if code == TIED else k
+        kk = k
+        if LAYOUT == TIED:
+            kk = 0
         if not cross:
             # diag, spherical, one feature: the (1, D) row kk of scatter
             _diag_moments(xt, nb, wr, wref[k], sums[k], scatter[kk, 0])
@@ -716,16 +787,16 @@ def _write_rows(lp, lse, nb, order, start, out_lse, out_resp, out_label):
             out_label[order[start + i] if ordered else start + i] = best
 
 
-@njit(**PJIT)
-def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
-             want_stats, out_lse, out_resp, out_label, s_rows):
+@_layout_template(PJIT)
+def _t_em_pass(X, sw, means, prec, logconst, ref, n_chunks, block,
+               want_stats, out_lse, out_resp, out_label, s_rows):
     """One parallel pass: log-densities, logsumexp, responsibilities, statistics.
 
     Parameters are described in the module docstring.  ``sw`` holds sample
     weights (length 0 means all ones).  ``out_lse`` (N,), ``out_resp`` (N, K)
     and ``out_label`` (N,) are written when they have a non-zero length.
     ``s_rows`` is the number of rows of ``scatter`` (1 for tied, else K) and
-    its last two dimensions are inferred from ``code``.
+    its last two dimensions are inferred from the layout.
 
     Returns
     -------
@@ -734,7 +805,12 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     _fm.wide_simd()
     N, D = X.shape
     K = means.shape[0]
-    sd1 = D if (code == FULL or code == TIED) else 1
+    # (statements, not a conditional expression: numba 0.61 miscompiled
+    # this function's parallel loop once the expression's branches on
+    # LAYOUT were pruned)
+    sd1 = 1
+    if SQUARE:
+        sd1 = D
     p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, s_rows,
                                                     sd1)
     # The E-step arithmetic runs in X's precision (float32 data: float32
@@ -791,7 +867,7 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
             for b0 in range(start, stop, block):
                 nb = min(block, stop - b0)
                 _load_block(X, b0, nb, xt)
-                _block_logp(code, xt, nb, wmeans, wprec, wlogc, lp, dtw, t, q)
+                _t_block_logp(xt, nb, wmeans, wprec, wlogc, lp, dtw, t, q)
                 # without a responsibility output the normalization is
                 # folded into the row weights below (one pass over lp fewer)
                 tot = _block_normalize(lp, nb, m, s, lse, w_resp)
@@ -811,22 +887,25 @@ def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
                             wb[i] = one if w_resp else s[i]
                         ll += tot
                         ws += nb
-                    _block_accumulate(code, xt, nb, lp, wb, ref, wref, nk,
-                                      sums, scatter, dt, wd, wr)
-            p_nk[c] = nk
-            p_sums[c] = sums
-            p_scatter[c] = scatter
+                    _t_block_accumulate(xt, nb, lp, wb, ref, wref, nk,
+                                        sums, scatter, dt, wd, wr)
+            _fm.put(p_nk, c, nk)
+            _fm.put(p_sums, c, sums)
+            _fm.put(p_scatter, c, scatter)
             p_ll[c] = ll
             p_ws[c] = ws
-    nk, sums, scatter, ll, ws = _reduce(code, p_nk, p_sums, p_scatter, p_ll,
-                                        p_ws)
-    if not ((code == FULL or code == TIED) and D > 1):
-        _shift_moments(code, nk, sums, scatter, wref, ref)
+    nk, sums, scatter, ll, ws = _t_reduce(p_nk, p_sums, p_scatter, p_ll,
+                                          p_ws)
+    shift = True
+    if SQUARE:
+        shift = D <= 1
+    if shift:
+        _t_shift_moments(nk, sums, scatter, wref, ref)
     return nk, sums, scatter, ll, ws
 
 
-@njit(**JIT)
-def _shift_moments(code, nk, sums, scatter, wref, ref):
+@_layout_template(JIT)
+def _t_shift_moments(nk, sums, scatter, wref, ref):
     """Re-centre diag/spherical/one-feature moments from ``wref`` to ``ref``.
 
     With ``delta = wref - ref`` (exact in float64), ``sum w (x - ref) = S1 +
@@ -837,7 +916,9 @@ def _shift_moments(code, nk, sums, scatter, wref, ref):
     """
     K, D = ref.shape
     for k in range(K):
-        kk = 0 if code == TIED else k
+        kk = k
+        if LAYOUT == TIED:
+            kk = 0
         for a in range(D):
             dl = np.float64(wref[k, a]) - ref[k, a]
             if dl != 0.0:
@@ -866,8 +947,8 @@ def _partials(n_chunks, K, D, s_rows, sd1):
             np.zeros(n_chunks))
 
 
-@njit(**JIT)
-def _reduce(code, p_nk, p_sums, p_scatter, p_ll, p_ws):
+@_layout_template(JIT)
+def _t_reduce(p_nk, p_sums, p_scatter, p_ll, p_ws):
     """Sum per-chunk partials in chunk order (deterministic).
 
     A separate non-parallel function: array expressions in a
@@ -884,7 +965,7 @@ def _reduce(code, p_nk, p_sums, p_scatter, p_ll, p_ws):
         scatter += p_scatter[c]
         ll += p_ll[c]
         ws += p_ws[c]
-    _mirror(code, scatter)
+    _t_mirror(scatter)
     return nk, sums, scatter, ll, ws
 
 
@@ -899,9 +980,9 @@ def _hash_uniform(seed, i, k):
     return (np.float64(z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-@njit(**PJIT)
-def _stats_given(code, X, sw, mode, labels, resp, seed, K, ref, n_chunks,
-                 s_rows):
+@_layout_template(PJIT)
+def _t_stats_given(X, sw, mode, labels, resp, seed, K, ref, n_chunks,
+                   s_rows):
     """Statistics from given responsibilities, in one parallel pass.
 
     ``mode`` 0: hard ``labels`` (N,) (negative label: row ignored);
@@ -911,7 +992,12 @@ def _stats_given(code, X, sw, mode, labels, resp, seed, K, ref, n_chunks,
     """
     _fm.wide_simd()
     N, D = X.shape
-    sd1 = D if (code == FULL or code == TIED) else 1
+    # (statements, not a conditional expression: numba 0.61 miscompiled
+    # this function's parallel loop once the expression's branches on
+    # LAYOUT were pruned)
+    sd1 = 1
+    if SQUARE:
+        sd1 = D
     p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, s_rows,
                                                     sd1)
     has_w = sw.shape[0] > 0
@@ -937,7 +1023,7 @@ def _stats_given(code, X, sw, mode, labels, resp, seed, K, ref, n_chunks,
                 if lab < 0:
                     continue
                 ws += wi
-                _accumulate(code, x, wi, lab, ref, nk, sums, scatter, diff)
+                _t_accumulate(x, wi, lab, ref, nk, sums, scatter, diff)
                 continue
             ws += wi
             if mode == 1:
@@ -953,9 +1039,88 @@ def _stats_given(code, X, sw, mode, labels, resp, seed, K, ref, n_chunks,
             for k in range(K):
                 wr = wi * r[k]
                 if wr != 0.0:
-                    _accumulate(code, x, wr, k, ref, nk, sums, scatter, diff)
-        p_nk[c] = nk
-        p_sums[c] = sums
-        p_scatter[c] = scatter
+                    _t_accumulate(x, wr, k, ref, nk, sums, scatter, diff)
+        _fm.put(p_nk, c, nk)
+        _fm.put(p_sums, c, sums)
+        _fm.put(p_scatter, c, scatter)
         p_ws[c] = ws
-    return _reduce(code, p_nk, p_sums, p_scatter, p_ll, p_ws)
+    return _t_reduce(p_nk, p_sums, p_scatter, p_ll, p_ws)
+
+
+_SPECIALIZED = _specialize()
+(_em_pass_full, _em_pass_tied, _em_pass_diag,
+ _em_pass_spherical) = EM_PASS = tuple(d["_t_em_pass"] for d in _SPECIALIZED)
+STATS_GIVEN = tuple(d["_t_stats_given"] for d in _SPECIALIZED)
+(_block_logp_full, _block_logp_tied, _block_logp_diag,
+ _block_logp_spherical) = (d["_t_block_logp"] for d in _SPECIALIZED)
+(_block_accumulate_full, _block_accumulate_tied, _block_accumulate_diag,
+ _block_accumulate_spherical) = (d["_t_block_accumulate"]
+                                 for d in _SPECIALIZED)
+(_reduce_full, _reduce_tied, _reduce_diag,
+ _reduce_spherical) = (d["_t_reduce"] for d in _SPECIALIZED)
+
+
+# Run-time dispatch over the layouts, for callers whose layout is a run-time
+# value (the HMM kernels; tests).  Calling one compiles all four layouts.
+@njit(**JIT)
+def _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q):
+    """:func:`_t_block_logp` for the layout ``code``."""
+    if code == FULL:
+        _block_logp_full(xt, nb, means, prec, logconst, lp, dt, t, q)
+    elif code == TIED:
+        _block_logp_tied(xt, nb, means, prec, logconst, lp, dt, t, q)
+    elif code == DIAG:
+        _block_logp_diag(xt, nb, means, prec, logconst, lp, dt, t, q)
+    else:
+        _block_logp_spherical(xt, nb, means, prec, logconst, lp, dt, t, q)
+
+
+@njit(**JIT)
+def _block_accumulate(code, xt, nb, lp, wb, ref, wref, nk, sums, scatter,
+                      dt, wd, wr):
+    """:func:`_t_block_accumulate` for the layout ``code``."""
+    if code == FULL:
+        _block_accumulate_full(xt, nb, lp, wb, ref, wref, nk, sums, scatter,
+                               dt, wd, wr)
+    elif code == TIED:
+        _block_accumulate_tied(xt, nb, lp, wb, ref, wref, nk, sums, scatter,
+                               dt, wd, wr)
+    elif code == DIAG:
+        _block_accumulate_diag(xt, nb, lp, wb, ref, wref, nk, sums, scatter,
+                               dt, wd, wr)
+    else:
+        _block_accumulate_spherical(xt, nb, lp, wb, ref, wref, nk, sums,
+                                    scatter, dt, wd, wr)
+
+
+@njit(**JIT)
+def _reduce(code, p_nk, p_sums, p_scatter, p_ll, p_ws):
+    """:func:`_t_reduce` for the layout ``code``."""
+    if code == FULL:
+        return _reduce_full(p_nk, p_sums, p_scatter, p_ll, p_ws)
+    elif code == TIED:
+        return _reduce_tied(p_nk, p_sums, p_scatter, p_ll, p_ws)
+    elif code == DIAG:
+        return _reduce_diag(p_nk, p_sums, p_scatter, p_ll, p_ws)
+    return _reduce_spherical(p_nk, p_sums, p_scatter, p_ll, p_ws)
+
+
+@njit(**JIT)
+def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
+             want_stats, out_lse, out_resp, out_label, s_rows):
+    """:func:`_t_em_pass` for the layout ``code``."""
+    if code == FULL:
+        return _em_pass_full(X, sw, means, prec, logconst, ref, n_chunks,
+                             block, want_stats, out_lse, out_resp, out_label,
+                             s_rows)
+    elif code == TIED:
+        return _em_pass_tied(X, sw, means, prec, logconst, ref, n_chunks,
+                             block, want_stats, out_lse, out_resp, out_label,
+                             s_rows)
+    elif code == DIAG:
+        return _em_pass_diag(X, sw, means, prec, logconst, ref, n_chunks,
+                             block, want_stats, out_lse, out_resp, out_label,
+                             s_rows)
+    return _em_pass_spherical(X, sw, means, prec, logconst, ref, n_chunks,
+                              block, want_stats, out_lse, out_resp,
+                              out_label, s_rows)

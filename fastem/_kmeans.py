@@ -10,6 +10,7 @@ fixed chunking as the EM pass: results do not depend on the thread count.
 import numpy as np
 from numba import njit, prange
 
+from . import _fastmath as _fm
 from ._config import JIT, PJIT
 
 
@@ -93,9 +94,13 @@ def _kmeanspp(X, sw, K, uniforms, n_trials, n_chunks):
             if pot < best_pot:
                 best_pot = pot
                 best_idx = ci
-                best_d2[:] = cand
+                # element copies: a slice assignment compiles a shape
+                # check whose error message costs seconds of compile time
+                for i in range(N):
+                    best_d2[i] = cand[i]
         idx[k] = best_idx
-        d2[:] = best_d2
+        for i in range(N):
+            d2[i] = best_d2[i]
     return idx
 
 
@@ -127,8 +132,8 @@ def _lloyd_step(X, sw, centers, labels, n_chunks):
             inertia += wi * bd
             for j in range(D):
                 s[best, j] += wi * X[i, j]
-        p_sum[c] = s
-        p_cnt[c] = cnt
+        _fm.put(p_sum, c, s)
+        _fm.put(p_cnt, c, cnt)
         p_in[c] = inertia
     return _lloyd_reduce(p_sum, p_cnt, p_in)
 

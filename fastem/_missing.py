@@ -29,7 +29,7 @@ from ._kernels import (
     _cross_products,
     _diag_moments,
     _partials,
-    _reduce,
+    _reduce_full,
     _weighted_resp,
     _write_rows,
 )
@@ -396,12 +396,12 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                             out_imp[row, j] = X[row, j]
                         for a in range(nm):
                             out_imp[row, obs_idx[p, no + a]] = imp[a, i]
-            p_nk[c] = nk
-            p_sums[c] = sums
-            p_scatter[c] = scatter
+            _fm.put(p_nk, c, nk)
+            _fm.put(p_sums, c, sums)
+            _fm.put(p_scatter, c, scatter)
             p_ll[c] = ll
             p_ws[c] = ws
-    return _reduce(0, p_nk, p_sums, p_scatter, p_ll, p_ws)
+    return _reduce_full(p_nk, p_sums, p_scatter, p_ll, p_ws)
 
 
 def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,

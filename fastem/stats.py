@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _config
-from ._kernels import FULL, TIED, _em_pass, _stats_given
+from ._kernels import EM_PASS, FULL, STATS_GIVEN, TIED
 from ._validation import check_array, check_sample_weight
 
 __all__ = [
@@ -287,11 +287,11 @@ def _stats_pass(X, sw, covariance_type, code, means, prec, logconst, ref=None):
     K = means.shape[0]
     ref = means.copy() if ref is None else _check_ref(ref, means.shape)
     with _config.threads():
-        out = _em_pass(code, X, sw, means, prec, logconst, ref,
-                       _config.n_chunks_for(X.shape[0]),
-                       _config.em_block_rows(X.shape[1], K, code <= TIED),
-                       True, _EMPTY_F, np.empty((0, K)), _EMPTY_I,
-                       _s_rows(code, K))
+        out = EM_PASS[code](X, sw, means, prec, logconst, ref,
+                            _config.n_chunks_for(X.shape[0]),
+                            _config.em_block_rows(X.shape[1], K, code <= TIED),
+                            True, _EMPTY_F, np.empty((0, K)), _EMPTY_I,
+                            _s_rows(code, K))
     return _wrap_stats(covariance_type, ref, X.shape[0], out)
 
 
@@ -353,8 +353,8 @@ def stats_from_responsibilities(X, resp=None, covariance_type="full",
         ref = np.tile(center, (K, 1))
     ref = _check_ref(ref, (K, D))
     with _config.threads():
-        out = _stats_given(code, X, sw, mode, labels_a, resp, seed, K, ref,
-                           _config.n_chunks_for(N), _s_rows(code, K))
+        out = STATS_GIVEN[code](X, sw, mode, labels_a, resp, seed, K, ref,
+                                _config.n_chunks_for(N), _s_rows(code, K))
     return _wrap_stats(covariance_type, ref, N, out)
 
 
@@ -552,11 +552,10 @@ def _outputs(X, params, want_lse, want_resp, want_label):
     resp = np.empty((N, K)) if want_resp else np.empty((0, K))
     label = np.empty(N, dtype=np.int64) if want_label else _EMPTY_I
     with _config.threads():
-        _em_pass(code, X, _EMPTY_F, means, prec, logconst, means,
-                 _config.n_chunks_for(N),
-                 _config.em_block_rows(X.shape[1], K, code <= TIED), False,
-                 lse, resp,
-                 label, _s_rows(code, K))
+        EM_PASS[code](X, _EMPTY_F, means, prec, logconst, means,
+                      _config.n_chunks_for(N),
+                      _config.em_block_rows(X.shape[1], K, code <= TIED),
+                      False, lse, resp, label, _s_rows(code, K))
     return lse, resp, label
 
 
