@@ -19,6 +19,8 @@ total); ``score_samples`` gives them 0 (the log of an empty marginal),
 ``predict_proba`` the mixing weights, and ``impute`` the mixture mean.
 """
 
+import types
+
 import numpy as np
 from numba import njit, prange
 
@@ -35,6 +37,10 @@ from ._kernels import (
 )
 
 _LOG_2PI = np.log(2.0 * np.pi)
+
+# Whether the covariances are diagonal (diag, spherical): a compile-time
+# constant in each variant of _missing_pass (see _missing_pass_variant).
+DIAG_COV = False
 
 
 class MissingPlan:
@@ -191,17 +197,18 @@ def _pattern_factors(n_obs, obs_idx, cov, logw):
     return U, B, C, logconst
 
 
-@njit(**PJIT)
-def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
-                  U, B, C, logconst, ref, n_chunks, block, diag, want_stats,
-                  out_lse, out_resp, out_label, out_imp):
+def _t_missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx,
+                    means, U, B, C, logconst, ref, n_chunks, block,
+                    want_stats, out_lse, out_resp, out_label, out_imp):
     """Fused E-step over blocks of rows that share a missingness pattern.
 
     Within a block the observed coordinates are gathered transposed
     (features x rows) so that every inner loop runs over rows and vectorizes,
     as in the complete-data kernel.  Accumulates full (K, D, D) statistics
-    (only the diagonal when ``diag``).  Chunks are fixed ranges of blocks, so
-    results do not depend on the thread count.
+    (only the diagonal for diagonal covariances, ``DIAG_COV``).  Chunks are
+    fixed ranges of blocks, so results do not depend on the thread count.
+    A template: compiled as :data:`_MISSING_PASS` ``[diag]``, one variant per
+    value of ``DIAG_COV``, so that a fit compiles only its own branches.
     """
     _fm.wide_simd()
     T = t_pat.shape[0]
@@ -267,7 +274,7 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                 for k in range(K):
                     for i in range(nb):
                         q[i] = 0.0
-                    if diag:
+                    if DIAG_COV:
                         for a in range(no):
                             mu = means[k, obs_idx[p, a]]
                             u = U[p, k, a, a]
@@ -309,7 +316,7 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
                         for i in range(nb):
                             imp[a, i] = 0.0
                 for k in range(K):
-                    if diag:
+                    if DIAG_COV:
                         # Diagonal covariance: missing coordinates are
                         # independent of the observed ones, so E[x_m] = mu_m and
                         # only per-coordinate moments are needed.
@@ -404,6 +411,26 @@ def _missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx, means,
     return _reduce_full(p_nk, p_sums, p_scatter, p_ll, p_ws)
 
 
+def _missing_pass_variant(diag):
+    """Compile nothing; return the dispatcher of :func:`_t_missing_pass`.
+
+    Its globals hold ``DIAG_COV = diag`` (numba prunes the other case's
+    branches); its own qualified name gives it its own disk-cache entry.
+    """
+    g = dict(globals())
+    g["DIAG_COV"] = diag
+    name = "_missing_pass_diag" if diag else "_missing_pass_full"
+    fn = types.FunctionType(_t_missing_pass.__code__, g, name,
+                            _t_missing_pass.__defaults__)
+    fn.__qualname__ = name
+    fn.__doc__ = _t_missing_pass.__doc__
+    return njit(**PJIT)(fn)
+
+
+# indexed by "the covariances are diagonal"
+_MISSING_PASS = (_missing_pass_variant(False), _missing_pass_variant(True))
+
+
 def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,
                  label=None, imp=None, ref=None):
     """Run the missing-data pass; return stats in ``params``' covariance type.
@@ -422,11 +449,11 @@ def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,
                                         means, cov)
     ref = means.copy() if ref is None else np.ascontiguousarray(ref, np.float64)
     ef = np.empty(0)
-    out = _missing_pass(
+    diag = params.covariance_type in ("diag", "spherical")
+    out = _MISSING_PASS[diag](
         X, sw, plan.order, plan.t_pat, plan.t_start, plan.t_len, plan.n_obs,
         plan.obs_idx, means, U, B, C, logconst, ref,
-        max(1, min(MAX_CHUNKS, plan.t_pat.shape[0])), BLOCK_ROWS,
-        params.covariance_type in ("diag", "spherical"), want_stats,
+        max(1, min(MAX_CHUNKS, plan.t_pat.shape[0])), BLOCK_ROWS, want_stats,
         ef if lse is None else lse,
         np.empty((0, K)) if resp is None else resp,
         np.empty(0, np.int64) if label is None else label,
