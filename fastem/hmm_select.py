@@ -7,14 +7,20 @@ held-out *sequences*.  The result is a :class:`HMMSelectionResult`, the
 """
 
 import numbers
-import threading
-import warnings
 from time import perf_counter
 
 import numpy as np
 
 from . import _config
-from .selection import SelectionResult, _as_components, _as_types, _fmt, _seed
+from .selection import (
+    _SINK,
+    SelectionResult,
+    _as_components,
+    _as_types,
+    _fmt,
+    _seed,
+    run_grid,
+)
 
 __all__ = ["CRITERIA", "HMMSelectionResult", "select_states", "sequence_folds"]
 
@@ -25,8 +31,6 @@ _FIELDS = ("n_components", "covariance_type", "criterion", "bic", "aic", "cv",
            "log_likelihood", "cv_loglik", "n_parameters", "converged",
            "n_iter", "degenerate", "fit_time", "error", "cv_error", "warnings")
 
-# Where the warnings of the fit running in the current thread go.
-_SINK = threading.local()
 
 
 class HMMSelectionResult(SelectionResult):
@@ -387,42 +391,7 @@ def select_states(X, lengths=None, n_components=range(1, 6),
         if progress is not None:
             progress(value[0], done, len(grid))
 
-    with warnings.catch_warnings():
-        # one process-wide handler files each warning under the fit running
-        # in the thread that issued it (catch_warnings(record=True) is not
-        # thread-safe)
-        warnings.simplefilter("always")
-        shown = warnings.showwarning
-
-        def showwarning(message, category, filename, lineno, file=None,
-                        line=None):
-            sink = getattr(_SINK, "messages", None)
-            if sink is None:
-                return shown(message, category, filename, lineno, file, line)
-            sink.append(str(message))
-
-        warnings.showwarning = showwarning
-        if n_jobs == 1:
-            for key in grid:
-                record(key, run(*key))
-        else:
-            from concurrent.futures import ThreadPoolExecutor, as_completed
-
-            order = sorted(grid, key=lambda kt: -kt[0])  # largest first
-            with ThreadPoolExecutor(n_jobs) as pool:
-                futures = {pool.submit(run, *key): key for key in order}
-                try:
-                    for fut in as_completed(futures):
-                        record(futures[fut], fut.result())
-                except BaseException:
-                    # Ctrl-C (or an error): drop the queued fits and stop the
-                    # running ones at their next kernel boundary.
-                    _config._ABORT.set()
-                    try:
-                        pool.shutdown(wait=True, cancel_futures=True)
-                    finally:
-                        _config._ABORT.clear()
-                    raise
+    run_grid(grid, run, record, n_jobs, order=lambda kt: -kt[0])  # largest first
     results = [out[key][0] for key in grid]
     models = {key: out[key][1] for key in grid if out[key][1] is not None}
     return HMMSelectionResult(criterion, results, models, N, D,

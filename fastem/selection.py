@@ -783,48 +783,65 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         if progress is not None:
             progress(out[key][0], done, len(grid))
 
-    with warnings.catch_warnings():
-        # catch_warnings(record=True) is process-wide and not thread-safe:
-        # one handler, installed here, files each warning under the fit
-        # running in the thread that issued it.
-        warnings.simplefilter("always")
-        shown = warnings.showwarning
-
-        def showwarning(message, category, filename, lineno, file=None,
-                        line=None):
-            sink = getattr(_SINK, "messages", None)
-            if sink is None:
-                return shown(message, category, filename, lineno, file, line)
-            sink.append(str(message))
-
-        warnings.showwarning = showwarning
-        if n_jobs == 1:
-            for task in tasks:
-                record(task, run(*task))
-        else:
-            from concurrent.futures import ThreadPoolExecutor, as_completed
-
-            # Largest fits first (all-data fits before their folds), so that
-            # the pool ends evenly.
-            order = sorted(tasks, key=lambda kt: (
-                -n_parameters(kt[0], D, kt[1]), kt[2] is not None))
-            with ThreadPoolExecutor(n_jobs) as pool:
-                futures = {pool.submit(run, *task): task for task in order}
-                try:
-                    for fut in as_completed(futures):
-                        record(futures[fut], fut.result())
-                except BaseException:
-                    # Ctrl-C (or an error): drop the queued fits and stop the
-                    # running ones at their next kernel boundary.
-                    _config._ABORT.set()
-                    try:
-                        pool.shutdown(wait=True, cancel_futures=True)
-                    finally:
-                        _config._ABORT.clear()
-                    raise
+    # Largest fits first (all-data fits before their folds), so that the
+    # pool ends evenly.
+    run_grid(tasks, run, record, n_jobs, order=lambda kt: (
+        -n_parameters(kt[0], D, kt[1]), kt[2] is not None))
     results = [out[key][0] for key in grid]
     models = {key: out[key][1] for key in grid if out[key][1] is not None}
     return SelectionResult(criterion, results, models, N, D,
                            include_degenerate=bool(include_degenerate),
                            cv=cv, cv_folds=folds, feature_means=mu,
                            feature_scales=sd)
+
+
+def run_grid(tasks, run, record, n_jobs, order=None):
+    """Run ``run(*task)`` for every task and ``record(task, result)`` each.
+
+    The engine behind :func:`select` and :func:`fastem.hmm_select.select_states`.
+    Warnings issued by a fit go to the list ``_SINK.messages`` of the thread
+    that runs it (one process-wide handler: ``catch_warnings(record=True)``
+    is not thread-safe).  With ``n_jobs > 1`` the tasks run in a thread pool,
+    sorted by ``order``; Ctrl-C (or an error) drops the queued tasks and
+    stops the running ones at their next kernel boundary.
+
+    Parameters
+    ----------
+    tasks : list of tuple
+    run : callable
+    record : callable
+    n_jobs : int
+    order : callable, optional
+        Sort key of the tasks for the pool.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        shown = warnings.showwarning
+
+        def showwarning(message, category, filename, lineno, file=None,
+                        line=None):
+            messages = getattr(_SINK, "messages", None)
+            if messages is None:
+                return shown(message, category, filename, lineno, file, line)
+            messages.append(str(message))
+
+        warnings.showwarning = showwarning
+        if n_jobs == 1:
+            for task in tasks:
+                record(task, run(*task))
+            return
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        ordered = sorted(tasks, key=order) if order is not None else tasks
+        with ThreadPoolExecutor(n_jobs) as pool:
+            futures = {pool.submit(run, *task): task for task in ordered}
+            try:
+                for fut in as_completed(futures):
+                    record(futures[fut], fut.result())
+            except BaseException:
+                _config._ABORT.set()
+                try:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                finally:
+                    _config._ABORT.clear()
+                raise
