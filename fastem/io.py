@@ -590,19 +590,7 @@ def _set_fitted(model, f):
                              f"{_what(n_iter)}")
     lower_bound = _number(f["lower_bound"], "lower_bound")
     lower_bounds = _array(f.get("lower_bounds", []), "lower_bounds", 1)
-    n_features_in = f.get("n_features_in", D)
-    if isinstance(n_features_in, bool) or n_features_in != D or not \
-            isinstance(n_features_in, int):
-        raise ModelFileError(f"n_features_in: expected {D} (the number of "
-                             f"columns of means), found {_what(n_features_in)}")
-    names = f.get("feature_names_in")
-    if names is not None and not (
-            isinstance(names, list) and len(names) == D
-            and all(isinstance(n, str) for n in names)):
-        raise ModelFileError(f"feature_names_in: expected null or a list of "
-                             f"{D} strings, found {_what(names)}"
-                             + (f" of length {len(names)}"
-                                if isinstance(names, list) else ""))
+    n_features_in, names = _features_fields(f, D)
     dtype = f.get("dtype", "float64")
     if dtype not in ("float64", "float32"):
         raise ModelFileError(f"dtype: expected 'float64' or 'float32', found "
@@ -666,6 +654,24 @@ def _check_init(model, D):
         check(D)
     except (TypeError, ValueError, np.linalg.LinAlgError) as e:
         raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
+
+
+def _features_fields(f, D):
+    """Return the checked ``n_features_in`` and ``feature_names_in``."""
+    n_features_in = f.get("n_features_in", D)
+    if isinstance(n_features_in, bool) or not isinstance(n_features_in, int) \
+            or n_features_in != D:
+        raise ModelFileError(f"n_features_in: expected {D} (the number of "
+                             f"columns of means), found {_what(n_features_in)}")
+    names = f.get("feature_names_in")
+    if names is not None and not (
+            isinstance(names, list) and len(names) == D
+            and all(isinstance(n, str) for n in names)):
+        raise ModelFileError(f"feature_names_in: expected null or a list of "
+                             f"{D} strings, found {_what(names)}"
+                             + (f" of length {len(names)}"
+                                if isinstance(names, list) else ""))
+    return n_features_in, names
 
 
 def _commit(model, params, dtype="float64"):
@@ -902,19 +908,7 @@ def _hmm_set_fitted(model, f):
         model._check_covars(cv, D)
     except ValueError as e:
         raise ModelFileError(f"covars: {_one_line(e)}") from None
-    n_features_in = f.get("n_features_in", D)
-    if isinstance(n_features_in, bool) or not isinstance(n_features_in, int) \
-            or n_features_in != D:
-        raise ModelFileError(f"n_features_in: expected {D} (the number of "
-                             f"columns of means), found {_what(n_features_in)}")
-    names = f.get("feature_names_in")
-    if names is not None and not (
-            isinstance(names, list) and len(names) == D
-            and all(isinstance(n, str) for n in names)):
-        raise ModelFileError(f"feature_names_in: expected null or a list of "
-                             f"{D} strings, found {_what(names)}"
-                             + (f" of length {len(names)}"
-                                if isinstance(names, list) else ""))
+    n_features_in, names = _features_fields(f, D)
     monitor = f.get("monitor")
     history = None
     if monitor is not None:
