@@ -12,6 +12,7 @@ __all__ = [
     "GaussianMixture",
     "HMMSelectionResult",
     "NotFittedError",
+    "PoissonMixture",
     "SelectionResult",
     "chunks",
     "compile",
@@ -27,21 +28,23 @@ __all__ = [
 ]
 
 _LAZY = {
-    "GaussianMixture": "fastem.mixture",
-    "ConvergenceWarning": "fastem.mixture",
+    "GaussianMixture": "fastem.models.mixture",
+    "ConvergenceWarning": "fastem.models.mixture",
     "NotFittedError": "fastem._validation",
+    "PoissonMixture": "fastem.models.poisson",
     "set_num_threads": "fastem._config",
     "get_num_threads": "fastem._config",
     "select": "fastem.selection",
     "SelectionResult": "fastem.selection",
     "load": "fastem.io",
-    "GaussianHMM": "fastem.hmm",
+    "GaussianHMM": "fastem.models.hmm",
     "select_states": "fastem.hmm_select",
     "HMMSelectionResult": "fastem.hmm_select",
     "compile": "fastem._compile",
 }
 
-_SUBMODULES = ("stats", "io", "plot", "selection", "chunks", "hmm_select")
+_SUBMODULES = ("stats", "io", "plot", "selection", "chunks", "hmm_select",
+               "mixture", "hmm", "core", "families", "models", "kernels")
 
 
 def __getattr__(name):

@@ -334,7 +334,7 @@ def _read_only(X):
 def _mixture_steps(ct, dtype, layouts):
     import numpy as np
 
-    from .mixture import GaussianMixture
+    from fastem.models.mixture import GaussianMixture
 
     def run(call):
         X0 = _data(dtype)
@@ -368,7 +368,7 @@ def _mixture_steps(ct, dtype, layouts):
 def _missing_steps(ct, dtype, layouts):
     import numpy as np
 
-    from .mixture import GaussianMixture
+    from fastem.models.mixture import GaussianMixture
 
     def run(call):
         X0 = _data(dtype)
@@ -393,7 +393,7 @@ def _missing_steps(ct, dtype, layouts):
 
 
 def _hmm_steps(ct, dtype, layouts):
-    from .hmm import GaussianHMM
+    from fastem.models.hmm import GaussianHMM
 
     def run(call):
         X0 = _data(dtype, n=80)

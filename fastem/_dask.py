@@ -49,8 +49,8 @@ def block_apply(block, weights, fn, allow_nan, start=0):
     ``start`` is the block's first row in the whole array, for messages.  A
     block whose weights are all zero is valid (it adds nothing).
     """
-    from ._validation import check_array, check_sample_weight
-    from .core._data import check_magnitude
+    from fastem._validation import check_array, check_sample_weight
+    from fastem.core._data import check_magnitude
 
     Xb = check_array(block, allow_nan=allow_nan, min_samples=0,
                      row_offset=start)
@@ -71,40 +71,31 @@ def tree_sum(parts):
     return parts[0]
 
 
-def _block_outputs(block, params, allow_nan, kind, K):
-    from ._missing import MissingPlan, missing_pass
-    from ._validation import check_array
-    from .stats import _outputs
+def _block_outputs(block, fn, allow_nan, kind, K):
+    from fastem._validation import check_array
 
     Xb = check_array(block, allow_nan=allow_nan, min_samples=0)
     if Xb.shape[0] == 0:
         return np.empty((0, K)) if kind == "resp" else np.empty(
             0, dtype=np.int64 if kind == "label" else np.float64)
     want = (kind == "lse", kind == "resp", kind == "label")
-    if allow_nan and np.isnan(Xb).any():
-        n = Xb.shape[0]
-        out = (np.empty(n) if want[0] else None,
-               np.empty((n, K)) if want[1] else None,
-               np.empty(n, dtype=np.int64) if want[2] else None)
-        missing_pass(Xb, np.empty(0), MissingPlan(Xb), params, False, *out)
-    else:
-        out = _outputs(Xb, params, *want)
-    return out[want.index(True)]
+    return fn(Xb, *want)[want.index(True)]
 
 
-def outputs(X, params, allow_nan, kind, n_features, estimator):
+def outputs(X, fn, allow_nan, kind, K, n_features, estimator):
     """Lazy per-row outputs (``'lse'``, ``'resp'`` or ``'label'``).
 
-    The caller checks the feature names (read them with
-    :func:`fastem.core._data.feature_names` before calling).
+    ``fn(X_block, lse, resp, label)`` returns the tuple ``(lse, resp,
+    label)`` of one validated block (picklable: a module-level function or a
+    ``functools.partial``).  The caller checks the feature names (read them
+    with :func:`fastem.core._data.feature_names` before calling).
     """
     X = as_dask_array(X, estimator)
     if X.shape[1] != n_features:
         raise ValueError(
             f"X has {X.shape[1]} features, but {estimator} is expecting "
             f"{n_features} features as input.")
-    K = params.means.shape[0]
-    args = (params, allow_nan, kind, K)
+    args = (fn, allow_nan, kind, K)
     if kind == "resp":
         return X.map_blocks(_block_outputs, *args, dtype=np.float64,
                             chunks=(X.chunks[0], (K,)))

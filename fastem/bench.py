@@ -926,8 +926,8 @@ def extras(*, quick=False, repeat=3):
         their ``ratio`` (reference / fastem; for missing values the
         reference is the complete-data fit, so the ratio is below 1).
     """
-    from .hmm import GaussianHMM
-    from .mixture import GaussianMixture
+    from fastem.models.hmm import GaussianHMM
+    from fastem.models.mixture import GaussianMixture
 
     rows = []
     div = 20 if quick else 1

@@ -11,8 +11,8 @@ from time import perf_counter
 
 import numpy as np
 
-from . import _config
-from .selection import (
+from fastem import _config
+from fastem.selection import (
     _SINK,
     SelectionResult,
     _as_components,
@@ -134,8 +134,8 @@ def sequence_folds(lengths, n_samples, cv, random_state=None):
         For each fold, the ``(start, stop)`` row ranges held out; each is
         scored as one sequence.
     """
-    from .hmm import _check_lengths
-    from .mixture import check_random_state
+    from fastem.models.hmm import _check_lengths
+    from fastem.models.mixture import check_random_state
 
     starts = [int(s) for s in _check_lengths(lengths, int(n_samples))]
     if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2:
@@ -183,7 +183,7 @@ def _take(X, ranges):
 
 def _fit(params, X, lengths, seed, n_init):
     """Fit ``n_init`` HMMs (seeds ``seed``, ``seed + 1``...); keep the best."""
-    from .hmm import GaussianHMM
+    from fastem.models.hmm import GaussianHMM
 
     best = best_ll = error = None
     for i in range(n_init):
@@ -279,8 +279,8 @@ def select_states(X, lengths=None, n_components=range(1, 6),
     {'n_components': 3, 'covariance_type': 'diag'}
     >>> print(res.table())                                  # doctest: +SKIP
     """
-    from ._validation import check_array
-    from .hmm import GaussianHMM, _check_lengths
+    from fastem._validation import check_array
+    from fastem.models.hmm import GaussianHMM, _check_lengths
 
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {list(CRITERIA)}, got "

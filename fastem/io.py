@@ -194,10 +194,12 @@ def to_dict(model, metadata=None):
     -------
     dict
     """
-    from . import __version__
+    from fastem import __version__
 
     if _is_hmm(model):
         return _hmm_to_dict(model, metadata)
+    if _generic_format(type(model)):
+        return _generic_to_dict(model, metadata)
 
     params = {k: _param_value(k, v) for k, v in model.get_params().items()
               if k not in _UNSAVED}
@@ -225,7 +227,7 @@ def to_dict(model, metadata=None):
         # predictions either way.
         p = getattr(model, "_params", None)
         if p is not None:
-            from .stats import _covariances_for
+            from fastem.families.gaussian import _covariances_for
 
             arrays = (p.weights, p.means, _covariances_for(p),
                       p.precisions_cholesky)
@@ -425,8 +427,10 @@ def from_dict(d, cls=None):
     fmt = _check_header(d, cls)
     if fmt == HMM_FORMAT:
         return _hmm_from_dict(d, cls)
+    if fmt != FORMAT:
+        return _generic_from_dict(d, fmt, cls)
     if cls is None:
-        from .mixture import GaussianMixture as cls
+        from fastem.models.mixture import GaussianMixture as cls
     params, fitted = _body(d)
     model = _model_from_params(cls, params)
     if fitted is not None:
@@ -441,15 +445,18 @@ def _check_header(d, cls=None):
 
     ``cls``, when given, must be the class the format holds.
     """
-    from . import __version__
+    from fastem import __version__
+    from fastem.models import MODELS
 
     fmt = d.get("format") if isinstance(d, dict) else None
-    if fmt not in _FORMATS:
+    formats = _FORMATS + tuple(f"fastem.{n}" for n in MODELS)
+    if fmt not in formats:
         raise ModelFileError(
-            f"not a fastem model (expected \"format\": \"{FORMAT}\" or "
-            f"\"{HMM_FORMAT}\")")
+            f"not a fastem model (expected \"format\" to be one of "
+            f"{', '.join(repr(f) for f in formats)}; found {_what(fmt)})")
     if cls is not None:
-        want = HMM_FORMAT if _is_hmm_class(cls) else FORMAT
+        want = (HMM_FORMAT if _is_hmm_class(cls) else
+                _generic_format(cls) or FORMAT)
         if fmt != want:
             raise ModelFileError(
                 f"the file holds a {fmt}, not a {want}; load it with "
@@ -536,7 +543,7 @@ _WEIGHTS_ATOL = 1e-6  # float32 fits normalize their weights to ~1e-7
 
 
 def _set_fitted(model, f):
-    from .stats import GaussianParams
+    from fastem.families.gaussian import GaussianParams
 
     for k in ("weights", "means", "covariances", "precisions_cholesky",
               "converged", "n_iter", "lower_bound"):
@@ -749,7 +756,7 @@ _HMM_FIELDS = ("startprob", "transmat", "means", "covars")
 def _is_hmm_class(cls):
     import sys
 
-    hmm = sys.modules.get("fastem.hmm")
+    hmm = sys.modules.get("fastem.models.hmm")
     return hmm is not None and isinstance(cls, type) and issubclass(
         cls, hmm.GaussianHMM)
 
@@ -767,7 +774,7 @@ def _hmm_param_value(name, value):
 
 
 def _hmm_to_dict(model, metadata):
-    from . import __version__
+    from fastem import __version__
 
     params = {k: _hmm_param_value(k, v) for k, v in model.get_params().items()}
     fitted = None
@@ -818,7 +825,7 @@ def _depth(v, name):
 
 def _hmm_from_dict(d, cls):
     if cls is None:
-        from .hmm import GaussianHMM as cls
+        from fastem.models.hmm import GaussianHMM as cls
     params, fitted = _body(d)
     known = set(cls().get_params())
     kwargs = {}
@@ -855,7 +862,7 @@ def _hmm_from_dict(d, cls):
 
 
 def _hmm_set_fitted(model, f):
-    from .hmm import ConvergenceMonitor, _covars_shape
+    from fastem.models.hmm import ConvergenceMonitor, _covars_shape
 
     for k in _HMM_FIELDS:
         if k not in f:
@@ -1010,10 +1017,10 @@ def from_sklearn(estimator, cls=None):
     fastem.GaussianMixture
         Same parameters and fitted attributes; predictions agree to rounding.
     """
-    from .stats import GaussianParams
+    from fastem.families.gaussian import GaussianParams
 
     if cls is None:
-        from .mixture import GaussianMixture as cls
+        from fastem.models.mixture import GaussianMixture as cls
     if not hasattr(estimator, "get_params") or not hasattr(estimator,
                                                            "covariance_type"):
         raise TypeError("from_sklearn expects a sklearn.mixture."
@@ -1040,4 +1047,122 @@ def from_sklearn(estimator, cls=None):
         if hasattr(estimator, "feature_names_in_"):
             model.feature_names_in_ = np.asarray(estimator.feature_names_in_,
                                                  dtype=object)
+    return model
+
+
+# --------------------------------------------- every other mixture model
+# Models built on fastem.models.base.MixtureModel (fastem.models.MODELS
+# lists them): the file holds the constructor parameters and the state of
+# ``export_state()``; loading validates it through ``import_state()``.
+_STATE_SCALARS = ("dtype", "converged", "n_iter", "lower_bound",
+                  "lower_bounds", "n_features_in", "feature_names_in")
+
+
+def _generic_format(cls):
+    """``"fastem.<Name>"`` for a registered MixtureModel class, else None."""
+    from fastem.models import MODELS
+    from fastem.models.base import MixtureModel
+
+    if not (isinstance(cls, type) and issubclass(cls, MixtureModel)):
+        return None
+    for name in MODELS:
+        if name in (c.__name__ for c in cls.__mro__):
+            return f"fastem.{name}"
+    return None
+
+
+def _generic_to_dict(model, metadata):
+    from fastem import __version__
+
+    params = {}
+    for k, v in model.get_params().items():
+        if k in _UNSAVED:
+            continue
+        if isinstance(v, (list, tuple, np.ndarray)):
+            params[k] = _encode(v)
+        else:
+            params[k] = _param_value(k, v)
+    fitted = None
+    if getattr(model, "__sklearn_is_fitted__", lambda: False)():
+        st = model.export_state()
+        fitted = {k: _encode(v) for k, v in st["params"].items()}
+        for k in _STATE_SCALARS:
+            v = st[k]
+            fitted[k] = _encode(v) if k.startswith("lower_bound") else v
+    return {"format": _generic_format(type(model)),
+            "format_version": FORMAT_VERSION, "fastem_version": __version__,
+            "params": params, "fitted": fitted,
+            "metadata": dict(metadata or {})}
+
+
+def _generic_from_dict(d, fmt, cls):
+    import importlib
+
+    from fastem.models import MODELS
+
+    if cls is None:
+        name = fmt.split(".", 1)[1]
+        cls = getattr(importlib.import_module(MODELS[name]), name)
+    params, fitted = _body(d)
+    known = set(cls().get_params())
+    kwargs = {}
+    for k, v in params.items():
+        if k not in known:
+            continue  # a parameter this version does not have
+        name = f"parameter {k!r}"
+        if isinstance(v, list):
+            v = _array(v, name, max(1, _depth(v, name)))
+        elif not (v is None or isinstance(v, (bool, int, float, str))):
+            raise ModelFileError(f"{name}: expected a number, a string, "
+                                 f"true/false or null, found {_what(v)}")
+        kwargs[k] = v
+    n_threads = kwargs.pop("n_threads", None)
+    if n_threads is not None and (isinstance(n_threads, bool) or not
+                                  isinstance(n_threads, int) or n_threads < 1):
+        raise ModelFileError(f"parameter 'n_threads': expected a positive "
+                             f"integer or null, found {_what(n_threads)}")
+    model = cls(**kwargs)
+    try:
+        model.check_params()
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
+    if n_threads is not None:
+        model.set_params(n_threads=n_threads)
+    if fitted is None:
+        return model
+    for k in _STATE_SCALARS:
+        if k not in fitted:
+            raise ModelFileError(f"model file lacks fitted field {k!r}")
+    state = {"params": {}}
+    for k, v in fitted.items():
+        if k not in _STATE_SCALARS:
+            name = f"fitted field {k!r}"
+            state["params"][k] = _array(v, name, max(1, _depth(v, name)))
+    for k in _STATE_SCALARS:
+        state[k] = fitted[k]
+    if not isinstance(state["dtype"], str):
+        raise ModelFileError(f"fitted field 'dtype': expected a string, "
+                             f"found {_what(state['dtype'])}")
+    for k in ("n_iter", "n_features_in"):
+        v = state[k]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ModelFileError(f"fitted field {k!r}: expected a "
+                                 f"non-negative integer, found {_what(v)}")
+    if not isinstance(state["converged"], bool):
+        raise ModelFileError(f"fitted field 'converged': expected true or "
+                             f"false, found {_what(state['converged'])}")
+    state["lower_bound"] = _number(state["lower_bound"],
+                                   "fitted field 'lower_bound'")
+    state["lower_bounds"] = _array(state["lower_bounds"],
+                                   "fitted field 'lower_bounds'", 1).tolist()
+    names = state["feature_names_in"]
+    if names is not None and not (isinstance(names, list) and all(
+            isinstance(n, str) for n in names)):
+        raise ModelFileError("fitted field 'feature_names_in': expected a "
+                             f"list of strings or null, found {_what(names)}")
+    try:
+        model.import_state(state)
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"invalid fitted parameters: {_one_line(e)}") \
+            from None
     return model

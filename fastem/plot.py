@@ -79,7 +79,7 @@ class _Mixture:
                   if hasattr(gm, "__sklearn_is_fitted__")
                   else hasattr(gm, "weights_"))
         if not fitted:
-            from ._validation import not_fitted_error
+            from fastem._validation import not_fitted_error
 
             raise not_fitted_error(type(gm).__name__)
         self.gm = gm
@@ -171,7 +171,7 @@ def _feature_label(names, i):
 def _data(X, m):
     if X is None:
         return None
-    from ._validation import check_array
+    from fastem._validation import check_array
 
     return check_array(X, n_features=m.D, allow_nan=True)
 

@@ -12,8 +12,8 @@ from time import perf_counter
 
 import numpy as np
 
-from . import _config
-from ._validation import check_array
+from fastem import _config
+from fastem._validation import check_array
 
 __all__ = ["CRITERIA", "SelectionResult", "cv_folds", "from_standardized",
            "n_parameters", "select"]
@@ -77,19 +77,21 @@ def loglik_and_entropy(model, X):
         ``-sum_i sum_k r_ik log r_ik`` (0 when every point belongs to one
         component with certainty; at most ``n_samples * log(K)``).
     """
-    X = check_array(X, n_features=model.means_.shape[1],
-                    allow_nan=model._allow_nan())
+    X = check_array(X, n_features=model.n_features_in_,
+                    allow_nan=getattr(model, "nan_policy", "raise")
+                    == "marginalize")
     N = X.shape[0]
-    K = model.means_.shape[0]
+    K = model.weights_.shape[0]
     step = max(_config.MIN_CHUNK_ROWS, _ENTROPY_BLOCK_VALUES // K)
     ll = 0.0
     ent = 0.0
     with _config.threads(getattr(model, "n_threads", None)):
         for start in range(0, N, step):
-            # the model's own per-row outputs: float64 parameters, and the
-            # missing-data pass where X has NaN (nan_policy='marginalize')
-            lse, resp, _ = model._outputs(X[start:start + step], lse=True,
-                                          resp=True)
+            # the model's public per-row outputs (float64 parameters, and
+            # the missing-data pass where X has NaN): two passes per block
+            Xb = X[start:start + step]
+            lse = _no_name_warning(model.score_samples, Xb)
+            resp = _no_name_warning(model.predict_proba, Xb)
             ll += float(lse.sum(dtype=np.float64))
             logr = np.log(resp, out=np.zeros_like(resp), where=resp > 0)
             ent -= float(np.einsum("ik,ik->", resp, logr))
@@ -101,9 +103,20 @@ def _loglik(model, X):
     step = max(_config.MIN_CHUNK_ROWS, _ENTROPY_BLOCK_VALUES)
     ll = 0.0
     for start in range(0, X.shape[0], step):
-        lse = model._outputs(X[start:start + step], lse=True)[0]
+        lse = _no_name_warning(model.score_samples, X[start:start + step])
         ll += float(lse.sum(dtype=np.float64))
     return ll
+
+
+def _no_name_warning(method, X):
+    """``method(X)`` on a plain array, silencing the feature-names warning.
+
+    :func:`select` validates a DataFrame once into an array and then gives
+    the fitted models the names; the per-block calls carry no names.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "X does not have valid feature names")
+        return np.asarray(method(X), dtype=np.float64)
 
 
 def cv_folds(n_samples, cv, random_state=None):
@@ -125,7 +138,7 @@ def cv_folds(n_samples, cv, random_state=None):
         ``cv`` parts whose sizes differ by at most one.  Fold ``i`` is fitted
         on every row not in ``folds[i]`` and scored on ``folds[i]``.
     """
-    from .mixture import check_random_state
+    from fastem.models.mixture import check_random_state
 
     n_samples, cv = int(n_samples), int(cv)
     if not 2 <= cv <= n_samples:
@@ -172,8 +185,8 @@ def from_standardized(model, mean, scale):
         spherical covariance in standardized units is not spherical in the
         original units).
     """
-    from .mixture import GaussianMixture
-    from .stats import GaussianParams, _covariances_for
+    from fastem.families.gaussian import GaussianParams, _covariances_for
+    from fastem.models.mixture import GaussianMixture
 
     model._check_is_fitted()
     p = model._params
@@ -435,7 +448,7 @@ class SelectionResult:
         -------
         matplotlib Axes
         """
-        from .plot import criterion
+        from fastem.plot import criterion
 
         return criterion(self, ax=ax)
 
@@ -490,7 +503,7 @@ def _seed(random_state):
     if random_state is None or (isinstance(random_state, numbers.Integral)
                                 and not isinstance(random_state, bool)):
         return random_state
-    from .mixture import check_random_state
+    from fastem.models.mixture import check_random_state
 
     return int(check_random_state(random_state).randint(2 ** 31 - 1))
 
@@ -498,7 +511,7 @@ def _seed(random_state):
 def select(X, n_components=range(1, 10), covariance_types=None,
            criterion="bic", n_init=1, random_state=None, n_jobs=None,
            progress=None, include_degenerate=False, cv=None,
-           standardize=False, **kwargs):
+           standardize=False, estimator=None, **kwargs):
     """Fit a grid of Gaussian mixtures and pick the best by BIC, AIC, ICL or CV.
 
     Every combination of ``n_components`` and ``covariance_types`` is fitted
@@ -594,6 +607,16 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         standardized units is not spherical in the original ones, so
         ``'spherical'`` is refused with ``standardize=True`` (use
         ``'diag'``).
+    estimator : unfitted mixture estimator, optional
+        The model to select over (default :class:`~fastem.GaussianMixture`),
+        for example ``fastem.PoissonMixture(reg_rate=1e-4)``: each fit is
+        a copy with its parameters, ``n_components`` from the grid and the
+        ``n_init`` and ``random_state`` given here.  Without a
+        ``covariance_type`` parameter the grid is over ``n_components``
+        only (``covariance_types`` must then be None, and the results'
+        ``covariance_type`` is None) and ``n_parameters`` is the fitted
+        model's :meth:`n_parameters`.  ``standardize`` needs a Gaussian
+        mixture.
     **kwargs
         Other :class:`~fastem.GaussianMixture` parameters (``tol``,
         ``max_iter``, ``reg_covar``, ``init_params``, ``nan_policy``,
@@ -625,7 +648,7 @@ def select(X, n_components=range(1, 10), covariance_types=None,
     >>> res = fastem.select(X, range(1, 6), criterion="cv", cv=5,
     ...                     standardize=True)            # doctest: +SKIP
     """
-    from .mixture import GaussianMixture, _feature_names
+    from fastem.models.mixture import GaussianMixture, _feature_names
 
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {list(CRITERIA)}, got "
@@ -637,10 +660,26 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         raise ValueError(f"cv must be an int >= 2 (the number of folds) or "
                          f"None, got {cv!r}.")
     ks = _as_components(n_components)
-    if covariance_types is None:
+    if estimator is None:
+        estimator = GaussianMixture()
+    elif isinstance(estimator, type) or not hasattr(estimator, "get_params"):
+        raise TypeError(f"estimator must be an unfitted estimator instance "
+                        f"such as fastem.PoissonMixture(), got {estimator!r}.")
+    typed = "covariance_type" in estimator.get_params()
+    if not typed:
+        if covariance_types is not None:
+            raise ValueError(
+                f"{type(estimator).__name__} has no covariance_type; leave "
+                "covariance_types as None.")
+        if standardize:
+            raise ValueError(
+                f"standardize=True is for Gaussian mixtures; "
+                f"{type(estimator).__name__} models the data's own values.")
+        covariance_types = (None,)
+    elif covariance_types is None:
         covariance_types = (("full", "tied", "diag") if standardize
                             else _ALL_TYPES)
-    types = _as_types(covariance_types)
+    types = _as_types(covariance_types) if typed else [None]
     if standardize and "spherical" in types:
         raise ValueError(
             "standardize=True cannot report a 'spherical' model in the "
@@ -682,7 +721,15 @@ def select(X, n_components=range(1, 10), covariance_types=None,
     fit_threads = max(1, total_threads // n_jobs)
     # Parameters are checked once, up front, so that a typo is an error and
     # not a grid of failed fits.
-    GaussianMixture(n_init=n_init, **kwargs)._check_parameters()
+    base = dict(estimator.get_params(deep=False), n_init=n_init, **kwargs)
+    type(estimator)(**base).check_params()
+
+    def make(k, t):
+        params = dict(base, n_components=k, random_state=seed,
+                      n_threads=fit_threads)
+        if typed:
+            params["covariance_type"] = t
+        return type(estimator)(**params)
 
     mu = sd = None
     Xfit = X
@@ -699,8 +746,7 @@ def select(X, n_components=range(1, 10), covariance_types=None,
 
     def run(k, t, fold):
         """One fit; returns its outcome (no exception for a failed fit)."""
-        gm = GaussianMixture(k, covariance_type=t, n_init=n_init,
-                             random_state=seed, n_threads=fit_threads, **kwargs)
+        gm = make(k, t)
         res = {"warnings": [], "error": None, "model": None, "value": None}
         t0 = perf_counter()
         _SINK.messages = res["warnings"]
@@ -732,14 +778,16 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         """Build the row of grid point (k, t) from its fits' outcomes."""
         main = parts[None]
         row = dict.fromkeys(_FIELDS)
+        gm = main["model"]
         row.update(n_components=k, covariance_type=t,
-                   n_parameters=n_parameters(k, D, t), error=main["error"])
+                   n_parameters=n_parameters(k, D, t) if typed else
+                   None if gm is None else gm.n_parameters(),
+                   error=main["error"])
         msgs = list(main["warnings"])
         for f in fold_ids[1:]:
             msgs += [f"fold {f + 1}/{cv}: {m}" for m in parts[f]["warnings"]]
         row["warnings"] = list(dict.fromkeys(msgs))
         row["fit_time"] = sum(part["time"] for part in parts.values())
-        gm = main["model"]
         if gm is None:
             row.update(bic=np.inf, aic=np.inf, icl=np.inf,
                        log_likelihood=-np.inf, converged=False, n_iter=0)
@@ -750,7 +798,8 @@ def select(X, n_components=range(1, 10), covariance_types=None,
             row.update(log_likelihood=ll, entropy=ent, bic=bic,
                        aic=-2.0 * ll + 2.0 * p, icl=bic + 2.0 * ent,
                        converged=bool(gm.converged_), n_iter=int(gm.n_iter_),
-                       degenerate=bool(gm.degenerate_components_.size))
+                       degenerate=bool(np.size(getattr(
+                           gm, "degenerate_components_", ()))))
         if cv is None:
             row.update(cv=np.nan, cv_loglik=np.nan)
         else:
@@ -786,7 +835,8 @@ def select(X, n_components=range(1, 10), covariance_types=None,
     # Largest fits first (all-data fits before their folds), so that the
     # pool ends evenly.
     run_grid(tasks, run, record, n_jobs, order=lambda kt: (
-        -n_parameters(kt[0], D, kt[1]), kt[2] is not None))
+        -(n_parameters(kt[0], D, kt[1]) if typed else kt[0]),
+        kt[2] is not None))
     results = [out[key][0] for key in grid]
     models = {key: out[key][1] for key in grid if out[key][1] is not None}
     return SelectionResult(criterion, results, models, N, D,

@@ -11,8 +11,8 @@ import pytest
 
 import fastem.io as fio
 from fastem import GaussianMixture
-from fastem._readers import DataError, peek_columns, read_table
 from fastem.cli import Progress, main
+from fastem.cli.readers import DataError, peek_columns, read_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -321,7 +321,7 @@ def test_progress_display():
 
 
 def test_progress_display_during_a_fit(capsys, files, monkeypatch):
-    import fastem.cli as cli
+    import fastem.cli.app as cli
 
     monkeypatch.setattr(cli, "PROGRESS_DELAY", 0.0)
     monkeypatch.setattr(cli, "PROGRESS_INTERVAL", 0.0)

@@ -15,8 +15,8 @@ import pytest
 
 import fastem.io as fio
 from fastem import GaussianMixture
-from fastem._readers import NA_TOKENS, DataError, read_table
 from fastem.cli import main
+from fastem.cli.readers import NA_TOKENS, DataError, read_table
 
 # the tests compare with models predicting on arrays
 pytestmark = pytest.mark.filterwarnings(

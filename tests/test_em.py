@@ -523,11 +523,12 @@ assert 'sklearn' not in sys.modules, 'import fastem imported sklearn'
 import fastem.mixture, fastem.stats
 assert 'sklearn' not in sys.modules, 'import fastem.mixture imported sklearn'
 from numba.core.registry import CPUDispatcher
-import fastem._kernels, fastem._kmeans
-compiled = [f"{m.__name__}.{n}" for m in (fastem._kernels, fastem._kmeans)
+import fastem.kernels.gaussian, fastem.kernels.kmeans
+compiled = [f"{m.__name__}.{n}"
+            for m in (fastem.kernels.gaussian, fastem.kernels.kmeans)
             for n, f in vars(m).items()
             if isinstance(f, CPUDispatcher) and f.signatures]
-assert fastem._kernels._em_pass.signatures == []
+assert fastem.kernels.gaussian._em_pass.signatures == []
 print("compiled:", compiled)
 print("OK")
 """

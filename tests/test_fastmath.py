@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit
 
-from fastem._fastmath import EXP_MIN, EXP_MIN32, exp, log, vexp, vlog
+from fastem.kernels.fastmath import EXP_MIN, EXP_MIN32, exp, log, vexp, vlog
 
 EPS = np.finfo(np.float64).eps
 
@@ -108,7 +108,7 @@ def test_wide_simd_marks_the_function_and_widens_its_vectors():
     function's loop is then compiled to 512-bit (zmm) instructions."""
     import llvmlite.binding as ll
 
-    from fastem._fastmath import SIMD_BITS, wide_simd
+    from fastem.kernels.fastmath import SIMD_BITS, wide_simd
 
     @njit(inline="always", fastmath=True)
     def body(a, out):  # inlined: the caller's attribute applies to its loop

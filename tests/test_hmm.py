@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from fastem import NotFittedError
-from fastem.hmm import ConvergenceMonitor, GaussianHMM, _check_lengths
+from fastem.models.hmm import ConvergenceMonitor, GaussianHMM, _check_lengths
 
 COVARIANCE_TYPES = ("spherical", "diag", "full", "tied")
 K, D = 3, 2
@@ -236,7 +236,7 @@ def test_e_step_matches_reference(data, ct, plan):
 
 
 def _e_step(model, X, lengths, plan="auto"):
-    from fastem.hmm import _Workspace
+    from fastem.models.hmm import _Workspace
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     starts = _check_lengths(lengths, len(X))
@@ -248,7 +248,7 @@ def _e_step(model, X, lengths, plan="auto"):
 
 
 def test_e_step_plan_follows_the_lengths():
-    from fastem.hmm import _plan_groups
+    from fastem.models.hmm import _plan_groups
 
     assert _plan_groups(_check_lengths(None, 600)) is None
     assert _plan_groups(_check_lengths(LENGTHS, 600)) is None
@@ -330,7 +330,7 @@ def test_posterior_underflow_is_redone_in_log_space(monkeypatch, plan):
     stay in range, but the posterior normalizer of the switching row
     underflows (the lazily scaled lattices carry small factors), so the
     sequence is redone in log space -- and matches the reference."""
-    import fastem.hmm as fh
+    import fastem.models.hmm as fh
 
     calls = []
 
@@ -351,7 +351,7 @@ def test_posterior_underflow_is_redone_in_log_space(monkeypatch, plan):
     lengths = [240] * 8
     m = GaussianHMM(3, init_params="")
     m.startprob_, m.transmat_, m.means_, m.covars_ = sp, A, means, covs
-    from fastem.hmm import _Workspace
+    from fastem.models.hmm import _Workspace
 
     starts = _check_lengths(lengths, len(X))
     gamma = np.empty((len(X), 3))

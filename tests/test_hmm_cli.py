@@ -1,4 +1,4 @@
-"""The ``fastem hmm`` command group (fastem/_cli_hmm.py) on real files.
+"""The ``fastem hmm`` command group (fastem/cli/hmm.py) on real files.
 
 ``fastem hmm`` is registered in :data:`fastem.cli.COMMANDS` for each test
 (the registration :mod:`fastem.cli` is to make), so the commands run through
@@ -13,7 +13,7 @@ import pytest
 
 import fastem
 from fastem import GaussianHMM, GaussianMixture, cli
-from fastem._cli_hmm import HELP, add_parser, register, run_hmm
+from fastem.cli.hmm import HELP, add_parser, register, run_hmm
 
 LENGTHS = [260, 200, 240]
 
@@ -237,7 +237,7 @@ def test_registration_functions(capsys, files):
 
 
 def test_print_info(tmp_path, capsys, files):
-    from fastem._cli_hmm import print_info
+    from fastem.cli.hmm import print_info
 
     d, X = files
     model = tmp_path / "m.json"

@@ -175,7 +175,7 @@ def test_two_component_normalize_equals_general_path(dtype, scale):
     rows plus a third of -inf (which adds exp(-inf) = 0 to every sum), bit for
     bit on ordinary rows, and the same handling of rows with no finite
     log-density (-inf, +inf, NaN)."""
-    from fastem._kernels import _block_normalize
+    from fastem.kernels.gaussian import _block_normalize
 
     rng = np.random.default_rng(0)
     n = 300
@@ -552,8 +552,8 @@ def test_em_block_rows_rule(D, K, full):
 @pytest.mark.parametrize("block", [128, 256, 512])
 def test_block_size_changes_only_rounding(block):
     """Any block size gives the same statistics up to summation order."""
-    from fastem._kernels import _em_pass
-    from fastem.stats import _s_rows
+    from fastem.families.gaussian import _s_rows
+    from fastem.kernels.gaussian import _em_pass
 
     X, y = make_blobs3d(n=3000, seed=5)
     _, params = _params(X, y, "full")
@@ -578,7 +578,7 @@ def test_load_block_is_an_exact_transpose(D, dtype, block_dtype, layout):
     an exact transpose -- converted to the
     block's float type as an assignment would -- for every D mod 8, row
     count mod 8 and memory layout, and writes nothing past the block."""
-    from fastem._kernels import _load_block
+    from fastem.kernels.gaussian import _load_block
 
     X = np.random.default_rng(D).normal(size=(300, D)).astype(dtype)
     X = {"C": X, "F": np.asfortranarray(X), "reversed": X[::-1]}[layout]
@@ -594,7 +594,7 @@ def test_transpose_tile_into_a_strided_block():
     """Tiles written into a non-contiguous destination (element stores)."""
     from numba import njit
 
-    from fastem._fastmath import transpose_tile
+    from fastem.kernels.fastmath import transpose_tile
 
     @njit
     def tiles(X, Xn, xt):
@@ -618,7 +618,7 @@ def test_fetch_add_hands_out_every_chunk_once():
     import numba
     from numba import njit, prange
 
-    from fastem._fastmath import fetch_add
+    from fastem.kernels.fastmath import fetch_add
 
     @njit(parallel=True)
     def take(n, workers, counter, taken):

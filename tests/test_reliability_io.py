@@ -23,8 +23,8 @@ import pytest
 
 import fastem.io as fio
 from fastem import GaussianMixture
-from fastem._readers import MAX_LINE_BYTES, DataError, read_table
 from fastem.cli import main
+from fastem.cli.readers import MAX_LINE_BYTES, DataError, read_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=REPO + os.pathsep
@@ -539,7 +539,7 @@ def test_a_pipe_is_read_once(tmp_path, X):
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
     text = "x,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in X.tolist())
-    code = ("import sys\nfrom fastem._readers import read_table\n"
+    code = ("import sys\nfrom fastem.cli.readers import read_table\n"
             f"X, names = read_table({str(fifo)!r})\n"
             "print(names, X.shape, repr(float(X.sum())))\n")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,

@@ -17,7 +17,7 @@ import pytest
 
 import fastem
 from fastem import GaussianMixture
-from fastem.mixture import _sample_rows
+from fastem.models.mixture import _sample_rows
 
 FAITHFUL = Path(__file__).parent / "data" / "faithful.csv"
 

@@ -13,9 +13,9 @@
   ``map_sum(fn)`` interface.
 """
 
-from .driver import EMResult, run_em
-from .monitor import ConvergenceMonitor, LowerBoundMonitor
-from .sources import ArraySource, ChunkSource, DaskSource
+from fastem.core.driver import EMResult, run_em
+from fastem.core.monitor import ConvergenceMonitor, LowerBoundMonitor
+from fastem.core.sources import ArraySource, ChunkSource, DaskSource
 
 __all__ = ["ArraySource", "ChunkSource", "ConvergenceMonitor", "DaskSource",
            "EMResult", "LowerBoundMonitor", "run_em"]

@@ -3,6 +3,7 @@
 Only NumPy here (no estimator, no kernel): anything may import it.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -78,3 +79,17 @@ def feature_names(X):
     if len(names) and all(isinstance(c, str) for c in names):
         return names
     return None
+
+
+def check_output_size(n_rows, n_cols, name):
+    """Refuse an output that cannot fit in memory, before allocating it."""
+    need = float(n_rows) * n_cols * 8
+    try:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        avail = 2.0 ** 50
+    if need > avail:
+        raise ValueError(
+            f"{name}={n_rows} would need {need / 2 ** 30:.3g} GiB for the "
+            f"output, more than this machine's {avail / 2 ** 30:.3g} GiB of "
+            f"memory. Ask for fewer rows (in batches if you need many).")

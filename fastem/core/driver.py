@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _config
+from fastem import _config
 
 __all__ = ["EMResult", "run_em"]
 

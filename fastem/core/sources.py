@@ -12,9 +12,9 @@ sums only by rounding.
 
 import numpy as np
 
-from .. import _config
-from .._validation import check_array, check_sample_weight
-from ._data import check_magnitude, reservoir, sample_rows
+from fastem import _config
+from fastem._validation import check_array, check_sample_weight
+from fastem.core._data import check_magnitude, reservoir, sample_rows
 
 __all__ = ["ArraySource", "ChunkSource", "DaskSource"]
 
@@ -259,7 +259,7 @@ class DaskSource:
     """
 
     def __init__(self, X, *, allow_nan=False, estimator="estimator"):
-        from .. import _dask
+        from fastem import _dask
 
         self.X = _dask.as_dask_array(X, estimator)
         self.allow_nan = allow_nan
@@ -341,7 +341,7 @@ class DaskSource:
         """
         import dask
 
-        from .. import _dask
+        from fastem import _dask
 
         task = dask.delayed(_dask.block_apply, pure=True)
         f = dask.delayed(fn, pure=True)

@@ -24,9 +24,9 @@ import types
 import numpy as np
 from numba import njit, prange
 
-from . import _fastmath as _fm
-from ._config import BLOCK_PAD, BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
-from ._kernels import (
+from fastem._config import BLOCK_PAD, BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
+from fastem.kernels import fastmath as _fm
+from fastem.kernels.gaussian import (
     _block_normalize,
     _cross_products,
     _diag_moments,
@@ -440,7 +440,7 @@ def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,
     GaussianStats or None
         Statistics when ``want_stats``.
     """
-    from .stats import GaussianStats, _covariances_for
+    from fastem.families.gaussian import GaussianStats, _covariances_for
 
     means = np.ascontiguousarray(params.means, dtype=np.float64)
     K, D = means.shape

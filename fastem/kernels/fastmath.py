@@ -21,7 +21,7 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.core.extending import intrinsic, overload
 
-from ._config import JIT
+from fastem._config import JIT
 
 # No 'reassoc' here: it would fold the two-constant range reduction back into
 # one product and cost ~100 ulps.

@@ -43,8 +43,8 @@ import types
 import numpy as np
 from numba import njit, prange
 
-from . import _fastmath as _fm
-from ._config import BLOCK_PAD, JIT, JIT_NO_REASSOC, PJIT
+from fastem._config import BLOCK_PAD, JIT, JIT_NO_REASSOC, PJIT
+from fastem.kernels import fastmath as _fm
 
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
 LAYOUT_NAMES = ("full", "tied", "diag", "spherical")

@@ -65,7 +65,7 @@ def run_demo(args):
     """Run ``fastem demo``."""
     import numpy as np
 
-    from .mixture import GaussianMixture
+    from fastem.models.mixture import GaussianMixture
 
     X = demo_data(args.seed)
     print("fastem demo: 4,000 points from N(20, 5) and 8,000 from N(40, 5)")
@@ -99,7 +99,7 @@ def _configure_compile(p):
                     "image build), so that later runs start at once")
 def run_compile(args):
     """Run ``fastem compile``."""
-    from ._compile import compile as compile_all
+    from fastem._compile import compile as compile_all
 
     report = compile_all(verbose=not args.quiet)
     return 1 if report and report.get("errors") else 0
@@ -207,7 +207,7 @@ def _columns(args):
 
 def _read(path, columns, args=None, nan_policy=None):
     """Read DATA; notes (text columns skipped) go to stderr."""
-    from ._readers import read_table
+    from fastem.cli.readers import read_table
 
     if nan_policy is None:
         nan_policy = getattr(args, "nan_policy", None) or "raise"
@@ -269,10 +269,14 @@ def _to_original_units(gm, mean, scale):
     """
     import numpy as np
 
-    from .stats import GaussianParams, _covariances_for, compute_precision_cholesky
+    from fastem.families.gaussian import (
+        GaussianParams,
+        _covariances_for,
+        compute_precision_cholesky,
+    )
 
     try:
-        from .selection import from_standardized
+        from fastem.selection import from_standardized
     except ImportError:
         from_standardized = None
     if from_standardized is not None:
@@ -333,7 +337,7 @@ def _jsonable(v):
 
 
 def _print_json(obj):
-    from .io import _dumps
+    from fastem.io import _dumps
 
     print(_dumps(_jsonable(obj)))
 
@@ -503,7 +507,7 @@ def _progress_enabled(args):
 
 
 def _has_callback():
-    from .mixture import GaussianMixture
+    from fastem.models.mixture import GaussianMixture
 
     return "callback" in GaussianMixture().get_params()
 
@@ -579,7 +583,7 @@ def _quality(gm, X):
     """Log-likelihood, BIC, AIC and the parameter count of ``gm`` on ``X``."""
     import numpy as np
 
-    from .selection import n_parameters
+    from fastem.selection import n_parameters
 
     ll = float(np.sum(gm.score_samples(X)))
     n = X.shape[0]
@@ -646,7 +650,7 @@ def _check_outputs(args, inputs=()):
                                "are the same file; choose two names")
         outputs.append((opt, path))
     if getattr(args, "plot", None):
-        from .plot import figure
+        from fastem.plot import figure
 
         fig, _ = figure()
         ext = os.path.splitext(args.plot)[1].lower().lstrip(".")
@@ -659,7 +663,7 @@ def _check_outputs(args, inputs=()):
 
 
 def _save_plot(path, draw):
-    from .plot import figure
+    from fastem.plot import figure
 
     fig, ax = figure()
     draw(ax)
@@ -667,7 +671,7 @@ def _save_plot(path, draw):
 
 
 def _save_figure(path, fig):
-    from .io import atomic_write
+    from fastem.io import atomic_write
 
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     with atomic_write(path, "wb") as f:  # never a half-written picture
@@ -686,7 +690,7 @@ def _pair(args, gm):
 
 
 def _make_model(args, **extra):
-    from .mixture import GaussianMixture
+    from fastem.models.mixture import GaussianMixture
 
     return GaussianMixture(
         n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter,
@@ -771,7 +775,7 @@ def run_fit(args):
     if args.plot:
         _plot_fit(args, gm, X)
     if args.out:
-        from .io import save
+        from fastem.io import save
 
         save(gm, args.out, metadata={
             "data": os.path.abspath(args.data), "n_samples": X.shape[0],
@@ -805,7 +809,7 @@ def _data_metadata(args, X):
 
 
 def _plot_fit(args, gm, X):
-    from . import plot
+    from fastem import plot
 
     if args.plot_kind != "loglik":
         X = _complete_rows(args, X)
@@ -905,7 +909,7 @@ def _configure_select(p):
                    "by BIC, AIC or ICL")
 def run_select(args):
     """Run ``fastem select``."""
-    from .selection import select
+    from fastem.selection import select
 
     _check_outputs(args, [("DATA", args.data)])
     extra = _select_kwargs(select, args)
@@ -947,11 +951,11 @@ def run_select(args):
         for m in res.models.values():
             m.feature_names_in_ = np.asarray(names, dtype=object)
     if args.plot:
-        from . import plot
+        from fastem import plot
 
         _save_plot(args.plot, lambda ax: plot.criterion(res, ax=ax))
     if args.out:
-        from .io import save
+        from fastem.io import save
 
         q = _quality(best, X)
         save(best, args.out, metadata={
@@ -999,7 +1003,7 @@ def _select_kwargs(select, args):
     """
     import inspect
 
-    from . import selection
+    from fastem import selection
 
     params = inspect.signature(select).parameters
     kwargs = _nan_kwargs(args)
@@ -1027,7 +1031,7 @@ def _select_kwargs(select, args):
 
 # -------------------------------------------------------------- predict
 def _load_model(path):
-    from .io import ModelFileError, load
+    from fastem.io import ModelFileError, load
 
     try:
         return load(path)
@@ -1067,7 +1071,7 @@ def _predict_columns(args, gm):
     features); else the model's features by name when both have names (an
     error naming the missing ones); else every numeric column.
     """
-    from ._readers import _resolve_columns, peek_columns
+    from fastem.cli.readers import _resolve_columns, peek_columns
 
     cols = _columns(args)
     fitted = getattr(gm, "feature_names_in_", None)
@@ -1100,7 +1104,7 @@ def run_predict(args):
     import numpy as np
 
     gm = _load_model(args.model)
-    from .hmm import GaussianHMM
+    from fastem.models.hmm import GaussianHMM
 
     if isinstance(gm, GaussianHMM):
         raise CLIError(f"{args.model} holds a hidden Markov model "
@@ -1134,7 +1138,7 @@ def run_predict(args):
         _print_json({"proba" if args.proba else "labels": values})
         return 0
     if args.out:
-        from .io import atomic_write
+        from fastem.io import atomic_write
 
         # a temporary file renamed into place: an error or Ctrl-C half-way
         # leaves no truncated output (and any previous file intact)
@@ -1160,19 +1164,19 @@ def _configure_info(p):
 @command("info", "describe a saved model")
 def run_info(args):
     """Run ``fastem info``."""
-    from .io import read_metadata, to_dict
+    from fastem.io import read_metadata, to_dict
 
     gm = _load_model(args.model)
     meta = read_metadata(args.model)
     if args.json:
-        from .io import _dumps
+        from fastem.io import _dumps
 
         print(_dumps(to_dict(gm, meta)))
         return 0
-    from .hmm import GaussianHMM
+    from fastem.models.hmm import GaussianHMM
 
     if isinstance(gm, GaussianHMM):
-        from ._cli_hmm import print_info
+        from fastem.cli.hmm import print_info
 
         return print_info(args.model, gm, meta)
     with open(args.model, encoding="utf-8") as f:
@@ -1226,7 +1230,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser():
     """Return the argument parser with every registered subcommand."""
-    from . import __version__
+    from fastem import __version__
 
     parser = _Parser(
         prog="fastem", description="Numba-compiled EM for Gaussian mixtures.")
@@ -1279,7 +1283,7 @@ def main(argv=None):
     notice = None
     # not for compile (its own progress display) nor with --quiet
     if args.command != "compile" and not getattr(args, "quiet", False):
-        from ._compile import CompileNotice
+        from fastem._compile import CompileNotice
 
         # Says so on stderr while fastem's kernels compile (first run on
         # this machine); silent on a warm cache.  Costs nothing until numba
@@ -1334,7 +1338,7 @@ run_predict.configure = _configure_predict
 run_info.configure = _configure_info
 
 
-from ._cli_hmm import register as _register_hmm  # noqa: E402
+from fastem.cli.hmm import register as _register_hmm  # noqa: E402
 
 _register_hmm(command)  # fastem hmm fit / predict / select
 

@@ -3,12 +3,12 @@
 Arrays and scalars in, arrays out; no validation (that is :mod:`fastem.hmm`'s
 job).  ``K`` states, ``D`` features, ``N`` rows in total, ``S`` sequences;
 sequence ``s`` is rows ``starts[s]:starts[s + 1]``.  Emission parameters use
-the layouts of :mod:`fastem._kernels` (``code``, ``means``, ``prec``,
+the layouts of :mod:`fastem.kernels.gaussian` (``code``, ``means``, ``prec``,
 ``logconst = logdet - D/2 log(2 pi)``, no mixing weights).
 
 Emission densities are stored *shifted*: ``B[t, k] = exp(logB[t, k] - m_t)``
 with ``m_t = max_k logB[t, k]`` (so ``max_k B[t, k] = 1``), computed by the
-mixture's vectorized block kernel (:func:`fastem._kernels._block_logp`).
+mixture's vectorized block kernel (:func:`fastem.kernels.gaussian._block_logp`).
 
 Two ways to run one Baum-Welch E-step, chosen from the lengths only:
 
@@ -23,7 +23,7 @@ Two ways to run one Baum-Welch E-step, chosen from the lengths only:
   3. :func:`_posterior_pass` -- parallel over the row chunks again:
      posteriors, expected transition counts, start posteriors, the
      log-likelihood and the Gaussian sufficient statistics, accumulated by
-     the mixture's own accumulator (:func:`fastem._kernels._block_accumulate`).
+     the mixture's own accumulator (:func:`fastem.kernels.gaussian._block_accumulate`).
 
 * Many short sequences: :func:`_grouped_pass`, one parallel pass over fixed
   groups of consecutive sequences; each task does all of the above for its
@@ -63,9 +63,16 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import _fastmath as _fm
-from ._config import JIT, PJIT
-from ._kernels import FULL, TIED, _block_accumulate, _block_logp, _load_block, _reduce
+from fastem._config import JIT, PJIT
+from fastem.kernels import fastmath as _fm
+from fastem.kernels.gaussian import (
+    FULL,
+    TIED,
+    _block_accumulate,
+    _block_logp,
+    _load_block,
+    _reduce,
+)
 
 # A forward/backward normalizer (or a posterior normalizer g_t) below this
 # sends the sequence to the exact log-space path.  It leaves ~18 orders of
@@ -442,7 +449,8 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
     Returns
     -------
     nk, sums, scatter, loglik, n_rows, xi, start, xi_fb
-        Gaussian statistics around ``ref`` (as :func:`fastem._kernels._em_pass`),
+        Gaussian statistics around ``ref`` (as
+        :func:`fastem.kernels.gaussian._em_pass`),
         the summed ``log c_t + m_t``, the number of rows, the expected
         transition counts *divided by* the transition matrix (``xi =
         transmat * result``), the summed start posteriors, and zeros (the

@@ -10,8 +10,8 @@ fixed chunking as the EM pass: results do not depend on the thread count.
 import numpy as np
 from numba import njit, prange
 
-from . import _fastmath as _fm
-from ._config import JIT, PJIT
+from fastem._config import JIT, PJIT
+from fastem.kernels import fastmath as _fm
 
 
 @njit(**JIT)
@@ -170,7 +170,7 @@ def _lloyd(X, sw, centers, max_iter, tol, n_chunks):
     -------
     centers, labels, n_iter
     """
-    from ._config import check_interrupt
+    from fastem._config import check_interrupt
 
     N = X.shape[0]
     labels = np.empty(N, dtype=np.int64)

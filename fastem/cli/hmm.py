@@ -36,7 +36,7 @@ def _cli():
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name == "fastem.cli":
         return main
-    from . import cli
+    from fastem.cli import app as cli
 
     return cli
 
@@ -172,7 +172,7 @@ def _split_columns(items):
 
 def _column_index(path, col, names, n_cols):
     """0-based index of column ``col`` (a name or an index) of ``path``."""
-    from ._readers import DataError
+    from fastem.cli.readers import DataError
 
     col = str(col).strip()
     if names is not None and col in names:
@@ -199,7 +199,7 @@ def _read_ids(path, col):
     Text files are read as text (ids may be names); ``.npy`` files as
     numbers; parquet columns of any type.
     """
-    from ._readers import DataError, peek_columns, read_table
+    from fastem.cli.readers import DataError, peek_columns, read_table
 
     names, n_cols = peek_columns(path)
     idx = _column_index(path, col, names, n_cols)
@@ -265,7 +265,7 @@ def _show_id(key):
 
 def _read_lengths(path, n_rows):
     c = _cli()
-    from ._readers import _check_file
+    from fastem.cli.readers import _check_file
 
     _check_file(path)
     lengths = []
@@ -299,7 +299,7 @@ def _read_lengths(path, n_rows):
 
 def _feature_columns(args, model=None):
     """Feature columns of DATA: --columns, else without the sequence column."""
-    from ._readers import peek_columns
+    from fastem.cli.readers import peek_columns
 
     cols = _split_columns(args.columns)
     if cols is not None or not args.sequence_column:
@@ -319,7 +319,7 @@ def _feature_columns(args, model=None):
 
 def _model_columns(args, m):
     """Columns of DATA for model ``m``: its features by name, else all."""
-    from ._readers import peek_columns
+    from fastem.cli.readers import peek_columns
 
     names, n_cols = peek_columns(args.data)
     fitted = getattr(m, "feature_names_in_", None)
@@ -343,7 +343,7 @@ def _model_columns(args, m):
 
 def _read_data(args, model=None):
     """Return ``X``, feature names, lengths (or None) and the sequence ids."""
-    from ._readers import read_table
+    from fastem.cli.readers import read_table
 
     c = _cli()
     cols = _feature_columns(args, model)
@@ -453,7 +453,7 @@ def _metadata(args, X, lengths, q, **extra):
 
 
 def _fit_model(args, K, covariance_type, X, lengths):
-    from .hmm_select import _fit
+    from fastem.hmm_select import _fit
 
     params = dict(n_components=K, covariance_type=covariance_type,
                   n_iter=args.n_iter, tol=args.tol, n_threads=args.threads)
@@ -571,7 +571,7 @@ def run_hmm_predict(args):
     """
     import numpy as np
 
-    from .hmm import GaussianHMM
+    from fastem.models.hmm import GaussianHMM
 
     c = _cli()
     m = c._load_model(args.model)
@@ -599,7 +599,7 @@ def run_hmm_predict(args):
         return 0
     header = "" if args.no_header else header
     if args.out:
-        from .io import atomic_write
+        from fastem.io import atomic_write
 
         # never a truncated output file (an error or Ctrl-C half-way)
         with atomic_write(args.out) as f:
@@ -656,7 +656,7 @@ def run_hmm_select(args):
     """
     import numpy as np
 
-    from .hmm_select import select_states
+    from fastem.hmm_select import select_states
 
     c = _cli()
     c._check_outputs(args, _inputs(args))

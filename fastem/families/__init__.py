@@ -1,0 +1,10 @@
+"""Distribution families: what varies between EM models.
+
+A family supplies per-row log-densities over a block of rows, an additive
+statistics accumulator, an M-step, initialization from responsibilities,
+a parameter count, sampling and (de)serialization; the core
+(:mod:`fastem.core`) and the models (:mod:`fastem.models`) do the rest.
+
+* :mod:`~fastem.families.gaussian` -- multivariate Gaussian, scikit-learn's
+  four covariance layouts.
+"""

@@ -1,0 +1,591 @@
+"""Low-level, stable API: fastem as a backend for other libraries.
+
+Three operations, each a thin wrapper over a compiled kernel:
+
+* :func:`compute_stats` -- given ``X`` and :class:`GaussianParams` (and
+  optionally sample weights), one parallel pass returns
+  :class:`GaussianStats`: the additive sufficient statistics of an E-step plus
+  the log-likelihood of ``X`` under the parameters.
+* :func:`m_step` -- given :class:`GaussianStats`, return new
+  :class:`GaussianParams` (a pure function, no data needed).
+* :func:`score_samples` / :func:`predict_proba` -- per-point log-likelihood
+  and responsibilities.
+
+Statistics are *additive*: the statistics of two chunks of rows, added with
+``+``, equal the statistics of the concatenated rows (to rounding).  That is
+what makes chunked, out-of-core, and distributed EM a reduction::
+
+    total = sum((compute_stats(chunk, params) for chunk in chunks), start=None)
+
+(``None + stats`` is ``stats``, so ``sum(..., start=None)`` works.)
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastem import _config
+from fastem._validation import check_array, check_sample_weight
+from fastem.kernels.gaussian import EM_PASS, FULL, STATS_GIVEN, TIED
+
+__all__ = [
+    "COVARIANCE_TYPES",
+    "GaussianParams",
+    "GaussianStats",
+    "compute_precision_cholesky",
+    "compute_stats",
+    "m_step",
+    "predict_proba",
+    "score_samples",
+    "stats_from_responsibilities",
+    "degenerate_components",
+]
+
+COVARIANCE_TYPES = {"full": 0, "tied": 1, "diag": 2, "spherical": 3}
+
+_EMPTY_F = np.empty(0)
+_EMPTY_I = np.empty(0, dtype=np.int64)
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+class ComponentCollapseError(ValueError):
+    """A component's covariance is not positive definite after the M-step."""
+
+
+def _code(covariance_type):
+    try:
+        return COVARIANCE_TYPES[covariance_type]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, "
+            f"got {covariance_type!r}."
+        ) from None
+
+
+@dataclass
+class GaussianParams:
+    """Parameters of a Gaussian mixture, in scikit-learn's conventions.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (K,)
+        Mixing weights, summing to one.
+    means : ndarray of shape (K, D)
+        Component means.
+    precisions_cholesky : ndarray
+        Cholesky factors of the precision matrices: (K, D, D) upper
+        triangular for ``'full'``, (D, D) for ``'tied'``, (K, D) for
+        ``'diag'``, (K,) for ``'spherical'``.
+    covariance_type : str
+        One of ``'full'``, ``'tied'``, ``'diag'``, ``'spherical'``.
+    covariances : ndarray or None
+        Covariances with the same shape convention (optional).
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    precisions_cholesky: np.ndarray
+    covariance_type: str = "full"
+    covariances: np.ndarray = None
+
+    def kernel_args(self):
+        """Return ``(code, means, prec3, logconst)`` as the kernels take them."""
+        code = _code(self.covariance_type)
+        means = np.ascontiguousarray(self.means, dtype=np.float64)
+        if means.ndim != 2:
+            raise ValueError("GaussianParams.means must have shape "
+                             f"(n_components, n_features), got {means.shape}.")
+        K, D = means.shape
+        pc = np.asarray(self.precisions_cholesky, dtype=np.float64)
+        w = np.asarray(self.weights, dtype=np.float64)
+        want = {FULL: (K, D, D), TIED: (D, D), 2: (K, D), 3: (K,)}[code]
+        if w.shape != (K,) or pc.shape != want:
+            raise ValueError(
+                f"GaussianParams for covariance_type={self.covariance_type!r} "
+                f"need weights ({K},), means (K, D) and precisions_cholesky "
+                f"{want}; got weights {w.shape}, means {means.shape}, "
+                f"precisions_cholesky {pc.shape}.")
+        if code == FULL:
+            prec = pc.reshape(K, D, D)
+            logdet = np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
+        elif code == TIED:
+            prec = pc.reshape(1, D, D)
+            logdet = np.full(K, np.log(np.diag(pc)).sum())
+        elif code == 2:
+            prec = pc.reshape(K, 1, D)
+            logdet = np.log(pc).sum(axis=1)
+        else:
+            prec = pc.reshape(K, 1, 1)
+            logdet = D * np.log(pc)
+        with np.errstate(divide="ignore"):
+            logw = np.log(w)
+        logconst = logw + logdet - 0.5 * D * _LOG_2PI
+        return code, means, np.ascontiguousarray(prec), logconst
+
+
+@dataclass
+class GaussianStats:
+    """Additive sufficient statistics of a Gaussian mixture E-step.
+
+    First and second moments are kept around a per-component reference point
+    ``ref`` (normally the means used in the E-step), which preserves precision
+    for data far from the origin.  Adding statistics with different references
+    re-centres the right operand first (exact algebra, see :meth:`shift`).
+
+    Attributes
+    ----------
+    covariance_type : str
+    nk : ndarray of shape (K,)
+        Sum over rows of ``w_i r_ik``.
+    sums : ndarray of shape (K, D)
+        Sum of ``w_i r_ik (x_i - ref_k)``.
+    scatter : ndarray
+        Sum of ``w_i r_ik (x_i - ref_k)(x_i - ref_k)^T``: (K, D, D) for
+        ``'full'``; summed over components, (D, D), for ``'tied'``; only the
+        diagonal, (K, D), for ``'diag'`` and ``'spherical'``.
+    ref : ndarray of shape (K, D)
+        The reference points.
+    loglik : float
+        Sum over rows of ``w_i log p(x_i)`` under the E-step parameters
+        (0 when the statistics come from given responsibilities).
+    weight_sum : float
+        Sum of the sample weights of the rows seen.
+    n_samples : int
+        Number of rows seen.
+    """
+
+    covariance_type: str
+    nk: np.ndarray
+    sums: np.ndarray
+    scatter: np.ndarray
+    ref: np.ndarray
+    loglik: float
+    weight_sum: float
+    n_samples: int
+
+    def shift(self, new_ref):
+        """Return the same statistics expressed around ``new_ref`` (K, D)."""
+        new_ref = np.asarray(new_ref, dtype=np.float64)
+        delta = self.ref - new_ref  # (K, D)
+        sums = self.sums + self.nk[:, None] * delta
+        code = _code(self.covariance_type)
+        # sum r (x-b)(x-b)^T = sum r (x-a)(x-a)^T + d s^T + s d^T + n d d^T,
+        # with d = a - b and s the sums around a.
+        outer = (np.einsum("ki,kj->kij", delta, self.sums)
+                 + np.einsum("ki,kj->kij", self.sums, delta)
+                 + self.nk[:, None, None] * np.einsum("ki,kj->kij", delta, delta))
+        if code == FULL:
+            scatter = self.scatter + outer
+        elif code == TIED:
+            scatter = self.scatter + outer.sum(axis=0)
+        else:
+            scatter = self.scatter + np.diagonal(outer, axis1=1, axis2=2)
+        return GaussianStats(self.covariance_type, self.nk.copy(), sums, scatter,
+                             new_ref.copy(), self.loglik, self.weight_sum,
+                             self.n_samples)
+
+    def __add__(self, other):
+        if other is None:
+            return self
+        if not isinstance(other, GaussianStats):
+            return NotImplemented
+        if other.covariance_type != self.covariance_type:
+            raise ValueError(
+                "cannot add statistics of different covariance types: "
+                f"{self.covariance_type!r} and {other.covariance_type!r}."
+            )
+        if other.nk.shape != self.nk.shape or other.sums.shape != self.sums.shape:
+            raise ValueError(
+                f"cannot add statistics of shapes {self.sums.shape} and "
+                f"{other.sums.shape} (n_components, n_features)."
+            )
+        if not np.array_equal(other.ref, self.ref):
+            other = other.shift(self.ref)
+        return GaussianStats(
+            self.covariance_type, self.nk + other.nk, self.sums + other.sums,
+            self.scatter + other.scatter, self.ref.copy(),
+            self.loglik + other.loglik, self.weight_sum + other.weight_sum,
+            self.n_samples + other.n_samples)
+
+    __radd__ = __add__
+
+    def scale(self, factor):
+        """Return the statistics multiplied by ``factor`` (for decayed averages)."""
+        f = float(factor)
+        return GaussianStats(self.covariance_type, self.nk * f, self.sums * f,
+                             self.scatter * f, self.ref.copy(), self.loglik * f,
+                             self.weight_sum * f, self.n_samples)
+
+    @property
+    def mean_loglik(self):
+        """Weighted mean log-likelihood per row (scikit-learn's lower bound)."""
+        return self.loglik / self.weight_sum if self.weight_sum > 0 else -np.inf
+
+
+def _wrap_stats(covariance_type, ref, n_samples, out):
+    nk, sums, scatter, ll, ws = out
+    K, D = sums.shape
+    code = _code(covariance_type)
+    if code == FULL:
+        scatter = scatter.reshape(K, D, D)
+    elif code == TIED:
+        scatter = scatter.reshape(D, D)
+    else:
+        scatter = scatter.reshape(K, D)
+    return GaussianStats(covariance_type, nk, sums, scatter, ref, float(ll),
+                         float(ws), int(n_samples))
+
+
+def _check_ref(ref, shape):
+    ref = np.ascontiguousarray(ref, dtype=np.float64)
+    if ref.shape != tuple(shape):
+        raise ValueError(
+            f"ref must have shape (n_components, n_features) = {tuple(shape)}, "
+            f"got {ref.shape}.")
+    if not np.all(np.isfinite(ref)):
+        raise ValueError("ref contains NaN or infinite values.")
+    return ref
+
+
+def _s_rows(code, K):
+    return 1 if code == TIED else K
+
+
+def _prepare(X, sample_weight, n_features=None):
+    X = check_array(X, n_features=n_features)
+    sw = check_sample_weight(sample_weight, X.shape[0])
+    return X, sw
+
+
+def compute_stats(X, params, sample_weight=None, ref=None):
+    """E-step sufficient statistics of ``X`` under ``params``, in one pass.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Data (float64 or float32; other numeric types are converted).
+    params : GaussianParams
+        Parameters used for the responsibilities.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative row weights; a weight of 2 counts a row twice.
+    ref : ndarray of shape (K, D), optional
+        Reference points for the moments (default: ``params.means``).
+
+    Returns
+    -------
+    GaussianStats
+        Additive statistics, including the weighted log-likelihood.
+    """
+    code, means, prec, logconst = params.kernel_args()
+    X, sw = _prepare(X, sample_weight, means.shape[1])
+    return _stats_pass(X, sw, params.covariance_type, code, means, prec,
+                       logconst, ref)
+
+
+def _stats_pass(X, sw, covariance_type, code, means, prec, logconst, ref=None):
+    """Kernel call on validated inputs (used by the estimator's EM loop)."""
+    K = means.shape[0]
+    ref = means.copy() if ref is None else _check_ref(ref, means.shape)
+    with _config.threads():
+        out = EM_PASS[code](X, sw, means, prec, logconst, ref,
+                            _config.n_chunks_for(X.shape[0]),
+                            _config.em_block_rows(X.shape[1], K, code <= TIED),
+                            True, _EMPTY_F, np.empty((0, K)), _EMPTY_I,
+                            _s_rows(code, K))
+    return _wrap_stats(covariance_type, ref, X.shape[0], out)
+
+
+def stats_from_responsibilities(X, resp=None, covariance_type="full",
+                                sample_weight=None, ref=None, labels=None,
+                                n_components=None, random_seed=None):
+    """Statistics from given responsibilities (no E-step).
+
+    Exactly one of ``resp`` (n_samples, K), ``labels`` (n_samples,) hard
+    assignments (negative: row ignored) or ``random_seed`` (random
+    row-normalized responsibilities, drawn inside the kernel) is used.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    resp : array-like of shape (n_samples, K), optional
+    covariance_type : str
+    sample_weight : array-like of shape (n_samples,), optional
+    ref : ndarray of shape (K, D), optional
+        Reference points (default: the weighted mean of X for every component).
+    labels : array-like of shape (n_samples,), optional
+    n_components : int, optional
+        Required with ``labels`` or ``random_seed``.
+    random_seed : int, optional
+
+    Returns
+    -------
+    GaussianStats
+        With ``loglik = 0``.
+    """
+    code = _code(covariance_type)
+    X = check_array(X)
+    sw = check_sample_weight(sample_weight, X.shape[0])
+    N, D = X.shape
+    if resp is not None:
+        resp = np.ascontiguousarray(resp, dtype=np.float64)
+        if resp.ndim != 2 or resp.shape[0] != N:
+            raise ValueError(
+                f"resp must have shape (n_samples={N}, n_components), got "
+                f"{resp.shape}.")
+        mode, K, labels_a, seed = 2, resp.shape[1], _EMPTY_I, 0
+    elif labels is not None:
+        labels_a = np.ascontiguousarray(labels, dtype=np.int64)
+        K = int(n_components)
+        if labels_a.shape != (N,) or labels_a.max(initial=-1) >= K:
+            raise ValueError(f"labels must have shape ({N},) with values < {K}.")
+        mode, resp, seed = 0, np.empty((0, K)), 0
+    elif random_seed is not None:
+        K = int(n_components)
+        mode, resp, labels_a = 1, np.empty((0, K)), _EMPTY_I
+        seed = int(random_seed) % (2 ** 63)
+    else:
+        raise ValueError("give one of resp, labels or random_seed.")
+    if ref is None:
+        if sw.shape[0]:
+            center = (sw @ X) / max(sw.sum(), np.finfo(float).tiny)
+        else:
+            center = X.mean(axis=0, dtype=np.float64)
+        ref = np.tile(center, (K, 1))
+    ref = _check_ref(ref, (K, D))
+    with _config.threads():
+        out = STATS_GIVEN[code](X, sw, mode, labels_a, resp, seed, K, ref,
+                                _config.n_chunks_for(N), _s_rows(code, K))
+    return _wrap_stats(covariance_type, ref, N, out)
+
+
+def _covariances_for(params):
+    """``params.covariances``, or the covariances implied by the precisions."""
+    if params.covariances is not None:
+        return params.covariances
+    pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
+    if params.covariance_type in ("full", "tied"):
+        inv_u = np.linalg.inv(pc)  # cov = inv(U U^T) = inv(U)^T inv(U)
+        return np.swapaxes(inv_u, -1, -2) @ inv_u
+    return 1.0 / pc ** 2
+
+
+def _cholesky_failed(bad):
+    return ComponentCollapseError(
+        "Fitting the mixture model failed because some components have "
+        "ill-defined empirical covariance (for instance caused by singleton "
+        "or collapsed samples). Try to decrease the number of components, "
+        f"increase reg_covar, or scale the input data. (Component(s) {bad}.)")
+
+
+def compute_precision_cholesky(covariances, covariance_type):
+    """Cholesky factors of the precisions from covariances.
+
+    scikit-learn's convention: upper triangular ``U`` with
+    ``U U^T = inv(cov)``.
+
+    Parameters
+    ----------
+    covariances : ndarray
+        (K, D, D) full, (D, D) tied, (K, D) diag, (K,) spherical.
+    covariance_type : str
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``covariances``.
+
+    Raises
+    ------
+    ComponentCollapseError
+        If a covariance is not positive definite.
+    """
+    code = _code(covariance_type)
+    cov = np.asarray(covariances, dtype=np.float64)
+    if code in (FULL, TIED):
+        c3 = cov.reshape((-1,) + cov.shape[-2:])
+        # one LAPACK call for the whole stack; per component only to name
+        # the failing ones
+        try:
+            L = np.linalg.cholesky(c3)
+            ok = (np.isfinite(L).all(axis=(1, 2))
+                  & (np.diagonal(L, axis1=1, axis2=2) > 0).all(axis=1))
+        except np.linalg.LinAlgError:
+            ok = np.array([_cholesky_ok(c) for c in c3])
+        if not ok.all():
+            raise _cholesky_failed(np.flatnonzero(~ok).tolist())
+        return np.swapaxes(_tri_inv_lower(L), 1, 2).reshape(cov.shape)
+    bad = np.flatnonzero(~(cov > 0).reshape(cov.shape[0], -1).all(axis=1))
+    if bad.size:
+        raise _cholesky_failed(bad.tolist())
+    return 1.0 / np.sqrt(cov)
+
+
+def _cholesky_ok(c):
+    try:
+        L = np.linalg.cholesky(c)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.isfinite(L).all() and (np.diag(L) > 0).all())
+
+
+def _tri_inv_lower(L):
+    """Inverses of a stack (K, D, D) of lower-triangular matrices.
+
+    Forward substitution, row by row for all K matrices at once (D NumPy
+    operations instead of K * D).
+    """
+    K, D, _ = L.shape
+    inv = np.zeros_like(L)
+    diag = np.diagonal(L, axis1=1, axis2=2)
+    for i in range(D):
+        inv[:, i, i] = 1.0 / diag[:, i]
+        if i:
+            row = np.matmul(L[:, i:i + 1, :i], inv[:, :i, :i])[:, 0]
+            inv[:, i, :i] = -row / diag[:, i:i + 1]
+    return inv
+
+
+def m_step(stats, reg_covar=1e-6):
+    """Maximization step: parameters from statistics (pure function).
+
+    Follows scikit-learn's estimates: ``nk += 10 * eps`` (times the mean
+    sample weight, so that weights are relative); means ``sums/nk``;
+    covariances the weighted scatter around the new means divided by ``nk``
+    plus ``reg_covar`` on the diagonal (tied: summed over components and
+    divided by the total weight; spherical: the mean of the diagonal).
+
+    Parameters
+    ----------
+    stats : GaussianStats
+    reg_covar : float
+        Non-negative regularization added to the diagonal of covariances.
+
+    Returns
+    -------
+    GaussianParams
+        With ``covariances`` filled in.
+
+    Raises
+    ------
+    ComponentCollapseError
+        If a covariance is not positive definite.
+    """
+    code = _code(stats.covariance_type)
+    # scikit-learn adds 10 * eps to every nk (unit weights).  Sample weights
+    # are relative, so the guard scales with the mean weight: weights of
+    # 1e-20 must give the fit of unit weights, not covariances shrunk by the
+    # guard (it was 1000x at 1e-20, 1% at 1e-15).
+    unit = (stats.weight_sum / stats.n_samples
+            if stats.n_samples > 0 and stats.weight_sum > 0 else 1.0)
+    nk = stats.nk + 10 * np.finfo(np.float64).eps * unit
+    delta = stats.sums / nk[:, None]  # new mean minus ref
+    means = stats.ref + delta
+    K, D = means.shape
+    if code == FULL:
+        cov = (stats.scatter
+               - nk[:, None, None] * np.einsum("ki,kj->kij", delta, delta))
+        cov /= nk[:, None, None]
+        cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        cov[:, np.arange(D), np.arange(D)] += reg_covar
+    elif code == TIED:
+        cov = stats.scatter - np.einsum("k,ki,kj->ij", nk, delta, delta)
+        cov /= nk.sum()
+        cov = 0.5 * (cov + cov.T)
+        cov[np.arange(D), np.arange(D)] += reg_covar
+    else:
+        cov = stats.scatter / nk[:, None] - delta * delta + reg_covar
+        if code == 3:
+            cov = cov.mean(axis=1)
+    weights = nk / nk.sum()
+    prec_chol = compute_precision_cholesky(cov, stats.covariance_type)
+    return GaussianParams(weights, means, prec_chol, stats.covariance_type, cov)
+
+
+def degenerate_components(params, reg_covar=0.0, rtol=1e-12):
+    """Components whose covariance collapsed (mclust's "singular" fits).
+
+    A component is degenerate when, in some direction, its variance beyond
+    ``reg_covar`` is at most ``max(reg_covar, rtol * largest variance)``:
+    its spread there is the regularization floor rather than the data's
+    (typically it sits on a few identical rows), or its covariance is
+    numerically singular.  Such a fit's likelihood grows without bound as
+    ``reg_covar`` shrinks, so it is not comparable with other fits; mclust
+    reports no BIC for it.  A degenerate tied covariance flags every
+    component.
+
+    Parameters
+    ----------
+    params : GaussianParams
+    reg_covar : float, default=0
+        The regularization the fit added to the diagonal.
+    rtol : float, default=1e-12
+        Smallest acceptable ratio of the smallest to the largest variance.
+
+    Returns
+    -------
+    ndarray of int
+        Indices of the degenerate components (empty when none).
+    """
+    code = _code(params.covariance_type)
+    cov = np.asarray(_covariances_for(params), dtype=np.float64)
+    K = np.asarray(params.weights).shape[0]
+    if code in (FULL, TIED):
+        with np.errstate(all="ignore"):
+            lam = np.linalg.eigvalsh(cov.reshape((-1,) + cov.shape[-2:]))
+        lo, hi = lam[:, 0], lam[:, -1]
+    elif code == 2:
+        lo, hi = cov.min(axis=1), cov.max(axis=1)
+    else:
+        lo = hi = cov
+    bad = ~(lo - reg_covar > np.maximum(reg_covar, rtol * hi))
+    if code == TIED:
+        return np.arange(K) if bad.any() else np.empty(0, dtype=np.int64)
+    return np.flatnonzero(bad)
+
+
+def _outputs(X, params, want_lse, want_resp, want_label):
+    code, means, prec, logconst = params.kernel_args()
+    X = check_array(X, n_features=means.shape[1])
+    N = X.shape[0]
+    K = means.shape[0]
+    lse = np.empty(N) if want_lse else _EMPTY_F
+    resp = np.empty((N, K)) if want_resp else np.empty((0, K))
+    label = np.empty(N, dtype=np.int64) if want_label else _EMPTY_I
+    with _config.threads():
+        EM_PASS[code](X, _EMPTY_F, means, prec, logconst, means,
+                      _config.n_chunks_for(N),
+                      _config.em_block_rows(X.shape[1], K, code <= TIED),
+                      False, lse, resp, label, _s_rows(code, K))
+    return lse, resp, label
+
+
+def score_samples(X, params):
+    """Per-row log-likelihood ``log p(x_i)`` under ``params``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    params : GaussianParams
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+    """
+    return _outputs(X, params, True, False, False)[0]
+
+
+def predict_proba(X, params):
+    """Responsibilities and per-row log-likelihood, in one pass.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    params : GaussianParams
+
+    Returns
+    -------
+    resp : ndarray of shape (n_samples, K)
+    log_likelihood : ndarray of shape (n_samples,)
+    """
+    lse, resp, _ = _outputs(X, params, True, True, False)
+    return resp, lse

@@ -1,0 +1,298 @@
+"""The Poisson family: independent count features, a rate per component.
+
+``p(x | k) = prod_d Poisson(x_d; lambda_kd)``.  Statistics: ``nk`` (K,) and
+``sums`` (K, D), the responsibility-weighted counts.  M-step:
+``lambda_kd = sums_kd / nk_k + reg_rate`` (``reg_rate`` keeps a rate of a
+feature that is zero in a component's rows off zero, as ``reg_covar`` keeps
+a variance off zero).  The kernel is :mod:`fastem.kernels.poisson`.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastem import _config
+from fastem.families.base import SumStats, mixing_weights
+
+__all__ = ["PoissonFamily", "PoissonParams"]
+
+_EMPTY_F = np.empty(0)
+_EMPTY_I = np.empty(0, dtype=np.int64)
+
+
+@dataclass
+class PoissonParams:
+    """Parameters of a Poisson mixture.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (K,)
+        Mixing weights, summing to one.
+    rates : ndarray of shape (K, D)
+        Poisson rate of each feature in each component (positive).
+    """
+
+    weights: np.ndarray
+    rates: np.ndarray
+
+    def kernel_args(self):
+        """Return ``(a, log_rates)`` as :func:`_poisson_pass` takes them."""
+        rates = np.ascontiguousarray(self.rates, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            logw = np.log(np.asarray(self.weights, dtype=np.float64))
+        return logw - rates.sum(axis=1), np.log(rates)
+
+
+class PoissonFamily:
+    """Independent Poisson counts (see the module docstring).
+
+    Parameters
+    ----------
+    reg_rate : float, default=1e-6
+        Added to every rate in the M-step.
+    """
+
+    name = "poisson"
+
+    def __init__(self, reg_rate=1e-6):
+        self.reg_rate = float(reg_rate)
+
+    # ------------------------------------------------------------ the data
+    def check_data(self, X, where="X"):
+        """Raise ValueError unless X holds non-negative integer counts.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Validated (finite) float data.
+        where : str
+            How to name the data in the message.
+        """
+        from fastem.kernels.poisson import _count_problems
+
+        if X.shape[0] == 0:
+            return
+        neg, frac, row = _count_problems(X)
+        if neg or frac:
+            what = []
+            if neg:
+                what.append(f"{neg} negative value(s)")
+            if frac:
+                what.append(f"{frac} non-integer value(s)")
+            raise ValueError(
+                f"A Poisson mixture models counts: {where} must hold "
+                f"non-negative integers, but it has {' and '.join(what)} "
+                f"(the first in row {row}: {X[row].tolist()[:8]}). Pass the "
+                "raw counts (not normalized or log-transformed values).")
+
+    # ----------------------------------------------------------- the pass
+    def _pass(self, params, X, w, want_stats, lse, resp, label):
+        from fastem.kernels.poisson import LOG_FACTORIAL_TABLE, _poisson_pass
+
+        a, loglam = params.kernel_args()
+        with _config.threads():
+            return _poisson_pass(X, w, a, loglam, LOG_FACTORIAL_TABLE,
+                                 _config.n_chunks_for(X.shape[0]), want_stats,
+                                 lse, resp, label)
+
+    def stats(self, params, X, w):
+        """Additive statistics of one chunk under ``params``.
+
+        Parameters
+        ----------
+        params : PoissonParams
+        X : ndarray of shape (n, D)
+        w : ndarray of shape (n,) or (0,)
+
+        Returns
+        -------
+        SumStats
+            With arrays ``nk`` (K,) and ``sums`` (K, D).
+        """
+        K = params.rates.shape[0]
+        nk, sums, ll, ws = self._pass(params, X, w, True, _EMPTY_F,
+                                      np.empty((0, K)), _EMPTY_I)
+        return SumStats({"nk": nk, "sums": sums}, float(ll), float(ws),
+                        int(X.shape[0]))
+
+    def outputs(self, params, X, lse=False, resp=False, label=False):
+        """Per-row log-likelihood, responsibilities and labels.
+
+        Parameters
+        ----------
+        params : PoissonParams
+        X : ndarray of shape (n, D)
+        lse, resp, label : bool
+            Which outputs to compute.
+
+        Returns
+        -------
+        tuple
+            ``(lse, resp, label)``, None for those not asked for.
+        """
+        N, K = X.shape[0], params.rates.shape[0]
+        out = (np.empty(N) if lse else _EMPTY_F,
+               np.empty((N, K)) if resp else np.empty((0, K)),
+               np.empty(N, dtype=np.int64) if label else _EMPTY_I)
+        self._pass(params, X, _EMPTY_F, False, *out)
+        return tuple(o if want else None
+                     for o, want in zip(out, (lse, resp, label)))
+
+    # -------------------------------------------------------- the M-step
+    def m_step(self, stats, params=None):
+        """Maximize the expected complete log-likelihood.
+
+        Parameters
+        ----------
+        stats : SumStats
+        params : PoissonParams, optional
+            The current parameters: a component with no weight keeps its
+            rates.
+
+        Returns
+        -------
+        PoissonParams
+        """
+        nk, weights = mixing_weights(stats["nk"])
+        rates = stats["sums"] / nk[:, None] + self.reg_rate
+        if params is not None:
+            empty = stats["nk"] <= 0
+            rates[empty] = params.rates[empty]
+        return PoissonParams(weights, rates)
+
+    def stats_from_labels(self, X, w, labels, K):
+        """Statistics of hard assignments (rows with label < 0 ignored).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, D)
+        w : ndarray of shape (n,) or (0,)
+        labels : ndarray of shape (n,)
+        K : int
+
+        Returns
+        -------
+        SumStats
+        """
+        w = np.ones(X.shape[0]) if w.shape[0] == 0 else w
+        keep = labels >= 0
+        lab, wk = labels[keep], w[keep]
+        nk = np.bincount(lab, weights=wk, minlength=K).astype(np.float64)
+        sums = np.zeros((K, X.shape[1]))
+        np.add.at(sums, lab, wk[:, None] * X[keep])
+        return SumStats({"nk": nk, "sums": sums}, 0.0, float(wk.sum()),
+                        int(keep.sum()))
+
+    def stats_from_resp(self, X, w, resp):
+        """Statistics of given responsibilities.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, D)
+        w : ndarray of shape (n,) or (0,)
+        resp : ndarray of shape (n, K)
+
+        Returns
+        -------
+        SumStats
+        """
+        wr = resp if w.shape[0] == 0 else resp * w[:, None]
+        return SumStats({"nk": wr.sum(axis=0), "sums": wr.T @ X.astype(
+            np.float64)}, 0.0, float(wr.sum()), int(X.shape[0]))
+
+    # ---------------------------------------------------------- the rest
+    def n_parameters(self, params):
+        """Free parameters: ``K D`` rates and ``K - 1`` weights.
+
+        Parameters
+        ----------
+        params : PoissonParams
+
+        Returns
+        -------
+        int
+        """
+        K, D = params.rates.shape
+        return int(K * D + K - 1)
+
+    def sample_component(self, params, k, n, rng):
+        """``n`` draws from component ``k``.
+
+        Parameters
+        ----------
+        params : PoissonParams
+        k, n : int
+        rng : numpy.random.RandomState
+
+        Returns
+        -------
+        ndarray of shape (n, D)
+        """
+        return rng.poisson(params.rates[k], size=(n, params.rates.shape[1])
+                           ).astype(np.float64)
+
+    def n_components(self, params):
+        """Return the number of components of ``params``."""
+        return params.rates.shape[0]
+
+    def n_features(self, params):
+        """Return the number of features of ``params``."""
+        return params.rates.shape[1]
+
+    def fitted_attributes(self, params):
+        """Return the fitted attributes an estimator shows (besides ``weights_``).
+
+        Parameters
+        ----------
+        params : PoissonParams
+
+        Returns
+        -------
+        dict
+            ``{"rates_": (K, D)}``.
+        """
+        return {"rates_": params.rates}
+
+    def to_fields(self, params):
+        """Return the parameters as named float64 arrays (for saving).
+
+        Parameters
+        ----------
+        params : PoissonParams
+
+        Returns
+        -------
+        dict
+        """
+        return {"weights": params.weights, "rates": params.rates}
+
+    FIELDS = {"weights": 1, "rates": 2}  # name -> ndim
+
+    def from_fields(self, fields):
+        """Parameters from :meth:`to_fields`' arrays, validated.
+
+        Parameters
+        ----------
+        fields : dict of str to ndarray
+
+        Returns
+        -------
+        PoissonParams
+
+        Raises
+        ------
+        ValueError
+            Naming the field that is wrong.
+        """
+        w = np.asarray(fields["weights"], dtype=np.float64)
+        r = np.asarray(fields["rates"], dtype=np.float64)
+        if r.ndim != 2 or w.shape != (r.shape[0],):
+            raise ValueError(
+                f"'rates' must be (n_components, n_features) and 'weights' "
+                f"(n_components,); got {r.shape} and {w.shape}.")
+        if not (np.all(np.isfinite(r)) and np.all(r > 0)):
+            raise ValueError("'rates' must be finite and positive.")
+        if not (np.all(np.isfinite(w)) and np.all(w >= 0)
+                and abs(w.sum() - 1) < 1e-6):
+            raise ValueError("'weights' must be non-negative and sum to 1.")
+        return PoissonParams(w, r)

@@ -1,0 +1,162 @@
+"""numba kernel of the Poisson mixture (independent count features).
+
+One parallel pass over fixed chunks of rows computes, per row ``i``, the
+log-density of every component,
+
+    log w_k + sum_d (x_id log lambda_kd - lambda_kd - log x_id!),
+
+its logsumexp and the responsibilities, and accumulates the additive
+statistics ``nk[k] = sum_i w_i r_ik`` and ``sums[k, d] = sum_i w_i r_ik
+x_id``.  The component constant ``a_k = log w_k - sum_d lambda_kd`` and
+``log lambda`` are computed once in Python; ``log x!`` comes from a table
+for counts below its length and :func:`math.lgamma` above.
+
+Chunks depend only on ``N`` (``n_chunks``), partials are reduced in chunk
+order, so results do not depend on the thread count.  No validation or
+exception here: the family (:mod:`fastem.families.poisson`) checks the data
+first.  Compiled once per input dtype (float64, float32); the arithmetic
+runs in float64.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from fastem._config import JIT, PJIT
+
+LOG_FACTORIAL_TABLE = np.array([math.lgamma(n + 1.0) for n in range(1024)])
+
+
+@njit(**JIT)
+def _log_factorial(x, table):
+    n = table.shape[0]
+    if x < n:
+        return table[int(x)]
+    return math.lgamma(x + 1.0)
+
+
+@njit(**PJIT)
+def _poisson_pass(X, sw, a, loglam, table, n_chunks, want_stats,
+                  out_lse, out_resp, out_label):
+    """Log-densities, logsumexp, responsibilities and statistics, one pass.
+
+    Parameters
+    ----------
+    X : (N, D) float64 or float32, non-negative integer counts
+    sw : (N,) sample weights, or length 0 for unit weights
+    a : (K,) ``log w_k - sum_d lambda_kd``
+    loglam : (K, D) ``log lambda_kd``
+    table : (T,) ``log n!`` for ``n < T``
+    n_chunks : fixed chunk count (depends on N only)
+    want_stats : accumulate the statistics
+    out_lse, out_resp, out_label : (N,), (N, K), (N,) outputs, written when
+        their length is not zero
+
+    Returns
+    -------
+    nk, sums, loglik, weight_sum
+    """
+    N, D = X.shape
+    K = a.shape[0]
+    p_nk = np.zeros((n_chunks, K))
+    p_sums = np.zeros((n_chunks, K, D))
+    p_ll = np.zeros(n_chunks)
+    p_ws = np.zeros(n_chunks)
+    has_w = sw.shape[0] > 0
+    w_lse = out_lse.shape[0] > 0
+    w_resp = out_resp.shape[0] > 0
+    w_label = out_label.shape[0] > 0
+    for c in prange(n_chunks):
+        lp = np.empty(K)
+        x = np.empty(D)
+        nk = np.zeros(K)
+        sums = np.zeros((K, D))
+        ll = 0.0
+        ws = 0.0
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            lfact = 0.0
+            for d in range(D):
+                x[d] = X[i, d]
+                lfact += _log_factorial(x[d], table)
+            m = -np.inf
+            best = 0
+            for k in range(K):
+                v = a[k]
+                for d in range(D):
+                    v += x[d] * loglam[k, d]
+                lp[k] = v
+                if v > m:
+                    m = v
+                    best = k
+            s = 0.0
+            for k in range(K):
+                lp[k] = math.exp(lp[k] - m)
+                s += lp[k]
+            lse = m + math.log(s) - lfact
+            if w_lse:
+                out_lse[i] = lse
+            if w_label:
+                out_label[i] = best
+            inv = 1.0 / s
+            if w_resp:
+                for k in range(K):
+                    out_resp[i, k] = lp[k] * inv
+            if want_stats:
+                wi = 1.0
+                if has_w:
+                    wi = sw[i]
+                if wi != 0.0:
+                    ll += wi * lse
+                    ws += wi
+                    f = wi * inv
+                    for k in range(K):
+                        r = f * lp[k]
+                        nk[k] += r
+                        for d in range(D):
+                            sums[k, d] += r * x[d]
+        p_nk[c] = nk
+        p_sums[c] = sums
+        p_ll[c] = ll
+        p_ws[c] = ws
+    return _reduce(p_nk, p_sums, p_ll, p_ws)
+
+
+@njit(**JIT)
+def _reduce(p_nk, p_sums, p_ll, p_ws):
+    """Sum the per-chunk partials in chunk order (deterministic)."""
+    nk = p_nk[0].copy()
+    sums = p_sums[0].copy()
+    ll = p_ll[0]
+    ws = p_ws[0]
+    for c in range(1, p_nk.shape[0]):
+        nk += p_nk[c]
+        sums += p_sums[c]
+        ll += p_ll[c]
+        ws += p_ws[c]
+    return nk, sums, ll, ws
+
+
+@njit(**JIT)
+def _count_problems(X):
+    """Return ``(negative, non_integer, first_bad_row)`` over the rows of X.
+
+    NaN counts as neither (the caller decides about NaN first).
+    """
+    N, D = X.shape
+    neg = 0
+    frac = 0
+    first = -1
+    for i in range(N):
+        for d in range(D):
+            v = X[i, d]
+            bad = False
+            if v < 0:
+                neg += 1
+                bad = True
+            elif v != math.floor(v):
+                frac += 1
+                bad = True
+            if bad and first < 0:
+                first = i
+    return neg, frac, first

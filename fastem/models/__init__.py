@@ -1,0 +1,16 @@
+"""Estimators: thin classes over the core and a family.
+
+* :mod:`~fastem.models.mixture` -- :class:`GaussianMixture`;
+* :mod:`~fastem.models.hmm` -- :class:`GaussianHMM`;
+* :mod:`~fastem.models.base` -- :class:`MixtureModel`, everything a mixture
+  family gets for free;
+* :mod:`~fastem.models.poisson` -- :class:`PoissonMixture`.
+
+``MODELS`` registers the models built on :class:`MixtureModel` (name ->
+module), for :mod:`fastem.io` (file format ``"fastem.<name>"``) and the
+command line.  A new model is one module plus one line here.
+"""
+
+MODELS = {
+    "PoissonMixture": "fastem.models.poisson",
+}

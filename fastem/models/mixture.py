@@ -1,0 +1,1285 @@
+"""GaussianMixture, a drop-in replacement for scikit-learn's.
+
+Fitted by a fused single-pass EM (see :mod:`fastem.stats` for the kernels'
+contract).
+"""
+
+import numbers
+import sys
+import warnings
+from functools import partial
+
+import numpy as np
+
+from fastem import _config, _dask
+from fastem._base import BaseEstimator
+from fastem._validation import check_array, check_sample_weight, not_fitted_error
+from fastem.core._data import (
+    _MAX_ABS,  # noqa: F401  (fastem.hmm imports it here)
+    check_output_size,
+)
+from fastem.core._data import check_magnitude as _check_magnitude
+from fastem.core._data import feature_names as _feature_names
+from fastem.core._data import reservoir as _reservoir  # noqa: F401
+from fastem.core._data import sample_rows as _sample_rows  # noqa: F401
+from fastem.core.driver import run_em
+from fastem.core.monitor import LowerBoundMonitor
+from fastem.core.sources import ArraySource, ChunkSource, DaskSource
+from fastem.families.gaussian import (
+    COVARIANCE_TYPES,
+    GaussianParams,
+    _covariances_for,
+    _outputs,
+    _stats_pass,
+    degenerate_components,
+    m_step,
+    stats_from_responsibilities,
+)
+from fastem.kernels.kmeans import _kmeanspp, _lloyd
+from fastem.kernels.missing import MissingPlan, missing_pass
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+NAN_POLICIES = ("raise", "marginalize")
+
+# k-means initialization runs on a uniform sample of this many rows when the
+# data is larger (bounded memory and time; EM itself uses every row).
+_INIT_SAMPLE = 500_000
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at ``max_iter`` before the lower bound converged.
+
+    When scikit-learn has been imported in the process, the warning issued is
+    also an instance of ``sklearn.exceptions.ConvergenceWarning``.
+    """
+
+
+def _convergence_warning_class():
+    sk = sys.modules.get("sklearn.exceptions")
+    if sk is not None and hasattr(sk, "ConvergenceWarning"):
+        return type("ConvergenceWarning",
+                    (ConvergenceWarning, sk.ConvergenceWarning), {})
+    return ConvergenceWarning
+
+
+def check_random_state(seed):
+    """Turn ``seed`` (None, int, RandomState or Generator) into a RandomState.
+
+    Parameters
+    ----------
+    seed : None, int, numpy.random.RandomState or numpy.random.Generator
+
+    Returns
+    -------
+    numpy.random.RandomState
+    """
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if not 0 <= seed < 2 ** 32:
+            raise ValueError(
+                "random_state must be None, an int in [0, 2**32 - 1], a numpy "
+                f"RandomState or Generator; got {seed!r}. Use a non-negative "
+                "seed.")
+        return np.random.RandomState(seed)
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.RandomState(seed.integers(2 ** 32))
+    raise ValueError(
+        f"random_state must be None, an int, a numpy RandomState or Generator; "
+        f"got {seed!r}.")
+
+
+def _precisions_from_chol(prec_chol, covariance_type):
+    if covariance_type == "full":
+        return np.einsum("kij,klj->kil", prec_chol, prec_chol)
+    if covariance_type == "tied":
+        return prec_chol @ prec_chol.T
+    return prec_chol ** 2
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {low}, got {value!r} "
+                        f"({type(value).__name__}).")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value}.")
+
+
+def _check_float(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float >= {low}, got {value!r} "
+                        f"({type(value).__name__}).")
+    if not (value >= low and np.isfinite(value)):
+        raise ValueError(f"{name} must be a finite float >= {low}, got {value}.")
+
+
+class GaussianMixture(BaseEstimator):
+    """Gaussian mixture model fitted by EM, compatible with scikit-learn's.
+
+    Same parameters, defaults, methods and fitted attributes as
+    ``sklearn.mixture.GaussianMixture``; in addition ``fit`` takes
+    ``sample_weight``.  Each EM iteration is one parallel pass over ``X``
+    (see :func:`fastem.stats.compute_stats`): no ``n_samples x n_components``
+    array is created during ``fit``.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        Form of the covariance matrices.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound (the mean
+        log-likelihood per sample).  A bound that repeats its value from two
+        to four iterations before, exactly, also counts as converged:
+        rounding then cycles between the same parameters (seen with float32
+        data and a ``tol`` below float32's resolution of the bound, ~1e-7
+        relative).  ``tol=0`` runs exactly ``max_iter`` iterations.
+    reg_covar : float, default=1e-6
+        Non-negative regularization added to the diagonal of covariances.
+    max_iter : int, default=100
+        Number of EM iterations to perform.
+    n_init : int, default=1
+        Number of initializations; the best result is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
+default='kmeans'
+        Initialization: fastem's own weighted k-means (k-means++ seeding then
+        Lloyd iterations); k-means++ seeds only; random responsibilities;
+        or randomly chosen data points.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means.
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances); shape depends on
+        ``covariance_type`` as in scikit-learn.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialization.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution (``n_init`` is then ignored).
+    verbose : int, default=0
+        1 prints the current initialization and iteration; 2 also the time
+        and the change of the lower bound.
+    verbose_interval : int, default=10
+        Iterations between two messages.
+    n_threads : int or None, default=None
+        Threads for the compiled kernels (fastem addition); None uses
+        :func:`fastem.set_num_threads`'s setting, by default all cores.
+        Results do not depend on it.
+    callback : callable or None, default=None
+        Called after every EM iteration as ``callback(n_iter, lower_bound)``
+        (fastem addition), for custom monitoring; if it returns ``True`` the
+        current initialization stops early (counted as not converged).
+    nan_policy : {'raise', 'marginalize'}, default='raise'
+        What NaN entries in ``X`` mean (fastem addition).  ``'raise'``:
+        reject them, as scikit-learn does.  ``'marginalize'``: treat them as
+        missing at random and fit by exact incomplete-data EM (each row's
+        density on its observed coordinates; conditional expectations of the
+        missing ones in the statistics); ``lower_bound_`` is then the
+        observed-data log-likelihood per informative row.  Rows with every
+        entry missing are ignored by ``fit``.  ``predict``, ``predict_proba``,
+        ``score_samples`` and ``score`` then accept NaN too (marginal
+        densities), and :meth:`impute` fills the gaps.
+    online_decay : float in (0.5, 1], default=0.6
+        Step-size exponent of :meth:`partial_fit` (fastem addition): after
+        ``t`` updates, a new batch gets weight ``(t + 2) ** -online_decay``
+        in the running statistics.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+    precisions_ : ndarray
+    precisions_cholesky_ : ndarray
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Lower bound (mean log-likelihood) of the best run's last iteration.
+    lower_bounds_ : list of float
+        Lower bound of every iteration of the best run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+    """
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3,
+                 reg_covar=1e-6, max_iter=100, n_init=1, init_params="kmeans",
+                 weights_init=None, means_init=None, precisions_init=None,
+                 random_state=None, warm_start=False, verbose=0,
+                 verbose_interval=10, n_threads=None, callback=None,
+                 nan_policy="raise", online_decay=0.6):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.n_threads = n_threads
+        self.callback = callback
+        self.nan_policy = nan_policy
+        self.online_decay = online_decay
+
+    # ------------------------------------------------------------------ checks
+    def _check_parameters(self):
+        _check_int("n_components", self.n_components, 1)
+        if not isinstance(self.covariance_type, str) or \
+                self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                f"Invalid value for 'covariance_type': {self.covariance_type!r}."
+                f" Valid options are {list(COVARIANCE_TYPES)}.")
+        _check_float("tol", self.tol, 0.0)
+        _check_float("reg_covar", self.reg_covar, 0.0)
+        _check_int("max_iter", self.max_iter, 0)
+        _check_int("n_init", self.n_init, 1)
+        if not isinstance(self.init_params, str) or \
+                self.init_params not in INIT_PARAMS:
+            raise ValueError(
+                f"Invalid value for 'init_params': {self.init_params!r}. "
+                f"Valid options are {list(INIT_PARAMS)}.")
+        _check_int("verbose", int(self.verbose) if isinstance(
+            self.verbose, (bool, np.bool_)) else self.verbose, 0)
+        _check_int("verbose_interval", self.verbose_interval, 1)
+        check_random_state(self.random_state)
+        _config.validate_threads(self.n_threads)
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise TypeError(
+                "The 'warm_start' parameter of GaussianMixture must be an "
+                "instance of 'bool' or an instance of 'numpy.bool'. Got "
+                f"{_short_repr(self.warm_start)} instead.")
+        if not isinstance(self.nan_policy, str) or \
+                self.nan_policy not in NAN_POLICIES:
+            raise ValueError(
+                f"Invalid value for 'nan_policy': {self.nan_policy!r}. Valid "
+                f"options are {list(NAN_POLICIES)}.")
+        if isinstance(self.online_decay, bool) or not isinstance(
+                self.online_decay, numbers.Real) or not (
+                0.5 < self.online_decay <= 1):
+            raise ValueError(
+                "online_decay must be a float in (0.5, 1], got "
+                f"{self.online_decay!r}.")
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(
+                f"callback must be callable or None, got {self.callback!r}.")
+
+    def _check_initial_parameters(self, n_features):
+        # scikit-learn's sentence first (code matching its text keeps
+        # working), fastem's detail after it.
+        K, D = self.n_components, n_features
+        weights = means = prec = None
+        if self.weights_init is not None:
+            weights = _init_array("weights_init", self.weights_init)
+            if weights.shape != (K,):
+                raise ValueError(
+                    f"The parameter 'weights' should have the shape of ({K},),"
+                    f" but got {weights.shape}: weights_init needs one weight "
+                    "per component.")
+            if not np.all(np.isfinite(weights)) or weights.min() < 0 \
+                    or weights.max() > 1:
+                # scikit-learn's sentence, with its arguments in its order
+                # (it prints the minimum as "max value"), then the facts.
+                raise ValueError(
+                    "The parameter 'weights' should be in the range [0, 1], "
+                    f"but got max value {weights.min():.5f}, min value "
+                    f"{weights.max():.5f} (weights_init ranges from "
+                    f"{weights.min():.5g} to {weights.max():.5g}).")
+            # float32 weights normalized in float32 are off by ~1e-7.
+            atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+            if not abs(1.0 - float(weights.sum(dtype=np.float64))) <= atol:
+                raise ValueError(
+                    "The parameter 'weights' should be normalized, but got "
+                    f"sum(weights) = {weights.sum(dtype=np.float64):.10g} "
+                    f"(tolerance {atol:g}). Divide weights_init by its sum.")
+            weights = weights.astype(np.float64)
+        if self.means_init is not None:
+            means = _init_array("means_init", self.means_init)
+            if means.shape != (K, D):
+                raise ValueError(
+                    f"The parameter 'means' should have the shape of ({K}, {D})"
+                    f", but got {means.shape}: means_init needs one row per "
+                    "component and one column per feature of X.")
+            if not np.all(np.isfinite(means)):
+                raise ValueError("means_init contains NaN or infinite values.")
+            means = means.astype(np.float64)
+        if self.precisions_init is not None:
+            prec = _init_array("precisions_init", self.precisions_init)
+            ct = self.covariance_type
+            shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D),
+                     "spherical": (K,)}[ct]
+            if prec.shape != shape:
+                raise ValueError(
+                    f"The parameter '{ct} precision' should have the shape of "
+                    f"{shape}, but got {prec.shape} (precisions_init for "
+                    f"covariance_type={ct!r}).")
+            if not np.all(np.isfinite(prec)):
+                raise ValueError("precisions_init contains NaN or infinite "
+                                 "values.")
+            prec = prec.astype(np.float64)
+            if ct in ("full", "tied"):
+                p3 = prec.reshape(-1, D, D)
+                for k, p in enumerate(p3):
+                    # scikit-learn's tolerances (np.isclose defaults): an
+                    # inverse from np.linalg.inv is symmetric only to ~1e-12
+                    # relative at 100 features.
+                    if not (np.allclose(p, p.T)
+                            and np.linalg.eigvalsh(p).min() > 0):
+                        raise ValueError(
+                            f"'{ct} precision' should be symmetric, "
+                            f"positive-definite (precisions_init[{k}] is not)."
+                            " Pass symmetric positive-definite precision "
+                            "matrices.")
+                # symmetrize what passed the tolerance, for the Cholesky
+                prec = 0.5 * (prec + np.swapaxes(prec, -1, -2))
+            elif prec.min() <= 0:
+                raise ValueError(
+                    f"'{ct} precision' should be positive, got min "
+                    f"{prec.min():g} in precisions_init.")
+        return weights, means, prec
+
+    def _check_is_fitted(self):
+        if not hasattr(self, "_params"):
+            raise not_fitted_error(type(self).__name__)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "_params")
+
+    def _validate_X(self, X, reset, min_samples=1):
+        names = _feature_names(X)
+        name = type(self).__name__
+        if reset:
+            # The caller commits n_features_in_ / feature_names_in_ with
+            # :meth:`_commit_features` once the fit has succeeded.
+            return check_array(X, estimator=name, min_samples=min_samples,
+                               allow_nan=self._allow_nan()), names
+        self._check_feature_names(names, stacklevel=4)
+        X = check_array(X, n_features=self.n_features_in_, estimator=name,
+                        allow_nan=self._allow_nan())
+        _check_magnitude(X)  # the rule fit applies, at prediction time too
+        return X
+
+    def _check_feature_names(self, names, stacklevel=3):
+        """Compare ``names`` (of the X given, or None) with the fitted ones.
+
+        Warns, as scikit-learn does, when only one of them has names, and
+        raises when both have names that differ.
+        """
+        name = type(self).__name__
+        fitted = getattr(self, "feature_names_in_", None)
+        if names is not None and fitted is None:
+            warnings.warn(f"X has feature names, but {name} was fitted "
+                          "without feature names", UserWarning,
+                          stacklevel=stacklevel)
+        elif names is None and fitted is not None:
+            warnings.warn(f"X does not have valid feature names, but {name} "
+                          "was fitted with feature names", UserWarning,
+                          stacklevel=stacklevel)
+        elif names is not None and not np.array_equal(names, fitted):
+            raise ValueError(
+                "The feature names should match those that were passed during "
+                f"fit. Fitted with {list(fitted)}, got {list(names)}.")
+
+    def _allow_nan(self):
+        return getattr(self, "nan_policy", "raise") == "marginalize"
+
+    def _outputs(self, X, lse=False, resp=False, label=False):
+        """Per-row outputs on validated X (missing-data kernel if NaN)."""
+        with _config.threads(self.n_threads):
+            out = _block_outputs(self._params, self._allow_nan(), X, lse, resp,
+                                 label)
+        if X.dtype == np.float32:  # outputs in the input's dtype (sklearn)
+            out = tuple(o.astype(np.float32) if o is not None and
+                        o.dtype == np.float64 else o for o in out)
+        return out
+
+    def _dask_outputs(self, X, kind):
+        """Lazy per-row outputs of a dask collection."""
+        self._check_feature_names(_feature_names(X), stacklevel=4)
+        fn = partial(_block_outputs, self._params, self._allow_nan())
+        return _dask.outputs(X, fn, self._allow_nan(), kind,
+                             self._params.means.shape[0], self.n_features_in_,
+                             type(self).__name__)
+
+    # -------------------------------------------------------------- the fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with the EM algorithm.
+
+        Runs ``n_init`` initializations (one with ``warm_start`` after the
+        first fit) of at most ``max_iter`` iterations each and keeps the run
+        with the largest final lower bound.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            float32 data is read as float32 (E-step in float32, statistics
+            totalled in float64).
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of 2 counts a row twice.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        with _config.threads(self.n_threads):
+            if _dask.is_dask_collection(X):
+                self._fit_dask(X, sample_weight)
+            else:
+                self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit the model and return the label of each row.
+
+        Ends with an E-step on the best parameters, so that
+        ``fit_predict(X)`` equals ``fit(X).predict(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        if _dask.is_dask_collection(X):
+            return self.fit(X, sample_weight=sample_weight).predict(X)
+        with _config.threads(self.n_threads):
+            X = self._fit(X, sample_weight)
+        return self._outputs(X, label=True)[2]
+
+    def _fit(self, X, sample_weight):
+        self._check_parameters()
+        X, names = self._validate_X(X, reset=True, min_samples=2)
+        N, D = X.shape
+        plan = MissingPlan(X) if self._allow_nan() and np.isnan(
+            X).any() else None
+        _check_magnitude(X)
+        if plan is not None:
+            _check_observed(_observed_columns(X), names)
+        sw = check_sample_weight(sample_weight, N)
+        K = self.n_components
+        if N < K:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {K}"
+                f", n_samples = {N}. Use fewer components or more data.")
+        if plan is not None and plan.n_informative < K:
+            raise ValueError(
+                f"Only {plan.n_informative} rows have at least one observed "
+                f"(non-NaN) entry, fewer than n_components = {K}.")
+
+        if sw.shape[0] and np.count_nonzero(sw) < K:
+            raise ValueError(
+                f"Only {np.count_nonzero(sw)} rows have a positive "
+                f"sample_weight, fewer than n_components = {K}.")
+
+        imputed = []
+
+        def init_fn(rng, inits):
+            # Initialization sees a mean-imputed copy (made once, only when
+            # needed); EM itself is exact.
+            X_init = X
+            if plan is not None and any(v is None for v in inits):
+                if not imputed:
+                    imputed.append(_mean_impute(X))
+                X_init = imputed[0]
+            return self._initialize(X_init, sw, rng, inits)
+
+        source = ArraySource(X, sw)
+        allow_nan = self._allow_nan()
+
+        def stats_fn(params):
+            if plan is None:
+                return source.map_sum(partial(_source_stats, params, allow_nan))
+            # the plan of the whole array is made once, not every pass
+            return source.map_sum(
+                lambda Xc, wc: missing_pass(Xc, wc, plan, params))
+
+        if X.dtype == np.float32:
+            _warn_float32_offset(X)
+        self._run_em(stats_fn, init_fn, N, D, names, dtype=X.dtype)
+        return X
+
+    def fit_chunks(self, make_chunks, init_size=100_000):
+        """Fit by exact EM on data streamed in chunks (out of core).
+
+        Each EM iteration is one pass over the chunks, adding up their
+        statistics; memory is bounded by one chunk plus the initialization
+        sample.  The iterates equal those of :meth:`fit` on the concatenated
+        data from the same initial parameters, to rounding.
+
+        Parameters
+        ----------
+        make_chunks : callable
+            Returns a fresh iterator over the chunks each time it is called
+            (see :mod:`fastem.chunks` for sources over arrays, memory maps,
+            ``.npy``, HDF5/zarr and Parquet).  A chunk is an array
+            (rows, n_features) or a tuple ``(X_chunk, sample_weight_chunk)``.
+        init_size : int, default=100000
+            Rows of the uniform random sample (drawn in one extra pass, a
+            reservoir sample seeded by ``random_state``) that the
+            initialization runs on.  Unused when ``weights_init``,
+            ``means_init`` and ``precisions_init`` are all given.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        source = ChunkSource(make_chunks, allow_nan=self._allow_nan(),
+                             estimator=type(self).__name__)
+        with _config.threads(self.n_threads):
+            self._fit_chunks(source, init_size)
+        return self
+
+    def _chunk_stats(self, Xc, wc, params):
+        return _source_stats(params, self._allow_nan(), Xc, wc)
+
+    def _fit_chunks(self, source, init_size):
+        self._check_parameters()
+        rng = check_random_state(self.random_state)
+        _check_int("init_size", init_size, 1)
+        K = self.n_components
+
+        def check_rows(n_rows):
+            if n_rows < max(K, 2):
+                raise ValueError(
+                    "Expected n_samples >= n_components but got n_components "
+                    f"= {K}, n_samples = {n_rows}.")
+
+        # Pass 0: size, features, total weight, observed columns, and a
+        # reservoir sample for initialization.
+        source.scan(rng, init_size, check_rows)
+        _check_observed(source.observed, None)
+        sample, sw_init = source.init_sample()
+        plan = MissingPlan(sample) if self._allow_nan() and np.isnan(
+            sample).any() else None
+        X_init = sample if plan is None else _mean_impute(sample)
+
+        def init_fn(rng, inits):
+            return self._initialize(X_init, sw_init, rng, inits)
+
+        allow_nan = self._allow_nan()
+
+        def stats_fn(params):
+            return source.map_sum(partial(_source_stats, params, allow_nan))
+
+        self._run_em(stats_fn, init_fn, source.n_rows, source.n_features,
+                     None, dtype=source.dtype)
+
+    def _fit_dask(self, X, sample_weight, init_size=100_000):
+        """Fit on a dask array or DataFrame (blocks stay on the workers)."""
+        name = type(self).__name__
+        self._check_parameters()
+        names = _feature_names(X)  # a dask DataFrame's columns (no compute)
+        allow_nan = self._allow_nan()
+        source = DaskSource(X, allow_nan=allow_nan, estimator=name)
+        N, D = source.n_rows, source.n_features
+        K = self.n_components
+        if N < max(K, 2):
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = "
+                f"{K}, n_samples = {N}.")
+        source.set_weights(sample_weight)
+        rng = check_random_state(self.random_state)
+        # Initialization on a uniform sample of rows, gathered to the client:
+        # O(init_size) memory on the client, never N of anything.
+        sample, sw_s = source.init_sample(rng, init_size)
+        if allow_nan and np.isnan(sample).any():
+            sample = _mean_impute(sample)
+
+        def init_fn(rng_, inits):
+            return self._initialize(sample, sw_s, rng_, inits)
+
+        def stats_fn(params):
+            return source.map_sum(partial(_source_stats, params, allow_nan))
+
+        self._run_em(stats_fn, init_fn, N, D, names, rng=rng,
+                     dtype=source.dtype)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one batch by stepwise (online) EM.
+
+        Cappé & Moulines (2009): the running sufficient statistics are a
+        decayed average, ``S <- (1 - g) S + g s(batch)`` with
+        ``g = (t + 2) ** -online_decay`` after ``t`` updates, followed by an
+        M-step.  The first batch initializes the model (``init_params`` or
+        the ``*_init`` parameters) and sets ``S``.  For streams that never
+        fit in memory and for data that drifts; ``fit`` starts afresh.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One batch.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : GaussianMixture
+            With ``n_batches_`` (updates so far) and ``lower_bound_`` (mean
+            log-likelihood of the batch under the parameters before the
+            update).
+        """
+        with _config.threads(self.n_threads):
+            self._partial_fit(X, sample_weight)
+        return self
+
+    def _partial_fit(self, X, sample_weight):
+        self._check_parameters()
+        first = not hasattr(self, "_params")
+        name = type(self).__name__
+        X = check_array(X, estimator=name, allow_nan=self._allow_nan())
+        _check_magnitude(X)
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        if first:
+            K = self.n_components
+            if X.shape[0] < K:
+                raise ValueError(
+                    f"The first batch initializes the model and needs at least "
+                    f"n_components = {K} rows, got {X.shape[0]}.")
+            inits = self._check_initial_parameters(X.shape[1])
+            rng = check_random_state(self.random_state)
+            X_init = _mean_impute(X) if np.isnan(X).any() else X
+            params = self._initialize(X_init, sw, rng, inits)
+            running, t = None, 0
+        else:
+            # continue the running statistics, or start them from a fit
+            self._check_continuable(X.shape[1], "partial_fit")
+            params = self._params
+            running, t = getattr(self, "_online", None) or (None, 0)
+        stats = self._chunk_stats(X, sw, params)
+        if not stats.weight_sum > 0:
+            raise ValueError("The batch has no row with positive weight and "
+                             "at least one observed entry.")
+        batch = stats.scale(1.0 / stats.weight_sum)
+        fresh = running is None
+        if fresh:
+            running = batch
+        else:
+            g = (t + 2.0) ** (-self.online_decay)
+            running = running.scale(1.0 - g) + batch.scale(g)
+        new = m_step(running, self.reg_covar)
+        running = running.shift(new.means)  # keep moments centred
+        # commit
+        self._set_params(new, X.dtype)
+        self._online = (running, t + 1)
+        self.n_features_in_ = X.shape[1]
+        self.n_batches_ = t + 1
+        self.lower_bound_ = stats.mean_loglik
+        history = [] if fresh else self.lower_bounds_
+        self.lower_bounds_ = history + [self.lower_bound_]
+        self.n_iter_ = t + 1
+        self.converged_ = False
+
+    def _run_em(self, stats_fn, init_fn, n_rows, D, names, rng=None,
+                dtype=np.float64):
+        """Run :func:`fastem.core.driver.run_em`, then commit the best run.
+
+        ``stats_fn(params)`` returns the GaussianStats of all the data under
+        ``params`` (one pass of a :mod:`fastem.core.sources` source);
+        ``init_fn(rng, inits)`` returns initial GaussianParams.  State is
+        committed to ``self`` only at the end.
+        """
+        inits = self._check_initial_parameters(D)
+        do_init = not (self.warm_start and hasattr(self, "_params"))
+        if not do_init:
+            self._check_continuable(D, "warm_start=True")
+        rng = check_random_state(self.random_state) if rng is None else rng
+
+        def check(lower_bound, n_iter):
+            if not np.isfinite(lower_bound):
+                raise ValueError(
+                    "The log-likelihood became non-finite "
+                    f"({lower_bound}) at iteration {n_iter}: the data is "
+                    "too far from every component for float64 (values "
+                    "too large or too spread out). Rescale X (for "
+                    "example standardize each feature).")
+
+        reg_covar = self.reg_covar
+        best = run_em(
+            lambda rng_: init_fn(rng_, inits), stats_fn,
+            lambda stats, params: m_step(stats, reg_covar),
+            LowerBoundMonitor(self.tol, self.verbose, self.verbose_interval),
+            n_init=self.n_init, max_iter=self.max_iter, rng=rng,
+            start=None if do_init else self._params,
+            start_objective=-np.inf if do_init else self.lower_bound_,
+            objective=_mean_loglik, check=check, callback=self.callback)
+        lower_bound, params, n_iter, converged, bounds = (
+            best.objective, best.params, best.n_iter, best.converged,
+            best.history)
+        if not converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try "
+                "different init parameters, or increase max_iter, tol, or "
+                f"check for degenerate data. (Stopped after {self.max_iter} "
+                "iterations.)", _convergence_warning_class(), stacklevel=3)
+        empty = np.flatnonzero(params.weights * n_rows < 1e-8)
+        if empty.size:
+            warnings.warn(
+                f"Component(s) {empty.tolist()} ended with (almost) no data "
+                "(weight < 1e-8 / n_samples): they keep their last mean and a "
+                "covariance of reg_covar * I. Consider fewer components.",
+                UserWarning, stacklevel=3)
+        degenerate = degenerate_components(params, self.reg_covar)
+        if degenerate.size:
+            warnings.warn(
+                f"Degenerate fit: component(s) {degenerate.tolist()} collapsed"
+                " (a variance at the reg_covar floor, or a near-singular "
+                "covariance), typically onto a few identical rows. Its "
+                "likelihood is not comparable with other fits'; use fewer "
+                "components, a constrained covariance_type, or a larger "
+                "reg_covar. (degenerate_components_ lists them.)",
+                UserWarning, stacklevel=3)
+        # Commit: nothing on self changes before this point, so an exception
+        # or KeyboardInterrupt during fit leaves the previous state intact.
+        _config.check_interrupt()
+        self._set_params(params, dtype)
+        self.degenerate_components_ = degenerate
+        self.n_features_in_ = D
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.converged_ = converged
+        self.n_iter_ = n_iter
+        cast = np.dtype(dtype).type
+        self.lower_bound_ = cast(lower_bound)
+        # float64, as the convergence test saw them (float32 would hide the
+        # changes below its resolution that tol compares)
+        self.lower_bounds_ = [float(b) for b in bounds]
+        self._online = None  # a full fit restarts online EM
+
+    def _initialize(self, X, sw, rng, inits):
+        """Return initial GaussianParams (scikit-learn's semantics for *_init)."""
+        weights, means, prec = inits
+        ct = self.covariance_type
+        K = self.n_components
+        N = X.shape[0]
+        if weights is not None and means is not None and prec is not None:
+            return GaussianParams(weights, means,
+                                  _chol_from_precisions(prec, ct), ct)
+        method = self.init_params
+        if method in ("kmeans", "k-means++") and N > _INIT_SAMPLE:
+            # Large data: seed (and run Lloyd) on a uniform sample, so that
+            # initialization needs no n_samples-sized scratch arrays.
+            idx = np.unique(rng.randint(0, N, size=_INIT_SAMPLE))
+            X, sw = X[idx], (sw[idx] if sw.shape[0] else sw)
+            N = X.shape[0]
+        if method == "kmeans":
+            n_trials = 2 + int(np.log(K))
+            u = rng.random_sample(1 + (K - 1) * n_trials)
+            nc = _config.n_chunks_for(N)
+            seeds = _kmeanspp(X, sw, K, u, n_trials, nc)
+            var = _column_variance(X)
+            centers, labels, _ = _lloyd(X, sw, X[seeds].astype(np.float64),
+                                        300, 1e-4 * var, nc)
+            found = np.unique(labels).size
+            if found < K:
+                warnings.warn(
+                    f"Number of distinct clusters ({found}) found smaller than "
+                    f"n_clusters ({K}). Possibly due to duplicate points in X.",
+                    _convergence_warning_class(), stacklevel=7)
+            stats = stats_from_responsibilities(
+                X, covariance_type=ct, sample_weight=_none_if_empty(sw),
+                ref=centers, labels=labels, n_components=K)
+        elif method == "random":
+            stats = stats_from_responsibilities(
+                X, covariance_type=ct, sample_weight=_none_if_empty(sw),
+                n_components=K, random_seed=rng.randint(2 ** 31 - 1))
+        else:
+            if method == "k-means++":
+                n_trials = 2 + int(np.log(K))
+                u = rng.random_sample(1 + (K - 1) * n_trials)
+                idx = _kmeanspp(X, sw, K, u, n_trials, _config.n_chunks_for(N))
+            else:
+                idx = _distinct_rows(rng, N, K, sw)
+            # Only the K chosen rows carry responsibility: their statistics
+            # are those of X[idx] with labels 0..K-1.
+            Xi = X[idx]
+            stats = stats_from_responsibilities(
+                Xi, covariance_type=ct,
+                sample_weight=sw[idx] if sw.shape[0] else None,
+                ref=Xi.astype(np.float64), labels=np.arange(K),
+                n_components=K)
+        p = m_step(stats, self.reg_covar)
+        if weights is not None:
+            p.weights = weights
+        if means is not None:
+            p.means = means
+        if prec is not None:
+            p.precisions_cholesky = _chol_from_precisions(prec, ct)
+            p.covariances = None
+        return p
+
+    def _set_params(self, params, dtype=np.float64):
+        """Install fitted parameters (float64 inside, ``dtype`` outside).
+
+        The attributes follow the dtype of the data fitted, as in
+        scikit-learn; the kernels keep using the float64 ``_params``.
+        """
+        ct = params.covariance_type
+        self._params = params
+        self._fit_dtype = np.dtype(dtype)
+        pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
+        self.weights_ = np.asarray(params.weights, dtype=dtype)
+        self.means_ = np.asarray(params.means, dtype=dtype)
+        self.precisions_cholesky_ = pc.astype(dtype)
+        self.precisions_ = _precisions_from_chol(pc, ct).astype(dtype)
+        self.covariances_ = np.asarray(_covariances_for(params), dtype=dtype)
+
+    def _check_continuable(self, D, how):
+        """Raise unless the fitted state can be continued on D features."""
+        name = type(self).__name__
+        p = self._params
+        K0, D0 = p.means.shape
+        if D != D0:
+            raise ValueError(
+                f"X has {D} features, but {name} is expecting {D0} features "
+                f"as input: it was fitted with {D0} features, and {how} "
+                "continues the previous fit. Use a new estimator (or "
+                "warm_start=False) to fit afresh.")
+        if K0 != self.n_components or p.covariance_type != self.covariance_type:
+            raise ValueError(
+                f"{how} continues the previous fit, which has n_components="
+                f"{K0} and covariance_type={p.covariance_type!r}, but the "
+                f"estimator now has n_components={self.n_components} and "
+                f"covariance_type={self.covariance_type!r}. Set them back, or "
+                "use a new estimator (or warm_start=False) to fit afresh.")
+
+    # ----------------------------------------------------------- prediction
+    def score_samples(self, X):
+        """Log-likelihood of each row under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        self._check_is_fitted()
+        if _dask.is_dask_collection(X):
+            return self._dask_outputs(X, "lse")
+        X = self._validate_X(X, reset=False)
+        return self._outputs(X, lse=True)[0]
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+        """
+        out = self.score_samples(X)
+        if _dask.is_dask_collection(out):
+            out = out.mean().compute()
+        return float(np.mean(out))
+
+    def predict(self, X):
+        """Most probable component of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        self._check_is_fitted()
+        if _dask.is_dask_collection(X):
+            return self._dask_outputs(X, "label")
+        X = self._validate_X(X, reset=False)
+        return self._outputs(X, label=True)[2]
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        self._check_is_fitted()
+        if _dask.is_dask_collection(X):
+            return self._dask_outputs(X, "resp")
+        X = self._validate_X(X, reset=False)
+        return self._outputs(X, resp=True)[1]
+
+    def impute(self, X):
+        """Fill every NaN of ``X`` with its conditional expectation.
+
+        Each missing entry becomes ``sum_k r_k E[x_m | x_o, k]``, the
+        responsibility-weighted conditional mean given the row's observed
+        entries under the fitted mixture; observed entries are unchanged.
+        Rows with nothing observed get the mixture mean.  Works with either
+        ``nan_policy``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_imputed : ndarray or pandas.DataFrame of shape (n_samples, n_features)
+            float64, a new object; ``X`` is not modified.  A pandas
+            DataFrame gives a DataFrame with the same index and columns; any
+            other input gives an ndarray.
+        """
+        self._check_is_fitted()
+        name = type(self).__name__
+        self._check_feature_names(_feature_names(X))
+        Xv = check_array(X, n_features=self.n_features_in_, estimator=name,
+                         allow_nan=True)
+        out = np.array(Xv, dtype=np.float64)
+        nan = np.isnan(Xv)
+        if nan.any():
+            imp = np.empty(Xv.shape)
+            with _config.threads(self.n_threads):
+                missing_pass(Xv, np.empty(0), MissingPlan(Xv), self._params,
+                             False, imp=imp)
+            out[nan] = imp[nan]
+        if _is_pandas_frame(X):
+            import pandas as pd  # already imported: X is a pandas object
+
+            return pd.DataFrame(out, index=X.index, columns=X.columns)
+        return out
+
+    def sample(self, n_samples=1):
+        """Generate random samples from the fitted model.
+
+        Uses ``random_state`` exactly as scikit-learn does, so both libraries
+        draw the same samples from the same parameters.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component of each sample.
+        """
+        self._check_is_fitted()
+        if isinstance(n_samples, bool) or not isinstance(
+                n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
+                "requires at least one sample.")
+        D = self.means_.shape[1]
+        check_output_size(n_samples, D + 1, "n_samples")
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        ct = self._params.covariance_type
+        parts = []
+        for k, (mean, n) in enumerate(zip(self.means_, counts)):
+            if ct == "full":
+                parts.append(rng.multivariate_normal(mean, self.covariances_[k],
+                                                     int(n)))
+            elif ct == "tied":
+                parts.append(rng.multivariate_normal(mean, self.covariances_,
+                                                     int(n)))
+            else:
+                parts.append(mean + rng.standard_normal(size=(n, D))
+                             * np.sqrt(self.covariances_[k]))
+        y = np.concatenate([np.full(n, k, dtype=int)
+                            for k, n in enumerate(counts)])
+        return np.vstack(parts), y
+
+    # ---------------------------------------------------- saving and loading
+    def save(self, path, metadata=None):
+        """Save the model to a versioned JSON file.
+
+        Floats are written exactly (``repr``), so :meth:`load` gives
+        bit-identical parameters and predictions; no pickle is involved.
+        See :mod:`fastem.io` for the format.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        metadata : dict, optional
+            JSON-serializable extra information stored with the model.
+
+        Returns
+        -------
+        str
+            The path written.
+        """
+        from fastem.io import save
+
+        return save(self, path, metadata)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model written by :meth:`save` (same as ``fastem.load``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        GaussianMixture
+        """
+        from fastem.io import load
+
+        return load(path, cls=cls)
+
+    def to_sklearn(self):
+        """Convert to ``sklearn.mixture.GaussianMixture`` (needs scikit-learn).
+
+        Returns
+        -------
+        sklearn.mixture.GaussianMixture
+            Same constructor parameters and, when fitted, the same fitted
+            attributes: ``predict_proba`` agrees to ~1e-15.
+        """
+        from fastem.io import to_sklearn
+
+        return to_sklearn(self)
+
+    @classmethod
+    def from_sklearn(cls, estimator):
+        """Build from a scikit-learn ``GaussianMixture`` (fitted or not).
+
+        Parameters
+        ----------
+        estimator : sklearn.mixture.GaussianMixture
+
+        Returns
+        -------
+        GaussianMixture
+            Same parameters and fitted attributes.
+        """
+        from fastem.io import from_sklearn
+
+        return from_sklearn(estimator, cls=cls)
+
+    # ------------------------------------------------------- model selection
+    def _n_parameters(self):
+        # what was fitted, even after set_params(covariance_type=...)
+        K, D = self._params.means.shape
+        cov = {"full": K * D * (D + 1) / 2, "diag": K * D,
+               "tied": D * (D + 1) / 2, "spherical": K}[
+                   self._params.covariance_type]
+        return int(cov + K * D + K - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion for ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        float
+        """
+        n = np.shape(X)[0]
+        return float(-2 * self.score(X) * n + self._n_parameters() * np.log(n))
+
+    def aic(self, X):
+        """Akaike information criterion for ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        float
+        """
+        return float(-2 * self.score(X) * np.shape(X)[0]
+                     + 2 * self._n_parameters())
+
+
+
+def _mean_loglik(stats):
+    return stats.mean_loglik
+
+
+def _block_outputs(params, allow_nan, X, lse, resp, label):
+    """``(lse, resp, label)`` of validated rows (module level: picklable)."""
+    if allow_nan and np.isnan(X).any():
+        N, K = X.shape[0], params.means.shape[0]
+        out = (np.empty(N) if lse else None,
+               np.empty((N, K)) if resp else None,
+               np.empty(N, dtype=np.int64) if label else None)
+        missing_pass(X, np.empty(0), MissingPlan(X), params, False, *out)
+        return out
+    return _outputs(X, params, lse, resp, label)
+
+
+def _source_stats(params, allow_nan, Xc, wc):
+    """GaussianStats of one chunk (module level: picklable for Dask)."""
+    if allow_nan and np.isnan(Xc).any():
+        return missing_pass(Xc, wc, MissingPlan(Xc), params)
+    code, means, prec, logconst = params.kernel_args()
+    return _stats_pass(Xc, wc, params.covariance_type, code, means, prec,
+                       logconst)
+
+
+def _distinct_rows(rng, n, k, sw):
+    """``k`` distinct row indices, uniform among rows of positive weight."""
+    pos = np.flatnonzero(sw) if sw.shape[0] else None
+    m = n if pos is None else pos.size
+    if m <= _INIT_SAMPLE:
+        idx = rng.choice(m if pos is None else pos, size=k, replace=False)
+        return np.asarray(idx)
+    chosen = []
+    while len(chosen) < k:  # no permutation of m indices for large m
+        j = int(rng.randint(0, m))
+        if j not in chosen:
+            chosen.append(j)
+    idx = np.asarray(chosen)
+    return idx if pos is None else pos[idx]
+
+
+def _init_array(name, value):
+    """``value`` as a float array (float32 kept), or a clear error."""
+    try:
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "fiu" or arr.dtype == np.float16:
+            arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"{name} must be an array of numbers, got {_short_repr(value)} "
+            f"({str(e).splitlines()[0]}).") from None
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(
+            f"{name} must be an array of numbers, got dtype {arr.dtype}.")
+    return arr if arr.dtype == np.float32 else arr.astype(np.float64)
+
+
+def _short_repr(value, n=60):
+    r = repr(value)
+    return r if len(r) <= n else r[:n - 3] + "..."
+
+
+def _observed_columns(X):
+    """Which columns of X have at least one observed (non-NaN) entry."""
+    return ~np.isnan(X).all(axis=0)
+
+
+def _check_observed(observed, names):
+    """Refuse features with no observed value (nan_policy='marginalize')."""
+    empty = np.flatnonzero(~observed)
+    if empty.size:
+        which = [f"{j} ({names[j]!r})" if names is not None else str(j)
+                 for j in empty[:10]]
+        raise ValueError(
+            f"Feature(s) {', '.join(which)} of X have no observed (non-NaN) "
+            "value: their mean and variance cannot be estimated from the data "
+            "(fastem would have to invent them). Drop those columns.")
+
+
+# float32 data whose mean is this many standard deviations from the origin
+# (in some column) gets a warning: the E-step computes x - mu in float32, and
+# mu itself is rounded to float32, so the covariances carry a relative error
+# of about offset/spread * 2**-24 (see the README's bound).
+_F32_OFFSET_WARN = 1e3
+
+
+def _warn_float32_offset(X, rows=1 << 16):
+    """Warn when float32 X lies far from the origin relative to its spread."""
+    n = X.shape[0]
+    mean = np.zeros(X.shape[1])
+    cnt = np.zeros(X.shape[1])
+    for a in range(0, n, rows):
+        blk = X[a:a + rows].astype(np.float64)
+        ok = ~np.isnan(blk)
+        mean += np.where(ok, blk, 0.0).sum(axis=0)
+        cnt += ok.sum(axis=0)
+    mean /= np.maximum(cnt, 1)
+    ss = np.zeros(X.shape[1])
+    for a in range(0, n, rows):
+        d = X[a:a + rows].astype(np.float64) - mean
+        ss += np.where(np.isnan(d), 0.0, d * d).sum(axis=0)
+    std = np.sqrt(ss / np.maximum(cnt, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(std > 0, np.abs(mean) / std, 0.0)
+    j = int(np.argmax(ratio))
+    if ratio[j] > _F32_OFFSET_WARN:
+        warnings.warn(
+            f"float32 X lies far from the origin relative to its spread: "
+            f"column {j} has mean {mean[j]:.4g} and standard deviation "
+            f"{std[j]:.4g} ({ratio[j]:.3g} standard deviations away). In "
+            "float32 the covariances then carry a relative error of about "
+            f"up to {ratio[j] * 2.0 ** -24:.1e}. Centre X first (X - "
+            "X.mean(axis=0), exact enough in float32) or pass float64 data.",
+            UserWarning, stacklevel=4)
+
+
+def _column_variance(X, rows=1 << 16):
+    """Mean per-feature variance of X, in chunks (no copy of X)."""
+    n = X.shape[0]
+    mean = np.zeros(X.shape[1])
+    for a in range(0, n, rows):
+        mean += X[a:a + rows].sum(axis=0, dtype=np.float64)
+    mean /= n
+    ss = np.zeros(X.shape[1])
+    for a in range(0, n, rows):
+        ss += ((X[a:a + rows] - mean) ** 2).sum(axis=0)
+    return float((ss / n).mean())
+
+
+def _mean_impute(X):
+    """Copy of X with NaN replaced by column means (for initialization)."""
+    out = np.array(X, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        col = np.nanmean(out, axis=0)
+    col = np.where(np.isfinite(col), col, 0.0)
+    idx = np.nonzero(np.isnan(out))
+    out[idx] = col[idx[1]]
+    return out
+
+
+def _none_if_empty(sw):
+    return sw if sw.shape[0] else None
+
+
+def _chol_from_precisions(prec, covariance_type):
+    """Precision Cholesky factors (upper, scikit-learn's convention)."""
+    if covariance_type in ("full", "tied"):
+        p3 = prec.reshape((-1,) + prec.shape[-2:])
+        out = np.empty_like(p3)
+        for k, p in enumerate(p3):
+            # P = U U^T with U upper: U = flip(chol(flip(P)))
+            L = np.linalg.cholesky(p[::-1, ::-1])
+            out[k] = L[::-1, ::-1]
+        return out.reshape(prec.shape)
+    return np.sqrt(prec)
+
+
+def _is_pandas_frame(X):
+    return (type(X).__module__.startswith("pandas")
+            and hasattr(X, "columns") and hasattr(X, "index"))
+
+
+__all__ = ["ConvergenceWarning", "GaussianMixture", "check_random_state"]
