@@ -135,7 +135,7 @@ def sequence_folds(lengths, n_samples, cv, random_state=None):
         scored as one sequence.
     """
     from fastem.models.hmm import _check_lengths
-    from fastem.models.mixture import check_random_state
+    from fastem.models.base import check_random_state
 
     starts = [int(s) for s in _check_lengths(lengths, int(n_samples))]
     if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2:

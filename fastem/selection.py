@@ -138,7 +138,7 @@ def cv_folds(n_samples, cv, random_state=None):
         ``cv`` parts whose sizes differ by at most one.  Fold ``i`` is fitted
         on every row not in ``folds[i]`` and scored on ``folds[i]``.
     """
-    from fastem.models.mixture import check_random_state
+    from fastem.models.base import check_random_state
 
     n_samples, cv = int(n_samples), int(cv)
     if not 2 <= cv <= n_samples:
@@ -503,7 +503,7 @@ def _seed(random_state):
     if random_state is None or (isinstance(random_state, numbers.Integral)
                                 and not isinstance(random_state, bool)):
         return random_state
-    from fastem.models.mixture import check_random_state
+    from fastem.models.base import check_random_state
 
     return int(check_random_state(random_state).randint(2 ** 31 - 1))
 

@@ -5,7 +5,6 @@ contract).
 """
 
 import numbers
-import sys
 import warnings
 from functools import partial
 
@@ -37,58 +36,20 @@ from fastem.families.gaussian import (
 )
 from fastem.kernels.kmeans import _kmeanspp, _lloyd
 from fastem.kernels.missing import MissingPlan, missing_pass
+from fastem.models.base import INIT_METHODS as INIT_PARAMS  # noqa: E402
+from fastem.models.base import INIT_SAMPLE as _INIT_SAMPLE
+from fastem.models.base import ConvergenceWarning, check_random_state  # noqa: F401
+from fastem.models.base import check_float as _check_float
+from fastem.models.base import check_int as _check_int
+from fastem.models.base import column_variance as _column_variance
+from fastem.models.base import (
+    convergence_warning_class as _convergence_warning_class,
+)
+from fastem.models.base import distinct_rows as _distinct_rows
+from fastem.models.base import short_repr as _short_repr
 
-INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 NAN_POLICIES = ("raise", "marginalize")
 
-# k-means initialization runs on a uniform sample of this many rows when the
-# data is larger (bounded memory and time; EM itself uses every row).
-_INIT_SAMPLE = 500_000
-
-
-class ConvergenceWarning(UserWarning):
-    """EM stopped at ``max_iter`` before the lower bound converged.
-
-    When scikit-learn has been imported in the process, the warning issued is
-    also an instance of ``sklearn.exceptions.ConvergenceWarning``.
-    """
-
-
-def _convergence_warning_class():
-    sk = sys.modules.get("sklearn.exceptions")
-    if sk is not None and hasattr(sk, "ConvergenceWarning"):
-        return type("ConvergenceWarning",
-                    (ConvergenceWarning, sk.ConvergenceWarning), {})
-    return ConvergenceWarning
-
-
-def check_random_state(seed):
-    """Turn ``seed`` (None, int, RandomState or Generator) into a RandomState.
-
-    Parameters
-    ----------
-    seed : None, int, numpy.random.RandomState or numpy.random.Generator
-
-    Returns
-    -------
-    numpy.random.RandomState
-    """
-    if seed is None or seed is np.random:
-        return np.random.mtrand._rand
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        if not 0 <= seed < 2 ** 32:
-            raise ValueError(
-                "random_state must be None, an int in [0, 2**32 - 1], a numpy "
-                f"RandomState or Generator; got {seed!r}. Use a non-negative "
-                "seed.")
-        return np.random.RandomState(seed)
-    if isinstance(seed, np.random.RandomState):
-        return seed
-    if isinstance(seed, np.random.Generator):
-        return np.random.RandomState(seed.integers(2 ** 32))
-    raise ValueError(
-        f"random_state must be None, an int, a numpy RandomState or Generator; "
-        f"got {seed!r}.")
 
 
 def _precisions_from_chol(prec_chol, covariance_type):
@@ -97,22 +58,6 @@ def _precisions_from_chol(prec_chol, covariance_type):
     if covariance_type == "tied":
         return prec_chol @ prec_chol.T
     return prec_chol ** 2
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {low}, got {value!r} "
-                        f"({type(value).__name__}).")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value}.")
-
-
-def _check_float(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float >= {low}, got {value!r} "
-                        f"({type(value).__name__}).")
-    if not (value >= low and np.isfinite(value)):
-        raise ValueError(f"{name} must be a finite float >= {low}, got {value}.")
 
 
 class GaussianMixture(BaseEstimator):
@@ -1144,22 +1089,6 @@ def _source_stats(params, allow_nan, Xc, wc):
                        logconst)
 
 
-def _distinct_rows(rng, n, k, sw):
-    """``k`` distinct row indices, uniform among rows of positive weight."""
-    pos = np.flatnonzero(sw) if sw.shape[0] else None
-    m = n if pos is None else pos.size
-    if m <= _INIT_SAMPLE:
-        idx = rng.choice(m if pos is None else pos, size=k, replace=False)
-        return np.asarray(idx)
-    chosen = []
-    while len(chosen) < k:  # no permutation of m indices for large m
-        j = int(rng.randint(0, m))
-        if j not in chosen:
-            chosen.append(j)
-    idx = np.asarray(chosen)
-    return idx if pos is None else pos[idx]
-
-
 def _init_array(name, value):
     """``value`` as a float array (float32 kept), or a clear error."""
     try:
@@ -1174,11 +1103,6 @@ def _init_array(name, value):
         raise ValueError(
             f"{name} must be an array of numbers, got dtype {arr.dtype}.")
     return arr if arr.dtype == np.float32 else arr.astype(np.float64)
-
-
-def _short_repr(value, n=60):
-    r = repr(value)
-    return r if len(r) <= n else r[:n - 3] + "..."
 
 
 def _observed_columns(X):
@@ -1233,19 +1157,6 @@ def _warn_float32_offset(X, rows=1 << 16):
             f"up to {ratio[j] * 2.0 ** -24:.1e}. Centre X first (X - "
             "X.mean(axis=0), exact enough in float32) or pass float64 data.",
             UserWarning, stacklevel=4)
-
-
-def _column_variance(X, rows=1 << 16):
-    """Mean per-feature variance of X, in chunks (no copy of X)."""
-    n = X.shape[0]
-    mean = np.zeros(X.shape[1])
-    for a in range(0, n, rows):
-        mean += X[a:a + rows].sum(axis=0, dtype=np.float64)
-    mean /= n
-    ss = np.zeros(X.shape[1])
-    for a in range(0, n, rows):
-        ss += ((X[a:a + rows] - mean) ** 2).sum(axis=0)
-    return float((ss / n).mean())
 
 
 def _mean_impute(X):
