@@ -22,7 +22,7 @@ import time
 NOTICE = ("fastem: compiling fastem's kernels for this machine (first run "
           "only) ...")
 
-KINDS = ("mixture", "missing", "hmm")
+KINDS = ("mixture", "missing", "hmm", "poisson")
 DTYPES = ("float64", "float32")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -414,6 +414,28 @@ def _hmm_steps(ct, dtype, layouts):
     return [(f"GaussianHMM {ct} {dtype}", run)]
 
 
+def _poisson_steps(ct, dtype, layouts):
+    import numpy as np
+
+    from fastem.models.poisson import PoissonMixture
+
+    def run(call):
+        X0 = np.floor(np.abs(_data(dtype)) * 3).astype(dtype)
+        w = np.linspace(0.5, 1.5, X0.shape[0])
+        for layout in layouts:
+            X = _read_only(X0) if layout == "read-only" else X0
+            for init in ("kmeans", "k-means++", "random",
+                         "random_from_data"):
+                pm = PoissonMixture(2, max_iter=2, tol=0.0, init_params=init,
+                                    random_state=0)
+                call(pm.fit, X)
+            call(pm.fit, X, sample_weight=w)
+            for method in (pm.predict, pm.predict_proba, pm.score_samples):
+                call(method, X)
+
+    return [(f"PoissonMixture {dtype}", run)]
+
+
 def _call(errors, label, func, *args, **kwargs):
     """``func(*args, **kwargs)``; an error is recorded, not raised.
 
@@ -430,7 +452,7 @@ def _call(errors, label, func, *args, **kwargs):
 
 
 _STEPS = {"mixture": _mixture_steps, "missing": _missing_steps,
-          "hmm": _hmm_steps}
+          "hmm": _hmm_steps, "poisson": _poisson_steps}
 
 
 class CompileReport(dict):
@@ -484,7 +506,7 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
 
     Parameters
     ----------
-    kinds : sequence of {"mixture", "missing", "hmm"}
+    kinds : sequence of {"mixture", "missing", "hmm", "poisson"}
         Which estimators (default all three).
     dtypes : sequence of {"float64", "float32"}
         Input dtypes (default both).
@@ -521,7 +543,10 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
             raise ValueError(f"{name}: unknown {bad}; expected some of "
                              f"{list(allowed)}")
     stream = sys.stderr if stream is None else stream
-    steps = [step for kind in kinds for ct in covariance_types
+    # (a family without covariance types compiles once per dtype)
+    steps = [step for kind in kinds
+             for ct in (covariance_types if kind != "poisson"
+                        else covariance_types[:1])
              for dtype in dtypes
              for step in _STEPS[kind](ct, dtype, tuple(layouts))]
     try:
