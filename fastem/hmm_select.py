@@ -134,8 +134,8 @@ def sequence_folds(lengths, n_samples, cv, random_state=None):
         For each fold, the ``(start, stop)`` row ranges held out; each is
         scored as one sequence.
     """
-    from fastem.models.hmm import _check_lengths
     from fastem.models.base import check_random_state
+    from fastem.models.hmm import _check_lengths
 
     starts = [int(s) for s in _check_lengths(lengths, int(n_samples))]
     if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2:
