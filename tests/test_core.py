@@ -324,3 +324,21 @@ def test_no_back_edge_to_the_estimators(path):
                                     "fastem.hmm")), (path, name)
         assert name not in ("mixture", "hmm", "models"), (path, name)
 
+
+
+@pytest.mark.parametrize("ct", ["full", "tied", "diag", "spherical"])
+def test_gaussian_mixture_state_round_trip(ct):
+    """GaussianMixture is a MixtureModel: export_state / import_state (the
+    persistence protocol every model shares) give back the same model."""
+    from fastem import GaussianMixture
+
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    X[150:] += 4
+    gm = GaussianMixture(2, covariance_type=ct, random_state=0).fit(X)
+    st = gm.export_state()
+    back = GaussianMixture(2, covariance_type=ct).import_state(st)
+    np.testing.assert_array_equal(back.predict_proba(X), gm.predict_proba(X))
+    np.testing.assert_allclose(back.covariances_, gm.covariances_, rtol=1e-12)
+    assert back.n_parameters() == gm.n_parameters() == gm._n_parameters()
+    with pytest.raises(ValueError, match="n_components"):
+        GaussianMixture(3, covariance_type=ct).import_state(st)

@@ -589,3 +589,91 @@ def predict_proba(X, params):
     """
     lse, resp, _ = _outputs(X, params, True, True, False)
     return resp, lse
+
+
+class GaussianFamily:
+    """The Gaussian family in the interface of :mod:`fastem.families.base`.
+
+    One object per covariance layout and ``reg_covar``; the statistics are
+    :class:`GaussianStats` (moments around a reference, so they add
+    exactly) and the kernels are :mod:`fastem.kernels.gaussian`'s,
+    compiled per layout.  :class:`~fastem.GaussianMixture` adds the
+    missing-data pass and scikit-learn's initialization on top.
+
+    Parameters
+    ----------
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    reg_covar : float, default=1e-6
+    """
+
+    name = "gaussian"
+    FIELDS = {"weights": 1, "means": 2, "precisions_cholesky": None}
+
+    def __init__(self, covariance_type="full", reg_covar=1e-6):
+        self.covariance_type = covariance_type
+        self.reg_covar = float(reg_covar)
+
+    def check_data(self, X, where="X"):
+        """Accept any finite data (validated before)."""
+
+    def stats(self, params, X, w):
+        """Additive statistics of one chunk (one kernel pass)."""
+        code, means, prec, logconst = params.kernel_args()
+        return _stats_pass(X, w, params.covariance_type, code, means, prec,
+                           logconst)
+
+    def outputs(self, params, X, lse=False, resp=False, label=False):
+        """Per-row ``(lse, resp, label)`` (each or None)."""
+        out = _outputs(X, params, lse, resp, label)
+        return tuple(o if want else None
+                     for o, want in zip(out, (lse, resp, label)))
+
+    def m_step(self, stats, params=None):
+        """Return the next parameters (:func:`m_step` with ``reg_covar``)."""
+        return m_step(stats, self.reg_covar)
+
+    def n_parameters(self, params):
+        """Return the free parameters: weights, means, the covariances."""
+        K, D = params.means.shape
+        cov = {"full": K * D * (D + 1) / 2, "diag": K * D,
+               "tied": D * (D + 1) / 2, "spherical": K}[
+                   params.covariance_type]
+        return int(cov + K * D + K - 1)
+
+    def n_components(self, params):
+        """Return the number of components of ``params``."""
+        return params.means.shape[0]
+
+    def n_features(self, params):
+        """Return the number of features of ``params``."""
+        return params.means.shape[1]
+
+    def fitted_attributes(self, params):
+        """Return scikit-learn's fitted attributes of ``params``."""
+        pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
+        ct = params.covariance_type
+        if ct == "full":
+            prec = np.einsum("kij,klj->kil", pc, pc)
+        elif ct == "tied":
+            prec = pc @ pc.T
+        else:
+            prec = pc ** 2
+        return {"means_": params.means, "precisions_cholesky_": pc,
+                "precisions_": prec, "covariances_": _covariances_for(params)}
+
+    def to_fields(self, params):
+        """Return the parameters as named float64 arrays (for saving)."""
+        return {"weights": params.weights, "means": params.means,
+                "precisions_cholesky": params.precisions_cholesky}
+
+    def from_fields(self, fields):
+        """Return parameters from :meth:`to_fields`' arrays, validated."""
+        w = np.asarray(fields["weights"], dtype=np.float64)
+        m = np.asarray(fields["means"], dtype=np.float64)
+        pc = np.asarray(fields["precisions_cholesky"], dtype=np.float64)
+        p = GaussianParams(w, m, pc, self.covariance_type)
+        p.kernel_args()  # checks the shapes, naming them
+        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(pc))):
+            raise ValueError("'means' and 'precisions_cholesky' must be "
+                             "finite.")
+        return p

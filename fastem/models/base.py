@@ -816,6 +816,10 @@ class MixtureModel(BaseEstimator):
         self._check_is_fitted()
         return self._family().n_parameters(self._params)
 
+    def _n_parameters(self):
+        # scikit-learn's private name, which its own tests and users call
+        return self.n_parameters()
+
     def bic(self, X):
         """Bayesian information criterion for ``X`` (lower is better).
 

@@ -11,8 +11,7 @@ from functools import partial
 import numpy as np
 
 from fastem import _config, _dask
-from fastem._base import BaseEstimator
-from fastem._validation import check_array, check_sample_weight, not_fitted_error
+from fastem._validation import check_array, check_sample_weight
 from fastem.core._data import (
     _MAX_ABS,  # noqa: F401  (fastem.hmm imports it here)
     check_output_size,
@@ -26,6 +25,7 @@ from fastem.core.monitor import LowerBoundMonitor
 from fastem.core.sources import ArraySource, ChunkSource, DaskSource
 from fastem.families.gaussian import (
     COVARIANCE_TYPES,
+    GaussianFamily,
     GaussianParams,
     _covariances_for,
     _outputs,
@@ -38,7 +38,7 @@ from fastem.kernels.kmeans import _kmeanspp, _lloyd
 from fastem.kernels.missing import MissingPlan, missing_pass
 from fastem.models.base import INIT_METHODS as INIT_PARAMS  # noqa: E402
 from fastem.models.base import INIT_SAMPLE as _INIT_SAMPLE
-from fastem.models.base import ConvergenceWarning, check_random_state  # noqa: F401
+from fastem.models.base import ConvergenceWarning, MixtureModel, check_random_state  # noqa: F401
 from fastem.models.base import check_float as _check_float
 from fastem.models.base import check_int as _check_int
 from fastem.models.base import column_variance as _column_variance
@@ -60,7 +60,7 @@ def _precisions_from_chol(prec_chol, covariance_type):
     return prec_chol ** 2
 
 
-class GaussianMixture(BaseEstimator):
+class GaussianMixture(MixtureModel):
     """Gaussian mixture model fitted by EM, compatible with scikit-learn's.
 
     Same parameters, defaults, methods and fitted attributes as
@@ -291,13 +291,6 @@ default='kmeans'
                     f"{prec.min():g} in precisions_init.")
         return weights, means, prec
 
-    def _check_is_fitted(self):
-        if not hasattr(self, "_params"):
-            raise not_fitted_error(type(self).__name__)
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "_params")
-
     def _validate_X(self, X, reset, min_samples=1):
         names = _feature_names(X)
         name = type(self).__name__
@@ -312,26 +305,11 @@ default='kmeans'
         _check_magnitude(X)  # the rule fit applies, at prediction time too
         return X
 
-    def _check_feature_names(self, names, stacklevel=3):
-        """Compare ``names`` (of the X given, or None) with the fitted ones.
-
-        Warns, as scikit-learn does, when only one of them has names, and
-        raises when both have names that differ.
-        """
-        name = type(self).__name__
-        fitted = getattr(self, "feature_names_in_", None)
-        if names is not None and fitted is None:
-            warnings.warn(f"X has feature names, but {name} was fitted "
-                          "without feature names", UserWarning,
-                          stacklevel=stacklevel)
-        elif names is None and fitted is not None:
-            warnings.warn(f"X does not have valid feature names, but {name} "
-                          "was fitted with feature names", UserWarning,
-                          stacklevel=stacklevel)
-        elif names is not None and not np.array_equal(names, fitted):
-            raise ValueError(
-                "The feature names should match those that were passed during "
-                f"fit. Fitted with {list(fitted)}, got {list(names)}.")
+    def _family(self):
+        # what was fitted, even after set_params(covariance_type=...)
+        ct = self._params.covariance_type if hasattr(
+            self, "_params") else self.covariance_type
+        return GaussianFamily(ct, self.reg_covar)
 
     def _allow_nan(self):
         return getattr(self, "nan_policy", "raise") == "marginalize"
@@ -353,58 +331,6 @@ default='kmeans'
         return _dask.outputs(X, fn, self._allow_nan(), kind,
                              self._params.means.shape[0], self.n_features_in_,
                              type(self).__name__)
-
-    # -------------------------------------------------------------- the fit
-    def fit(self, X, y=None, sample_weight=None):
-        """Estimate the parameters with the EM algorithm.
-
-        Runs ``n_init`` initializations (one with ``warm_start`` after the
-        first fit) of at most ``max_iter`` iterations each and keeps the run
-        with the largest final lower bound.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            float32 data is read as float32 (E-step in float32, statistics
-            totalled in float64).
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; a weight of 2 counts a row twice.
-
-        Returns
-        -------
-        self : GaussianMixture
-        """
-        with _config.threads(self.n_threads):
-            if _dask.is_dask_collection(X):
-                self._fit_dask(X, sample_weight)
-            else:
-                self._fit(X, sample_weight)
-        return self
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit the model and return the label of each row.
-
-        Ends with an E-step on the best parameters, so that
-        ``fit_predict(X)`` equals ``fit(X).predict(X)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        if _dask.is_dask_collection(X):
-            return self.fit(X, sample_weight=sample_weight).predict(X)
-        with _config.threads(self.n_threads):
-            X = self._fit(X, sample_weight)
-        return self._outputs(X, label=True)[2]
 
     def _fit(self, X, sample_weight):
         self._check_parameters()
@@ -823,24 +749,6 @@ default='kmeans'
         X = self._validate_X(X, reset=False)
         return self._outputs(X, lse=True)[0]
 
-    def score(self, X, y=None):
-        """Mean log-likelihood of the rows of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        float
-        """
-        out = self.score_samples(X)
-        if _dask.is_dask_collection(out):
-            out = out.mean().compute()
-        return float(np.mean(out))
-
     def predict(self, X):
         """Most probable component of each row.
 
@@ -956,45 +864,6 @@ default='kmeans'
                             for k, n in enumerate(counts)])
         return np.vstack(parts), y
 
-    # ---------------------------------------------------- saving and loading
-    def save(self, path, metadata=None):
-        """Save the model to a versioned JSON file.
-
-        Floats are written exactly (``repr``), so :meth:`load` gives
-        bit-identical parameters and predictions; no pickle is involved.
-        See :mod:`fastem.io` for the format.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-        metadata : dict, optional
-            JSON-serializable extra information stored with the model.
-
-        Returns
-        -------
-        str
-            The path written.
-        """
-        from fastem.io import save
-
-        return save(self, path, metadata)
-
-    @classmethod
-    def load(cls, path):
-        """Load a model written by :meth:`save` (same as ``fastem.load``).
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-
-        Returns
-        -------
-        GaussianMixture
-        """
-        from fastem.io import load
-
-        return load(path, cls=cls)
-
     def to_sklearn(self):
         """Convert to ``sklearn.mixture.GaussianMixture`` (needs scikit-learn).
 
@@ -1024,45 +893,6 @@ default='kmeans'
         from fastem.io import from_sklearn
 
         return from_sklearn(estimator, cls=cls)
-
-    # ------------------------------------------------------- model selection
-    def _n_parameters(self):
-        # what was fitted, even after set_params(covariance_type=...)
-        K, D = self._params.means.shape
-        cov = {"full": K * D * (D + 1) / 2, "diag": K * D,
-               "tied": D * (D + 1) / 2, "spherical": K}[
-                   self._params.covariance_type]
-        return int(cov + K * D + K - 1)
-
-    def bic(self, X):
-        """Bayesian information criterion for ``X`` (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        float
-        """
-        n = np.shape(X)[0]
-        return float(-2 * self.score(X) * n + self._n_parameters() * np.log(n))
-
-    def aic(self, X):
-        """Akaike information criterion for ``X`` (lower is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        float
-        """
-        return float(-2 * self.score(X) * np.shape(X)[0]
-                     + 2 * self._n_parameters())
-
-
 
 def _mean_loglik(stats):
     return stats.mean_loglik
