@@ -8,6 +8,13 @@ parallel over sequences (and over the two directions).  The state posteriors
 feed the same Gaussian accumulator as :class:`fastem.GaussianMixture`; the
 M-step follows hmmlearn's estimates (including its priors) exactly, computed
 from statistics centred on the previous means.
+
+The E-step's statistics (:class:`HMMStats`) add across sequences, so every
+fit is the core's loop (:func:`fastem.core.driver.run_em`) over a source of
+whole sequences (:mod:`fastem.core.sequences`): an in-memory array
+(:meth:`GaussianHMM.fit`), chunks streamed from anywhere
+(:meth:`GaussianHMM.fit_chunks`), the blocks of a dask array (``fit`` on a
+dask array), and decayed running statistics (:meth:`GaussianHMM.partial_fit`).
 """
 
 import copy
@@ -18,14 +25,20 @@ import os
 import warnings
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from fastem import _config
+from fastem import _config, _dask
 from fastem._base import BaseEstimator
 from fastem._validation import check_array, not_fitted_error
 from fastem.core.driver import run_em
 from fastem.core.monitor import ConvergenceMonitor
+from fastem.core.sequences import (
+    SequenceArraySource,
+    SequenceChunkSource,
+    SequenceDaskSource,
+)
 from fastem.families.gaussian import (
     COVARIANCE_TYPES,
     ComponentCollapseError,
@@ -50,7 +63,7 @@ from fastem.models.mixture import (
     check_random_state,
 )
 
-__all__ = ["ConvergenceMonitor", "GaussianHMM"]
+__all__ = ["ConvergenceMonitor", "GaussianHMM", "HMMStats"]
 
 _log = logging.getLogger("fastem.hmm")  # hmmlearn users look for fastem.hmm
 
@@ -58,6 +71,8 @@ DECODER_ALGORITHMS = ("viterbi", "map")
 IMPLEMENTATIONS = ("log", "scaling")
 _PARAM_LETTERS = "stmc"
 _EMPTY_F = np.empty(0)
+_NAN_HINT = ("and shorten the lengths of their sequences to match "
+             "(GaussianHMM does not accept missing values)")
 
 
 # ------------------------------------------------------------------ helpers
@@ -117,16 +132,93 @@ class _Workspace:
 
 
 @dataclass
-class _EStep:
+class HMMStats:
+    """Additive sufficient statistics of a Gaussian HMM's E-step.
+
+    The statistics of a set of sequences are the sum (``+``) of the
+    statistics of any partition of the sequences into groups, to rounding:
+    that is what lets ``fit_chunks``, Dask and ``partial_fit`` share the
+    M-step of ``fit``.  ``None`` is the empty sum (``stats + None`` is
+    ``stats``).
+
+    Attributes
+    ----------
+    loglik : float
+        Log-likelihood of the sequences under the E-step's parameters.
+    stats : GaussianStats
+        Emission statistics: the state posteriors fed to the Gaussian
+        accumulator (``nk``, ``sums`` and ``scatter`` around ``stats.ref``,
+        normally the E-step's means).  Statistics around different
+        references are added by re-centring the right operand on the left
+        one's reference first (exact algebra, :meth:`GaussianStats.shift`).
+    xi : ndarray of shape (n_components, n_components)
+        Expected transition counts, summed over the sequences.
+    start : ndarray of shape (n_components,)
+        Posteriors of the first state, summed over the sequences.
+    n_rows : int
+        Rows (observations) seen.
+    n_sequences : int
+        Sequences seen.
+    """
+
     loglik: float
     stats: GaussianStats
     xi: np.ndarray
     start: np.ndarray
+    n_rows: int = 0
+    n_sequences: int = 0
 
     @property
     def objective(self):
         """The total log-probability (the driver's objective)."""
         return self.loglik
+
+    def __add__(self, other):
+        if other is None:
+            return self
+        if not isinstance(other, HMMStats):
+            return NotImplemented
+        if other.xi.shape != self.xi.shape:
+            raise ValueError(
+                "cannot add the statistics of HMMs with "
+                f"{self.xi.shape[0]} and {other.xi.shape[0]} states.")
+        return HMMStats(self.loglik + other.loglik, self.stats + other.stats,
+                        self.xi + other.xi, self.start + other.start,
+                        self.n_rows + other.n_rows,
+                        self.n_sequences + other.n_sequences)
+
+    __radd__ = __add__
+
+    def scale(self, factor):
+        """Return the statistics multiplied by ``factor`` (decayed averages).
+
+        ``n_rows`` and ``n_sequences`` (counts of the data seen) are kept.
+
+        Parameters
+        ----------
+        factor : float
+
+        Returns
+        -------
+        HMMStats
+        """
+        f = float(factor)
+        return HMMStats(self.loglik * f, self.stats.scale(f), self.xi * f,
+                        self.start * f, self.n_rows, self.n_sequences)
+
+    def shift(self, new_ref):
+        """Return the same statistics with the emission moments around ``new_ref``.
+
+        Parameters
+        ----------
+        new_ref : ndarray of shape (n_components, n_features)
+
+        Returns
+        -------
+        HMMStats
+        """
+        return HMMStats(self.loglik, self.stats.shift(new_ref), self.xi.copy(),
+                        self.start.copy(), self.n_rows, self.n_sequences)
 
 
 class _MonitorAdapter:
@@ -319,6 +411,16 @@ def _float_array(name, value):
             f"{value!r:.80} ({str(e).splitlines()[0]}).") from None
 
 
+def _check_loglik(loglik, where):
+    """Refuse a non-finite log-likelihood (``where``: 'at iteration 3')."""
+    if not np.isfinite(loglik):
+        raise ValueError(
+            f"The log-likelihood is {loglik} {where}: the model gives "
+            "(numerically) zero probability to the data. Check for zeros in "
+            "startprob_ / transmat_ that forbid the observed sequences, or "
+            "rescale X.")
+
+
 def _factor_ok(c):
     """Whether one covariance matrix has a usable Cholesky factorization."""
     try:
@@ -329,6 +431,106 @@ def _factor_ok(c):
     with np.errstate(divide="ignore"):
         return bool(np.isfinite(L).all() and (d > 0).all()
                     and np.isfinite(1.0 / d).all())
+
+
+# ---------------------------------------------------------------- the E-step
+def _e_step(covariance_type, X, starts, model, ws, *, gamma=False, stats=False,
+            xi=False, backward=True, out_gamma=None, ref=None):
+    """Run one E-step (see :mod:`fastem.kernels.hmm`); return :class:`HMMStats`.
+
+    ``ws`` is a :class:`_Workspace`; its plan decides which kernels run.
+    """
+    N, D = X.shape
+    K = model.means.shape[0]
+    block = _config.BLOCK_ROWS
+    code = model.code
+    s_rows = 1 if code == TIED else K
+    ref = model.means if ref is None else ref
+    out_gamma = np.empty((0, K)) if out_gamma is None else out_gamma
+    gamma = gamma or stats or out_gamma.shape[0] > 0
+    if ws.groups is not None:
+        out = _grouped_pass(
+            code, X, starts, ws.groups, model.startprob, model.transmat,
+            model.log_startprob, model.log_transmat, model.means,
+            model.prec, model.logconst, ref, block, s_rows, backward,
+            gamma, stats, xi, out_gamma)
+        nk, sums, scatter, ll, n, xi_acc, start, fb_xi = out
+        loglik = float(ll)
+    else:
+        loglik, nk, sums, scatter, n, xi_acc, start, fb_xi = _e_step_rows(
+            X, starts, model, ws, gamma, stats, xi, backward, out_gamma, ref,
+            block, s_rows)
+    if code == FULL:
+        scatter = scatter.reshape(K, D, D)
+    elif code == TIED:
+        scatter = scatter.reshape(D, D)
+    else:
+        scatter = scatter.reshape(K, D)
+    st = GaussianStats(covariance_type, nk, sums, scatter,
+                       np.array(ref, copy=True), loglik, float(n), N)
+    return HMMStats(loglik, st, model.transmat * xi_acc + fb_xi, start, N,
+                    starts.shape[0] - 1)
+
+
+def _e_step_rows(X, starts, model, ws, gamma, stats, xi, backward, out_gamma,
+                 ref, block, s_rows):
+    """Run the three-pass E-step.
+
+    Emissions and posteriors are parallel over row chunks, the recursions
+    over sequences and directions.
+    """
+    N = X.shape[0]
+    K = model.means.shape[0]
+    code = model.code
+    nc = _config.n_chunks_for(N)
+    _emission_pass(code, X, model.means, model.prec, model.logconst, nc,
+                   block, True, ws.B, ws.m)
+    _config.check_interrupt()
+    _fb_pass(starts, model.startprob, model.transmat, ws.B, ws.alpha, ws.c,
+             ws.beta, ws.okf, ws.okb, backward)
+    _config.check_interrupt()
+    ok = ws.okf.copy()
+    if backward:
+        ok &= ws.okb
+    fb_ll = []
+    fb_xi = np.zeros((K, K))
+
+    def fallback(seqs):
+        for s in seqs:
+            ll_s, xi_s = _fb_log_seq(
+                code, X, starts[s], starts[s + 1], model.log_startprob,
+                model.log_transmat, model.means, model.prec,
+                model.logconst, block, ws.alpha, ws.beta, ws.c, ws.m,
+                starts[s])
+            fb_ll.append(ll_s)
+            fb_xi[...] += xi_s
+
+    fallback(np.flatnonzero(ok == 0))
+    for _ in range(3):
+        ws.bad[:] = 0
+        nk, sums, scatter, ll, n, xi_acc, start, _ = _posterior_pass(
+            code, X, starts, ok, ws.alpha, ws.beta, ws.B, ws.c, ws.m, ref,
+            nc, block, s_rows, gamma, stats, xi, out_gamma, ws.bad)
+        redo = np.flatnonzero(ws.bad & ok)
+        if not redo.size:
+            break
+        ok[redo] = 0
+        fallback(redo)
+    loglik = float(ll) + sum(fb_ll)
+    return loglik, nk, sums, scatter, n, xi_acc, start, fb_xi
+
+
+def _sequence_stats(covariance_type, model, need_stats, want_xi, X, starts):
+    """HMMStats of one chunk of whole sequences (module level: picklable).
+
+    Used by every fit path: each chunk (a block of a dask array, a chunk of
+    a stream) gets its own workspace; the moments are taken around the
+    E-step's means, the same reference for every chunk, so the chunks' stats
+    add without re-centring.
+    """
+    ws = _Workspace(X.shape[0], model.means.shape[0], starts)
+    return _e_step(covariance_type, X, starts, model, ws, gamma=True,
+                   stats=need_stats, xi=want_xi, ref=model.means)
 
 
 # --------------------------------------------------------------- estimator
@@ -397,6 +599,11 @@ n_features), default=0
     n_threads : int or None, default=None
         Threads for the compiled kernels (fastem addition); None uses
         :func:`fastem.set_num_threads`'s setting.  Results do not depend on it.
+    online_decay : float in (0.5, 1], default=0.6
+        Step-size exponent of :meth:`partial_fit` (fastem addition): after
+        ``t`` updates, a new batch gets weight ``(t + 2) ** -online_decay``
+        in the running statistics.  Smaller values forget old batches
+        faster (to track drift); 1 forgets slowest.
 
     Attributes
     ----------
@@ -419,6 +626,12 @@ n_features), default=0
         Log-likelihood history of the last fit and its ``converged`` flag.
     n_features : int
         Number of features (hmmlearn's name); also ``n_features_in_``.
+    n_batches_ : int
+        After :meth:`partial_fit`: updates since the running statistics
+        started.
+    batch_log_likelihood_ : float
+        After :meth:`partial_fit`: log-likelihood of the last batch under
+        the parameters before its update.
 
     Notes
     -----
@@ -456,7 +669,7 @@ n_features), default=0
                  means_weight=0, covars_prior=1e-2, covars_weight=1,
                  algorithm="viterbi", random_state=None, n_iter=10, tol=1e-2,
                  verbose=False, params="stmc", init_params="stmc",
-                 implementation="log", n_threads=None):
+                 implementation="log", n_threads=None, online_decay=0.6):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.min_covar = min_covar
@@ -475,6 +688,7 @@ n_features), default=0
         self.init_params = init_params
         self.implementation = implementation
         self.n_threads = n_threads
+        self.online_decay = online_decay
 
     # ----------------------------------------------------------- covars_
     @property
@@ -555,6 +769,13 @@ n_features), default=0
                     "(startprob), 't' (transmat), 'm' (means) and 'c' (covars).")
         check_random_state(self.random_state)
         _config.validate_threads(self.n_threads)
+        if isinstance(self.online_decay, bool) or not isinstance(
+                self.online_decay, numbers.Real) or not (
+                0.5 < self.online_decay <= 1):
+            raise ValueError(
+                "online_decay must be a float in (0.5, 1] (the step-size "
+                "exponent of partial_fit; Cappé & Moulines need > 0.5 for "
+                f"convergence), got {self.online_decay!r}.")
 
     def _covars_layout(self, cv):
         """Bring the layouts hmmlearn's setter accepts to fastem's.
@@ -782,8 +1003,12 @@ n_features), default=0
     def __sklearn_is_fitted__(self):
         return self._is_set()
 
-    def _validate_X(self, X, n_features=None):
-        """``X`` as a 2-D float array: finite, no NaN, |x| <= 1e150."""
+    def _validate_X(self, X, n_features=None, row_offset=0):
+        """``X`` as a 2-D float array: finite, no NaN, |x| <= 1e150.
+
+        ``row_offset``: the index of ``X``'s first row in the whole data (a
+        chunk's start), so that messages name the row in the data.
+        """
         if isinstance(X, (list, tuple)):
             try:
                 X = np.asarray(X)
@@ -798,7 +1023,7 @@ n_features), default=0
                     "(np.concatenate(sequences)) and pass their lengths in "
                     "`lengths`.") from None
         X = check_array(X, n_features=n_features, estimator="GaussianHMM",
-                        allow_nan=True)
+                        allow_nan=True, row_offset=row_offset)
         with np.errstate(invalid="ignore"):
             hi, lo = float(X.max()), float(X.min())
         if np.isnan(hi) or np.isnan(lo):
@@ -806,100 +1031,19 @@ n_features), default=0
             rows = np.flatnonzero(nan.any(axis=1))
             raise ValueError(
                 f"Input X contains NaN: {int(nan.sum())} NaN value(s) in "
-                f"{rows.size} row(s), the first in row {int(rows[0])}. "
-                "GaussianHMM does not accept missing values (as hmmlearn): "
-                "drop those rows (and shorten the lengths of their sequences "
-                "to match) or impute them, e.g. by interpolating within each "
-                "sequence.")
+                f"{rows.size} row(s), the first in row "
+                f"{int(rows[0]) + row_offset}. GaussianHMM does not accept "
+                "missing values (as hmmlearn): drop those rows (and shorten "
+                "the lengths of their sequences to match) or impute them, "
+                "e.g. by interpolating within each sequence.")
         if max(hi, -lo) > _MAX_ABS:
             _check_magnitude(X)
         return X
 
     # -------------------------------------------------------- the E-step
-    def _e_step(self, X, starts, model, ws, *, gamma=False, stats=False,
-                xi=False, backward=True, out_gamma=None, ref=None):
-        """Run one E-step (see :mod:`fastem.kernels.hmm`).
-
-        ``ws`` is a :class:`_Workspace`; its plan decides which kernels run.
-        """
-        N, D = X.shape
-        K = model.means.shape[0]
-        block = _config.BLOCK_ROWS
-        code = model.code
-        s_rows = 1 if code == TIED else K
-        ref = model.means if ref is None else ref
-        out_gamma = np.empty((0, K)) if out_gamma is None else out_gamma
-        gamma = gamma or stats or out_gamma.shape[0] > 0
-        if ws.groups is not None:
-            out = _grouped_pass(
-                code, X, starts, ws.groups, model.startprob, model.transmat,
-                model.log_startprob, model.log_transmat, model.means,
-                model.prec, model.logconst, ref, block, s_rows, backward,
-                gamma, stats, xi, out_gamma)
-            nk, sums, scatter, ll, n, xi_acc, start, fb_xi = out
-            loglik = float(ll)
-        else:
-            loglik, nk, sums, scatter, n, xi_acc, start, fb_xi = \
-                self._e_step_rows(X, starts, model, ws, gamma, stats, xi,
-                                  backward, out_gamma, ref, block, s_rows)
-        ct = self.covariance_type
-        if code == FULL:
-            scatter = scatter.reshape(K, D, D)
-        elif code == TIED:
-            scatter = scatter.reshape(D, D)
-        else:
-            scatter = scatter.reshape(K, D)
-        st = GaussianStats(ct, nk, sums, scatter, np.array(ref, copy=True),
-                           loglik, float(n), N)
-        return _EStep(loglik, st, model.transmat * xi_acc + fb_xi, start)
-
-    @staticmethod
-    def _e_step_rows(X, starts, model, ws, gamma, stats, xi, backward,
-                     out_gamma, ref, block, s_rows):
-        """Run the three-pass E-step.
-
-        Emissions and posteriors are parallel over row chunks, the recursions
-        over sequences and directions.
-        """
-        N = X.shape[0]
-        K = model.means.shape[0]
-        code = model.code
-        nc = _config.n_chunks_for(N)
-        _emission_pass(code, X, model.means, model.prec, model.logconst, nc,
-                       block, True, ws.B, ws.m)
-        _config.check_interrupt()
-        _fb_pass(starts, model.startprob, model.transmat, ws.B, ws.alpha, ws.c,
-                 ws.beta, ws.okf, ws.okb, backward)
-        _config.check_interrupt()
-        ok = ws.okf.copy()
-        if backward:
-            ok &= ws.okb
-        fb_ll = []
-        fb_xi = np.zeros((K, K))
-
-        def fallback(seqs):
-            for s in seqs:
-                ll_s, xi_s = _fb_log_seq(
-                    code, X, starts[s], starts[s + 1], model.log_startprob,
-                    model.log_transmat, model.means, model.prec,
-                    model.logconst, block, ws.alpha, ws.beta, ws.c, ws.m,
-                    starts[s])
-                fb_ll.append(ll_s)
-                fb_xi[...] += xi_s
-
-        fallback(np.flatnonzero(ok == 0))
-        for _ in range(3):
-            ws.bad[:] = 0
-            nk, sums, scatter, ll, n, xi_acc, start, _ = _posterior_pass(
-                code, X, starts, ok, ws.alpha, ws.beta, ws.B, ws.c, ws.m, ref,
-                nc, block, s_rows, gamma, stats, xi, out_gamma, ws.bad)
-            redo = np.flatnonzero(ws.bad & ok)
-            if not redo.size:
-                break
-            ok[redo] = 0
-            fallback(redo)
-        loglik = float(ll) + sum(fb_ll)
-        return loglik, nk, sums, scatter, n, xi_acc, start, fb_xi
+    def _e_step(self, X, starts, model, ws, **kwargs):
+        """Run one E-step on validated data; see :func:`_e_step`."""
+        return _e_step(self.covariance_type, X, starts, model, ws, **kwargs)
 
     # -------------------------------------------------------------- fit
     def fit(self, X, lengths=None):
@@ -912,8 +1056,16 @@ n_features), default=0
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Observations of all sequences, concatenated.
+        X : array-like of shape (n_samples, n_features), or dask array
+            Observations of all sequences, concatenated.  A ``dask.array``
+            (or dask DataFrame) is fitted on its workers: every row-block
+            must hold whole sequences (a ValueError says how to rechunk
+            otherwise); each iteration computes the blocks' statistics where
+            the blocks are, adds them up there, and runs the M-step here.
+            Initialization (for ``'m'`` / ``'c'`` in ``init_params``) runs
+            on a uniform sample of 100,000 rows gathered to the client (all
+            rows, in order, when there are fewer), seeded by
+            ``random_state``.
         lengths : array-like of int of shape (n_sequences,), optional
             Lengths of the sequences in ``X``; must sum to ``n_samples``.
             None means one sequence.
@@ -923,16 +1075,121 @@ n_features), default=0
         self : GaussianHMM
         """
         self._check_parameters()
+        if _dask.is_dask_collection(X):
+            with _config.threads(self.n_threads):
+                self._fit_dask(X, lengths)
+            return self
         X = self._validate_X(X)
         N, D = X.shape
-        K = self.n_components
         starts = _check_lengths(lengths, N)
         self._check_means_init_rows(N)
-        ws_rows = _plan_groups(starts) is None
-        _check_memory(
-            8 * (6 * K * K + (3 * N * K if ws_rows else 0) + 8 * N),
-            f"Fitting GaussianHMM(n_components={K}) to {N} rows",
-            "Use fewer states (n_components) or fewer rows.")
+        self._check_fit_memory(N, starts)
+        source = SequenceArraySource(X, starts)
+        ws = []     # made after the initialization, reused every iteration
+
+        def chunk_stats(model, need_stats, want_xi, Xc, sc):
+            if not ws:
+                ws.append(_Workspace(N, self.n_components, starts))
+            return self._e_step(Xc, sc, model, ws[0], gamma=True,
+                                stats=need_stats, xi=want_xi, ref=model.means)
+
+        def stats_fn(model, need_stats, want_xi):
+            return source.map_sum(partial(chunk_stats, model, need_stats,
+                                          want_xi))
+
+        with _config.threads(self.n_threads):
+            self._fit_source(stats_fn, X, X.size, D)
+        return self
+
+    def fit_chunks(self, make_chunks, init_size=100_000):
+        """Fit by exact Baum-Welch on sequences streamed in chunks (out of core).
+
+        Each EM iteration is one pass over the chunks, adding up the
+        statistics of their sequences (:class:`HMMStats`) before one M-step;
+        memory is bounded by one chunk plus the initialization sample.  From
+        the same initial parameters the iterates (``monitor_.history``, the
+        fitted parameters) equal those of :meth:`fit` on the concatenated
+        chunks, to rounding.  ``init_params``, ``params``, the priors,
+        ``n_iter``, ``tol`` and ``monitor_`` work as in :meth:`fit`.
+
+        Parameters
+        ----------
+        make_chunks : callable
+            Returns a fresh iterator over the chunks each time it is called
+            (once per iteration, plus once to count the rows and draw the
+            sample).  A chunk is a tuple ``(X_chunk, lengths_chunk)``
+            holding whole sequences (``lengths_chunk`` sums to the rows of
+            ``X_chunk``), or an array ``X_chunk`` alone, which is one
+            sequence.  A sequence may not continue into the next chunk.
+        init_size : int, default=100000
+            Rows of the sample the initialization runs on (k-means for
+            ``'m'``, the data covariance for ``'c'`` in ``init_params``): a
+            uniform reservoir sample of rows over all the chunks, drawn in
+            the counting pass and seeded by ``random_state``.  With at most
+            ``init_size`` rows in total the sample is all of them, in order,
+            so the fit equals :meth:`fit` on the concatenation even from
+            its own initialization.
+
+        Returns
+        -------
+        self : GaussianHMM
+
+        Examples
+        --------
+        >>> def make_chunks():                  # doctest: +SKIP
+        ...     for path in files:              # one file: several sequences
+        ...         d = np.load(path)
+        ...         yield d["X"], d["lengths"]
+        >>> GaussianHMM(3).fit_chunks(make_chunks)  # doctest: +SKIP
+        """
+        self._check_parameters()
+        init_size = self._check_init_size(init_size)
+        source = SequenceChunkSource(make_chunks, self._check_chunk,
+                                     estimator=type(self).__name__)
+        with _config.threads(self.n_threads):
+            source.scan(check_random_state(self.random_state), init_size)
+            self._check_means_init_rows(source.n_rows)
+            ct = self.covariance_type
+
+            def stats_fn(model, need_stats, want_xi):
+                return source.map_sum(partial(_sequence_stats, ct, model,
+                                              need_stats, want_xi))
+
+            self._fit_source(stats_fn, source.init_sample(),
+                             source.n_rows * source.n_features,
+                             source.n_features)
+        return self
+
+    def _fit_dask(self, X, lengths, init_size=100_000):
+        """Fit on a dask array whose row-blocks hold whole sequences."""
+        source = SequenceDaskSource(X, lengths, _check_lengths,
+                                    estimator=type(self).__name__,
+                                    nan_hint=_NAN_HINT)
+        N, D = source.n_rows, source.n_features
+        self._check_means_init_rows(N)
+        if self._needs_data_init():
+            sample = source.init_sample(check_random_state(self.random_state),
+                                        init_size)
+        else:
+            sample = np.empty((0, D))
+        ct = self.covariance_type
+
+        def stats_fn(model, need_stats, want_xi):
+            return source.map_sum(partial(_sequence_stats, ct, model,
+                                          need_stats, want_xi))
+
+        self._fit_source(stats_fn, sample, N * D, D)
+
+    def _fit_source(self, stats_fn, sample, n_values, D):
+        """Run Baum-Welch on the core driver and commit the result.
+
+        ``stats_fn(model, need_stats, want_xi)`` returns the :class:`HMMStats`
+        of all the sequences under ``model`` (one pass over a source of
+        :mod:`fastem.core.sequences`); ``sample`` (rows) is what the
+        initialization sees, ``n_values`` the number of values in the data.
+        Nothing on ``self`` changes before the final commit.
+        """
+        K = self.n_components
         priors = self._priors(K, D)
         mon = getattr(self, "monitor_", None)
         if mon is None or type(mon) is ConvergenceMonitor:
@@ -943,42 +1200,25 @@ n_features), default=0
             mon = copy.copy(mon)
             mon.history = deque()
         mon._reset()
-        with _config.threads(self.n_threads):
-            p = self._initial_params(X)
-            try:
-                model = self._validated_model(p, D)
-            except ComponentCollapseError as e:
-                raise ComponentCollapseError(
-                    f"{e} (The covariances fit starts from: those set on the "
-                    "model, or for 'c' in init_params the data covariance "
-                    "plus min_covar; increase min_covar if X has a constant "
-                    "feature.)") from None
-            ws = _Workspace(N, K, starts)
-            need_stats = "m" in self.params or "c" in self.params
-            want_xi = "t" in self.params
+        p = self._initial_params(sample, n_values)
+        model = self._start_model(p, D)
+        need_stats = "m" in self.params or "c" in self.params
+        want_xi = "t" in self.params
 
-            def e_step(model):
-                return self._e_step(X, starts, model, ws, gamma=True,
-                                    stats=need_stats, xi=want_xi,
-                                    ref=model.means)
+        def e_step(model):
+            return stats_fn(model, need_stats, want_xi)
 
-            def check(loglik, n_iter):
-                if not np.isfinite(loglik):
-                    raise ValueError(
-                        f"The log-likelihood is {loglik} at iteration "
-                        f"{n_iter}: the model gives (numerically) zero "
-                        "probability to the data. Check for zeros in "
-                        "startprob_ / transmat_ that forbid the observed "
-                        "sequences, or rescale X.")
+        def check(loglik, n_iter):
+            _check_loglik(loglik, f"at iteration {n_iter}")
 
-            iters = [0]
+        iters = [0]
 
-            def m_step(es, model):
-                iters[0] += 1
-                return self._m_step(es, model, p, priors, iters[0])
+        def m_step(es, model):
+            iters[0] += 1
+            return self._m_step(es, model, p, priors, iters[0], stacklevel=6)
 
-            run_em(None, e_step, m_step, _MonitorAdapter(mon),
-                   max_iter=self.n_iter, start=model, check=check)
+        run_em(None, e_step, m_step, _MonitorAdapter(mon),
+               max_iter=self.n_iter, start=model, check=check)
         # the one commit: nothing on self changed before this point
         self.startprob_ = p["startprob_"]
         self.transmat_ = p["transmat_"]
@@ -986,7 +1226,140 @@ n_features), default=0
         self._covars_ = p["_covars_"]
         self.n_features = self.n_features_in_ = D
         self.monitor_ = mon
+        self._online = None  # a full fit restarts online EM
+
+    def _start_model(self, p, D):
+        """Return the validated starting model (fit's hint on bad covariances)."""
+        try:
+            return self._validated_model(p, D)
+        except ComponentCollapseError as e:
+            raise ComponentCollapseError(
+                f"{e} (The covariances fit starts from: those set on the "
+                "model, or for 'c' in init_params the data covariance "
+                "plus min_covar; increase min_covar if X has a constant "
+                "feature.)") from None
+
+    def _check_fit_memory(self, N, starts):
+        K = self.n_components
+        ws_rows = _plan_groups(starts) is None
+        _check_memory(
+            8 * (6 * K * K + (3 * N * K if ws_rows else 0) + 8 * N),
+            f"Fitting GaussianHMM(n_components={K}) to {N} rows",
+            "Use fewer states (n_components) or fewer rows.")
+
+    def _check_chunk(self, X, lengths, n_features, row0):
+        """Validate one chunk of whole sequences; return ``(X, starts)``."""
+        X = self._validate_X(X, n_features, row_offset=row0)
+        return X, _check_lengths(lengths, X.shape[0])
+
+    def _needs_data_init(self):
+        """Whether the initialization reads the data ('m' or 'c' to make)."""
+        ip = self.init_params
+        return ("m" in ip or not hasattr(self, "means_")
+                or "c" in ip or not hasattr(self, "_covars_"))
+
+    def _check_init_size(self, init_size):
+        _check_int("init_size", init_size, 1)
+        K = self.n_components
+        if ("m" in self.init_params or not hasattr(self, "means_")) \
+                and init_size < max(K, 2):
+            raise ValueError(
+                f"init_size={init_size} is too small: the k-means "
+                f"initialization of the means needs a sample of at least "
+                f"n_components = {K} rows (and 2 for the covariances). Pass a "
+                "larger init_size, or set means_ and covars_ and remove 'm' "
+                "and 'c' from init_params.")
+        return int(init_size)
+
+    # ----------------------------------------------------------- online
+    def partial_fit(self, X, lengths=None):
+        """Update the model with one batch of sequences by stepwise (online) EM.
+
+        Cappé & Moulines (2009), as :meth:`GaussianMixture.partial_fit
+        <fastem.GaussianMixture.partial_fit>`: the running sufficient
+        statistics (:class:`HMMStats` per row: emission moments, expected
+        transition counts, start posteriors) are a decayed average, ``S <-
+        (1 - g) S + g s(batch) / n_batch`` with ``g = (t + 2) **
+        -online_decay`` after ``t`` updates, followed by one M-step.  The
+        M-step sees ``S`` times the (equally decayed) average batch size, so
+        the priors weigh as in a fit on one batch.
+
+        The first call initializes the model when its parameters are not all
+        set (as :meth:`fit` does, per ``init_params``, from this batch); a
+        model that is fitted (or loaded, or whose four parameters are set)
+        is continued from, and its first batch starts the running
+        statistics.  :meth:`fit` starts afresh.  A batch holds whole
+        sequences; a sequence cannot continue into the next batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One batch: observations of its sequences, concatenated.
+        lengths : array-like of int of shape (n_sequences,), optional
+            Lengths of the sequences in the batch; None means one sequence.
+
+        Returns
+        -------
+        self : GaussianHMM
+            With ``n_batches_`` (updates since the running statistics
+            started) and ``batch_log_likelihood_`` (log-likelihood of the
+            batch under the parameters before the update: a prequential
+            score of the stream).
+        """
+        self._check_parameters()
+        with _config.threads(self.n_threads):
+            self._partial_fit(X, lengths)
         return self
+
+    def _partial_fit(self, X, lengths):
+        is_set = self._is_set()
+        D = (np.shape(self.means_)[-1] or 1) if is_set else None
+        X = self._validate_X(X, D)
+        N, D = X.shape
+        K = self.n_components
+        starts = _check_lengths(lengths, N)
+        self._check_fit_memory(N, starts)
+        priors = self._priors(K, D)
+        online = getattr(self, "_online", None)
+        if is_set:
+            p = {name: np.array(getattr(self, name), dtype=np.float64,
+                                copy=True)
+                 for name in ("startprob_", "transmat_", "means_", "_covars_")}
+            model = self._validated_model(p, D)
+        else:
+            self._check_means_init_rows(N)
+            p = self._initial_params(X)
+            model = self._start_model(p, D)
+            online = None
+        if online is not None:
+            running = online[0]
+            if (running.xi.shape != (K, K) or running.stats.covariance_type
+                    != self.covariance_type or running.stats.sums.shape[1] != D):
+                online = None   # the model was changed: start afresh
+        need_stats = "m" in self.params or "c" in self.params
+        es = _sequence_stats(self.covariance_type, model, need_stats,
+                             "t" in self.params, X, starts)
+        _check_loglik(es.loglik, "for this batch")
+        batch = es.scale(1.0 / N)
+        if online is None:
+            running, t, n_avg = batch, 0, float(N)
+        else:
+            running, t, n_avg = online
+            g = (t + 2.0) ** (-self.online_decay)
+            running = running.scale(1.0 - g) + batch.scale(g)
+            n_avg = (1.0 - g) * n_avg + g * N
+        new = self._m_step(running.scale(n_avg), model, p, priors, t + 1,
+                           stacklevel=4)
+        running = running.shift(new.means)     # keep the moments centred
+        # commit
+        self.startprob_ = p["startprob_"]
+        self.transmat_ = p["transmat_"]
+        self.means_ = p["means_"]
+        self._covars_ = p["_covars_"]
+        self.n_features = self.n_features_in_ = D
+        self._online = (running, t + 1, n_avg)
+        self.n_batches_ = t + 1
+        self.batch_log_likelihood_ = es.loglik
 
     def _priors(self, K, D):
         """Validate the priors once; return them broadcast for the M-step."""
@@ -1059,10 +1432,12 @@ n_features), default=0
         self.covars_ = p["_covars_"]
         self.n_features = self.n_features_in_ = D
 
-    def _initial_params(self, X):
+    def _initial_params(self, X, n_values=None):
         """Return the initial parameters: those set, or new per ``init_params``.
 
-        A dict; the model's attributes are not touched.
+        A dict; the model's attributes are not touched.  ``X`` is the data,
+        or a sample of it (``n_values``: the number of values in the data,
+        for hmmlearn's warning about too many free parameters).
         """
         N, D = X.shape
         K = self.n_components
@@ -1089,11 +1464,12 @@ n_features), default=0
             p["transmat_"] = rng.dirichlet(np.full(K, 1.0 / K), size=K)
         n_fit_scalars = sum(self._n_fit_scalars_per_param(D)[c]
                             for c in self.params)
-        if X.size < n_fit_scalars:
+        n_values = X.size if n_values is None else n_values
+        if n_values < n_fit_scalars:
             _log.warning(
                 "Fitting a model with %d free scalar parameters with only "
                 "%d data points will result in a degenerate solution.",
-                n_fit_scalars, X.size)
+                n_fit_scalars, n_values)
         if needs_init("m", "means_", "means_"):   # N >= K checked by fit
             n_trials = 2 + int(np.log(K))
             u = rng.random_sample(1 + (K - 1) * n_trials)
@@ -1123,7 +1499,7 @@ n_features), default=0
             p["_covars_"] = cv
         return p
 
-    def _m_step(self, es, model, p, priors, fit_iter):
+    def _m_step(self, es, model, p, priors, fit_iter, stacklevel=6):
         """M-step of hmmlearn (with its priors), from centred statistics.
 
         Updates the parameter dict ``p``; returns the next :class:`_Model`.
@@ -1141,7 +1517,8 @@ n_features), default=0
             else:
                 warnings.warn("startprob_ has no support after the M-step "
                               "(zero posteriors); keeping the previous "
-                              "startprob_.", RuntimeWarning, stacklevel=5)
+                              "startprob_.", RuntimeWarning,
+                              stacklevel=stacklevel)
             p["startprob_"] = sp
         if "t" in params:
             new = np.maximum(priors["transmat"] - 1 + es.xi, 0)
@@ -1153,7 +1530,7 @@ n_features), default=0
                     f"Rows {np.flatnonzero(zero).tolist()} of transmat_ have "
                     "no expected transitions (the states are never left); "
                     "keeping their previous values.", RuntimeWarning,
-                    stacklevel=5)
+                    stacklevel=stacklevel)
             tm = np.where(zero[:, None], tm,
                           new / np.where(zero, 1, rows)[:, None])
             p["transmat_"] = tm
@@ -1170,17 +1547,18 @@ n_features), default=0
                 warnings.warn(
                     f"State(s) {np.flatnonzero(empty).tolist()} have no "
                     "posterior weight; keeping their previous means.",
-                    RuntimeWarning, stacklevel=5)
+                    RuntimeWarning, stacklevel=stacklevel)
             with np.errstate(invalid="ignore", divide="ignore"):
                 new = (mw * mp + obs) / den
             means = np.where(empty[:, None], means, new)
             p["means_"] = means
         if "c" in params:
-            covars = self._new_covars(st, means, mw, mp, post, covars, priors)
+            covars = self._new_covars(st, means, mw, mp, post, covars, priors,
+                                      stacklevel + 1)
             p["_covars_"] = covars
         return self._validated_model(p, means.shape[1], fit_iter=fit_iter)
 
-    def _new_covars(self, st, means, mw, mp, post, old, priors):
+    def _new_covars(self, st, means, mw, mp, post, old, priors, stacklevel):
         ct = self.covariance_type
         K, D = means.shape
         delta = means - st.ref          # new means minus the reference
@@ -1204,7 +1582,8 @@ n_features), default=0
             den = max(float(cw) - D, 0) + post.sum()
             if not den > 0:
                 warnings.warn("The tied covariance has no weight; keeping "
-                              "the previous one.", RuntimeWarning, stacklevel=6)
+                              "the previous one.", RuntimeWarning,
+                              stacklevel=stacklevel)
                 return old
             return (prior + st.scatter + c_n.sum(axis=0)) / den
         den = np.maximum(cw - D, 0) + post
@@ -1213,7 +1592,7 @@ n_features), default=0
             warnings.warn(
                 f"State(s) {np.flatnonzero(empty).tolist()} have no posterior "
                 "weight; keeping their previous covariances.", RuntimeWarning,
-                stacklevel=6)
+                stacklevel=stacklevel)
         with np.errstate(invalid="ignore", divide="ignore"):
             cov = (prior + st.scatter + c_n) / den[:, None, None]
         return np.where(empty[:, None, None], old, cov)
