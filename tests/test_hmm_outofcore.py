@@ -491,3 +491,22 @@ def test_partial_fit_errors(sequences):
                        "batch: the model gives .*zero probability"):
         impossible.partial_fit(X, lengths)
     assert impossible.means_[0, 0] == 1e200    # unchanged
+
+
+@pytest.mark.parametrize("how", ["fit", "fit_chunks", "dask", "partial_fit"])
+def test_m_step_warnings_point_at_the_caller(da, how):
+    """A never-visited state keeps its parameters with a warning, reported
+    at the line that called the fit, whichever path ran."""
+    X = np.random.RandomState(0).normal(size=(100, 1))
+    m = GaussianHMM(2, init_params="", n_iter=2, covariance_type="full")
+    m.startprob_, m.transmat_ = np.array([1.0, 0.0]), np.eye(2)
+    m.means_, m.covars_ = np.array([[0.0], [1.0]]), np.ones((2, 1, 1))
+    fit = {"fit": lambda: m.fit(X),
+           "fit_chunks": lambda: m.fit_chunks(lambda: iter([X])),
+           "dask": lambda: m.fit(da.from_array(X)),
+           "partial_fit": lambda: m.partial_fit(X)}[how]
+    with pytest.warns(RuntimeWarning) as record:
+        fit()
+    text = " ".join(str(w.message) for w in record)
+    assert "no posterior weight" in text and "no expected transitions" in text
+    assert {w.filename for w in record} == {__file__}

@@ -1077,7 +1077,7 @@ n_features), default=0
         self._check_parameters()
         if _dask.is_dask_collection(X):
             with _config.threads(self.n_threads):
-                self._fit_dask(X, lengths)
+                self._fit_source(*self._dask_source(X, lengths))
             return self
         X = self._validate_X(X)
         N, D = X.shape
@@ -1160,8 +1160,11 @@ n_features), default=0
                              source.n_features)
         return self
 
-    def _fit_dask(self, X, lengths, init_size=100_000):
-        """Fit on a dask array whose row-blocks hold whole sequences."""
+    def _dask_source(self, X, lengths, init_size=100_000):
+        """Return :meth:`_fit_source`'s arguments for a dask array.
+
+        Every row-block of ``X`` must hold whole sequences.
+        """
         source = SequenceDaskSource(X, lengths, _check_lengths,
                                     estimator=type(self).__name__,
                                     nan_hint=_NAN_HINT)
@@ -1178,7 +1181,7 @@ n_features), default=0
             return source.map_sum(partial(_sequence_stats, ct, model,
                                           need_stats, want_xi))
 
-        self._fit_source(stats_fn, sample, N * D, D)
+        return stats_fn, sample, N * D, D
 
     def _fit_source(self, stats_fn, sample, n_values, D):
         """Run Baum-Welch on the core driver and commit the result.
