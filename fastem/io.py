@@ -225,12 +225,11 @@ def to_dict(model, metadata=None):
         # The float64 parameters the kernels use, not the attributes (a
         # float32 fit shows float32 attributes): loading gives bit-identical
         # predictions either way.
-        p = getattr(model, "_params", None)
-        if p is not None:
-            from fastem.families.gaussian import _covariances_for
-
-            arrays = (p.weights, p.means, _covariances_for(p),
-                      p.precisions_cholesky)
+        if hasattr(model, "export_state") and \
+                model.__sklearn_is_fitted__():
+            st = model.export_state()["params"]
+            arrays = (st["weights"], st["means"], st["covariances"],
+                      st["precisions_cholesky"])
         else:
             arrays = (model.weights_, model.means_, model.covariances_,
                       model.precisions_cholesky_)
@@ -543,8 +542,6 @@ _WEIGHTS_ATOL = 1e-6  # float32 fits normalize their weights to ~1e-7
 
 
 def _set_fitted(model, f):
-    from fastem.families.gaussian import GaussianParams
-
     for k in ("weights", "means", "covariances", "precisions_cholesky",
               "converged", "n_iter", "lower_bound"):
         if k not in f:
@@ -602,14 +599,17 @@ def _set_fitted(model, f):
     if dtype not in ("float64", "float32"):
         raise ModelFileError(f"dtype: expected 'float64' or 'float32', found "
                              f"{dtype!r}")
-    _commit(model, GaussianParams(weights, means, pc, ct, cov), dtype)
-    model.converged_ = converged
-    model.n_iter_ = n_iter
-    model.lower_bound_ = np.dtype(dtype).type(lower_bound)
-    model.lower_bounds_ = [float(v) for v in lower_bounds]
-    model.n_features_in_ = D
-    if names is not None:
-        model.feature_names_in_ = np.asarray(names, dtype=object)
+    state = {"params": {"weights": weights, "means": means,
+                        "precisions_cholesky": pc, "covariances": cov},
+             "dtype": dtype, "converged": converged, "n_iter": n_iter,
+             "lower_bound": lower_bound,
+             "lower_bounds": [float(v) for v in lower_bounds],
+             "n_features_in": D, "feature_names_in": names}
+    try:  # the model's public persistence protocol (MixtureModel)
+        model.import_state(state)
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"invalid fitted parameters: {_one_line(e)}") \
+            from None
 
 
 def _check_factors(ct, pc, cov, K, D):
@@ -679,11 +679,6 @@ def _features_fields(f, D):
                              + (f" of length {len(names)}"
                                 if isinstance(names, list) else ""))
     return n_features_in, names
-
-
-def _commit(model, params, dtype="float64"):
-    """Install ``params`` as the model's fitted parameters."""
-    model._set_params(params, np.dtype(dtype))
 
 
 def load(path, cls=None):
@@ -1017,8 +1012,6 @@ def from_sklearn(estimator, cls=None):
     fastem.GaussianMixture
         Same parameters and fitted attributes; predictions agree to rounding.
     """
-    from fastem.families.gaussian import GaussianParams
-
     if cls is None:
         from fastem.models.mixture import GaussianMixture as cls
     if not hasattr(estimator, "get_params") or not hasattr(estimator,
@@ -1029,24 +1022,26 @@ def from_sklearn(estimator, cls=None):
     known = set(cls().get_params())
     model = cls(**{k: v for k, v in params.items() if k in known})
     if hasattr(estimator, "weights_"):
-        ct = estimator.covariance_type
-        _commit(model, GaussianParams(
-            np.array(estimator.weights_, dtype=np.float64),
-            np.array(estimator.means_, dtype=np.float64),
-            np.array(estimator.precisions_cholesky_, dtype=np.float64), ct,
-            np.array(estimator.covariances_, dtype=np.float64)))
+        names = getattr(estimator, "feature_names_in_", None)
+        model.import_state({
+            "params": {
+                "weights": np.array(estimator.weights_, dtype=np.float64),
+                "means": np.array(estimator.means_, dtype=np.float64),
+                "precisions_cholesky": np.array(
+                    estimator.precisions_cholesky_, dtype=np.float64),
+                "covariances": np.array(estimator.covariances_,
+                                        dtype=np.float64)},
+            "dtype": "float64", "converged": bool(estimator.converged_),
+            "n_iter": int(estimator.n_iter_),
+            "lower_bound": float(estimator.lower_bound_),
+            "lower_bounds": [float(v) for v in
+                             getattr(estimator, "lower_bounds_", [])],
+            "n_features_in": int(getattr(estimator, "n_features_in_",
+                                         estimator.means_.shape[1])),
+            "feature_names_in": None if names is None else
+            [str(n) for n in names]})
         # The same precisions, not recomputed (they differ in the last bit).
         model.precisions_ = np.array(estimator.precisions_, dtype=np.float64)
-        model.converged_ = bool(estimator.converged_)
-        model.n_iter_ = int(estimator.n_iter_)
-        model.lower_bound_ = float(estimator.lower_bound_)
-        model.lower_bounds_ = [float(v) for v in
-                               getattr(estimator, "lower_bounds_", [])]
-        model.n_features_in_ = int(getattr(estimator, "n_features_in_",
-                                           estimator.means_.shape[1]))
-        if hasattr(estimator, "feature_names_in_"):
-            model.feature_names_in_ = np.asarray(estimator.feature_names_in_,
-                                                 dtype=object)
     return model
 
 

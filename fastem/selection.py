@@ -152,7 +152,7 @@ def from_standardized(model, mean, scale):
     """Return in original units a model fitted on ``(X - mean) / scale``.
 
     Builds a new fitted :class:`~fastem.GaussianMixture` (via its
-    ``_set_params``) whose density is that of ``model`` mapped back to the
+    ``import_state``) whose density is that of ``model`` mapped back to the
     original units: means ``means * scale + mean``, covariances
     ``cov * outer(scale, scale)`` (``'full'``, ``'tied'``) or
     ``cov * scale**2`` (``'diag'``), precisions and their Cholesky factors
@@ -185,13 +185,12 @@ def from_standardized(model, mean, scale):
         spherical covariance in standardized units is not spherical in the
         original units).
     """
-    from fastem.families.gaussian import GaussianParams, _covariances_for
     from fastem.models.mixture import GaussianMixture
 
-    model._check_is_fitted()
-    p = model._params
-    ct = p.covariance_type
-    D = np.asarray(p.means).shape[1]
+    st = model.export_state()  # raises NotFittedError when not fitted
+    p = st["params"]
+    ct = st["covariance_type"]
+    D = p["means"].shape[1]
     mean = np.asarray(mean, dtype=np.float64).reshape(-1)
     scale = np.asarray(scale, dtype=np.float64).reshape(-1)
     if mean.shape != (D,) or scale.shape != (D,):
@@ -200,8 +199,7 @@ def from_standardized(model, mean, scale):
     if not (np.all(scale > 0) and np.all(np.isfinite(scale))
             and np.all(np.isfinite(mean))):
         raise ValueError("scale must be positive and finite, mean finite.")
-    cov = np.asarray(_covariances_for(p), dtype=np.float64)
-    pc = np.asarray(p.precisions_cholesky, dtype=np.float64)
+    cov, pc = p["covariances"], p["precisions_cholesky"]
     if ct in ("full", "tied"):
         # U U^T = P  =>  (diag(1/s) U)(diag(1/s) U)^T = diag(1/s) P diag(1/s)
         cov = cov * np.outer(scale, scale)
@@ -217,16 +215,16 @@ def from_standardized(model, mean, scale):
                 "differ); use covariance_type='diag' (or 'full'/'tied').")
         cov = cov * scale[0] ** 2
         pc = pc / scale[0]
-    params = GaussianParams(np.array(p.weights, dtype=np.float64),
-                            np.asarray(p.means, dtype=np.float64) * scale
-                            + mean, pc, ct, cov)
-    new = GaussianMixture(**model.get_params(deep=False))
+    st["params"] = {"weights": p["weights"], "means": p["means"] * scale
+                    + mean, "precisions_cholesky": pc, "covariances": cov}
+    new = GaussianMixture(**dict(model.get_params(deep=False),
+                                 covariance_type=ct))
     for key, value in vars(model).items():
         if key.endswith("_") and not key.startswith("_"):
             setattr(new, key, value.copy() if hasattr(value, "copy")
                     else value)
-    new._set_params(params, getattr(model, "_fit_dtype", np.float64))
-    new._online = None
+    new.import_state(st)
+    new.set_params(covariance_type=model.covariance_type)
     shift = float(np.sum(np.log(scale)))
     if hasattr(model, "lower_bound_"):
         new.lower_bound_ = type(model.lower_bound_)(model.lower_bound_ - shift)

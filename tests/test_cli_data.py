@@ -467,21 +467,6 @@ def test_select_standardize_and_cv(capsys, tmp_path, scaled):
     one_line_error(rc, err, "--cv-folds", "--criterion cv")
 
 
-def test_fit_standardize_without_from_standardized(capsys, tmp_path, scaled,
-                                                  monkeypatch):
-    # the CLI's own mapping, for a fastem whose selection module lacks it
-    import fastem.selection
-
-    path = write_csv(tmp_path / "s.csv", scaled, header=("mm", "g"))
-    with_lib, _ = fit_json(capsys, path, "-k", 2, "--standardize")
-    monkeypatch.delattr(fastem.selection, "from_standardized", raising=False)
-    own, _ = fit_json(capsys, path, "-k", 2, "--standardize")
-    for key in ("means", "covariances", "weights"):
-        np.testing.assert_allclose(own[key], with_lib[key], rtol=1e-10)
-    for key in ("log_likelihood", "bic", "lower_bound"):
-        np.testing.assert_allclose(own[key], with_lib[key], rtol=1e-10)
-
-
 def test_info_shows_policy_and_standardization(capsys, tmp_path, Xnan):
     path = write_csv(tmp_path / "gaps.csv", Xnan)
     model = tmp_path / "m.json"

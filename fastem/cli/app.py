@@ -251,10 +251,8 @@ def _standardize(X):
 def _to_original_units(gm, mean, scale):
     """Map a model fitted on standardized data back to the original units.
 
-    Means ``means * scale + mean``, covariances scaled by
-    ``outer(scale, scale)`` (``scale**2`` for diag), precisions and their
-    Cholesky factors recomputed; ``lower_bound_`` shifted by the Jacobian
-    ``-sum(log(scale))``.
+    :func:`fastem.selection.from_standardized`; spherical models are refused
+    before the fit (``--standardize`` with ``--covariance spherical``).
 
     Parameters
     ----------
@@ -267,38 +265,9 @@ def _to_original_units(gm, mean, scale):
     GaussianMixture
         The model in original units.
     """
-    import numpy as np
+    from fastem.selection import from_standardized
 
-    from fastem.families.gaussian import (
-        GaussianParams,
-        _covariances_for,
-        compute_precision_cholesky,
-    )
-
-    try:
-        from fastem.selection import from_standardized
-    except ImportError:
-        from_standardized = None
-    if from_standardized is not None:
-        return from_standardized(gm, mean, scale)
-    p = gm._params
-    ct = p.covariance_type
-    cov = np.asarray(_covariances_for(p), dtype=np.float64)
-    if ct in ("full", "tied"):
-        cov = cov * np.outer(scale, scale)
-    elif ct == "diag":
-        cov = cov * scale ** 2
-    else:
-        raise CLIError("--standardize cannot give a 'spherical' model in the "
-                       "original units; use --covariance diag")
-    means = np.asarray(p.means, dtype=np.float64) * scale + mean
-    params = GaussianParams(np.asarray(p.weights, dtype=np.float64), means,
-                            compute_precision_cholesky(cov, ct), ct, cov)
-    gm._set_params(params, getattr(gm, "_fit_dtype", np.float64))
-    shift = float(np.sum(np.log(scale)))
-    gm.lower_bound_ = gm.lower_bound_ - shift
-    gm.lower_bounds_ = [b - shift for b in getattr(gm, "lower_bounds_", [])]
-    return gm
+    return from_standardized(gm, mean, scale)
 
 
 def _complete_rows(args, X):

@@ -607,7 +607,8 @@ class GaussianFamily:
     """
 
     name = "gaussian"
-    FIELDS = {"weights": 1, "means": 2, "precisions_cholesky": None}
+    FIELDS = {"weights": 1, "means": 2, "precisions_cholesky": None,
+              "covariances": None}
 
     def __init__(self, covariance_type="full", reg_covar=1e-6):
         self.covariance_type = covariance_type
@@ -664,14 +665,22 @@ class GaussianFamily:
     def to_fields(self, params):
         """Return the parameters as named float64 arrays (for saving)."""
         return {"weights": params.weights, "means": params.means,
-                "precisions_cholesky": params.precisions_cholesky}
+                "precisions_cholesky": params.precisions_cholesky,
+                "covariances": _covariances_for(params)}
 
     def from_fields(self, fields):
         """Return parameters from :meth:`to_fields`' arrays, validated."""
         w = np.asarray(fields["weights"], dtype=np.float64)
         m = np.asarray(fields["means"], dtype=np.float64)
         pc = np.asarray(fields["precisions_cholesky"], dtype=np.float64)
-        p = GaussianParams(w, m, pc, self.covariance_type)
+        cov = fields.get("covariances")
+        if cov is not None:
+            cov = np.asarray(cov, dtype=np.float64)
+            if cov.shape != pc.shape:
+                raise ValueError(
+                    f"'covariances' of shape {cov.shape} do not match "
+                    f"'precisions_cholesky' of shape {pc.shape}.")
+        p = GaussianParams(w, m, pc, self.covariance_type, cov)
         p.kernel_args()  # checks the shapes, naming them
         if not (np.all(np.isfinite(m)) and np.all(np.isfinite(pc))):
             raise ValueError("'means' and 'precisions_cholesky' must be "

@@ -706,15 +706,20 @@ class MixtureModel(BaseEstimator):
         Returns
         -------
         dict
-            ``params`` (the family's named float64 arrays), ``dtype``,
+            ``family`` (its name), ``covariance_type`` (the fitted layout,
+            or None), ``params`` (the family's named float64 arrays),
+            ``dtype``,
             ``converged``, ``n_iter``, ``lower_bound``, ``lower_bounds``,
             ``n_features_in`` and ``feature_names_in`` (or None).
         """
         self._check_is_fitted()
         names = getattr(self, "feature_names_in_", None)
+        family = self._family()
         return {
+            "family": family.name,
+            "covariance_type": getattr(family, "covariance_type", None),
             "params": {k: np.asarray(v, dtype=np.float64) for k, v in
-                       self._family().to_fields(self._params).items()},
+                       family.to_fields(self._params).items()},
             "dtype": str(self._fit_dtype),
             "converged": bool(self.converged_),
             "n_iter": int(self.n_iter_),
