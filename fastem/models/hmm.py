@@ -63,7 +63,8 @@ from fastem.models.mixture import (
     check_random_state,
 )
 
-__all__ = ["ConvergenceMonitor", "GaussianHMM", "HMMStats"]
+__all__ = ["ConvergenceMonitor", "GaussianHMM", "HMMStats",
+           "check_lengths"]
 
 _log = logging.getLogger("fastem.hmm")  # hmmlearn users look for fastem.hmm
 
@@ -251,11 +252,32 @@ def _short(values, n=6):
     return f"[{body}{', ...' if len(values) > n else ''}]"
 
 
-def _check_lengths(lengths, n_samples):
-    """Validate ``lengths``; return sequence start offsets (S + 1,) int64.
+def check_lengths(lengths, n_samples):
+    """Validate the sequence lengths of ``n_samples`` rows; return the offsets.
 
-    Every length is bounded (1 <= length <= n_samples) and the sum is taken
-    in Python integers, so huge lengths cannot wrap around in int64.
+    The check every :class:`GaussianHMM` method makes of its ``lengths``
+    argument.  Every length is bounded (1 <= length <= n_samples) and the
+    sum is taken in Python integers, so huge lengths cannot wrap around in
+    int64.
+
+    Parameters
+    ----------
+    lengths : array-like of int of shape (n_sequences,), or None
+        Lengths of the sequences, in the order of the rows; None is one
+        sequence of ``n_samples`` rows.
+    n_samples : int
+        Rows of the data the lengths describe.
+
+    Returns
+    -------
+    starts : ndarray of int64 of shape (n_sequences + 1,)
+        Offset of every sequence's first row, then ``n_samples``.
+
+    Raises
+    ------
+    ValueError
+        When the lengths are not positive integers summing to
+        ``n_samples``, saying which one is wrong.
     """
     if lengths is None:
         return np.array([0, n_samples], dtype=np.int64)
@@ -323,6 +345,9 @@ def _check_lengths(lengths, n_samples):
     return starts
 
 
+_check_lengths = check_lengths  # the former private name (tests, callers)
+
+
 def _memory_bound():
     """Bytes a single request may use: this machine's physical memory.
 
@@ -367,6 +392,22 @@ def _fill_covars(covars, covariance_type, K, D):
         out[:, idx, idx] = covars
         return out
     return np.asarray(covars)[:, None, None] * np.eye(D)[None]
+
+
+# The fields of export_state() that import_state() requires.
+_STATE_FIELDS = ("startprob", "transmat", "means", "covars")
+
+
+def _found(value):
+    """Describe ``value`` for a message ("found ...")."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = [type(v).__name__ for v in value if not isinstance(v, str)]
+        if items:
+            return f"a list of length {len(value)} holding {items[0]} items"
+        return f"a list of length {len(value)}"
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))}"
+    return f"{value!r:.60}"
 
 
 def _covars_shape(covariance_type, K, D):
@@ -721,6 +762,56 @@ n_features), default=0
         return getattr(self, "n_features", 1)
 
     # ------------------------------------------------------------ checks
+    def check_params(self, n_features=None):
+        """Raise a clear error if a constructor parameter is invalid.
+
+        ``fit`` runs the same checks first; this is for callers that build
+        a model without fitting it (:func:`fastem.load`, a configuration
+        file, a grid of models).
+
+        Parameters
+        ----------
+        n_features : int, optional
+            With it, the priors (``means_prior``, ``covars_prior``, ...) are
+            also checked against that many features (their shapes depend on
+            it); without it only what does not depend on the data is.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming the parameter, what was expected and what was found.
+        """
+        self._check_parameters()
+        if n_features is not None:
+            _check_int("n_features", n_features, 1)
+            self._priors(self.n_components, int(n_features))
+
+    def check_data(self, X, lengths=None):
+        """Validate observations and sequence lengths as :meth:`fit` does.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observations of all sequences, concatenated.
+        lengths : array-like of int of shape (n_sequences,), optional
+            Lengths of the sequences in ``X``; None means one sequence.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            C-contiguous float64 (float32 stays float32), finite, no value
+            beyond 1e150 in magnitude.
+        lengths : ndarray of int64 of shape (n_sequences,)
+
+        Raises
+        ------
+        ValueError
+            Naming the first bad row (NaN, infinite, huge values, ragged
+            rows) or the bad length (see :func:`check_lengths`).
+        """
+        X = self._validate_X(X)
+        return X, np.diff(check_lengths(lengths, X.shape[0]))
+
     def _check_parameters(self):
         _check_int("n_components", self.n_components, 1)
         for name, allowed in (("covariance_type", sorted(COVARIANCE_TYPES)),
@@ -965,6 +1056,15 @@ n_features), default=0
         starts from, those of every M-step and those ``score``/``predict``/
         ``sample`` use.
         """
+        sp, tm, means, _, pc = self._checked_params(p, D, fit_iter)
+        return self._make_model(sp, tm, means, pc)
+
+    def _checked_params(self, p, D, fit_iter=None):
+        """Check the parameters in ``p`` (:meth:`_validated_model`'s rule).
+
+        Returns ``(startprob, transmat, means, covars, precision factors)``
+        as float64 arrays, the covariances in the type's own layout.
+        """
         K = self.n_components
         try:
             sp, tm = self._check_probabilities(p["startprob_"], p["transmat_"],
@@ -984,7 +1084,7 @@ n_features), default=0
             raise
         covars = self._covars_layout(_float_array("covars_", p["_covars_"]))
         pc = self._check_covars(covars, D, fit_iter)
-        return self._make_model(sp, tm, means, pc)
+        return sp, tm, means, covars, pc
 
     def _make_model(self, sp, tm, means, pc):
         K = means.shape[0]
@@ -1081,7 +1181,7 @@ n_features), default=0
             return self
         X = self._validate_X(X)
         N, D = X.shape
-        starts = _check_lengths(lengths, N)
+        starts = check_lengths(lengths, N)
         self._check_means_init_rows(N)
         self._check_fit_memory(N, starts)
         source = SequenceArraySource(X, starts)
@@ -1165,7 +1265,7 @@ n_features), default=0
 
         Every row-block of ``X`` must hold whole sequences.
         """
-        source = SequenceDaskSource(X, lengths, _check_lengths,
+        source = SequenceDaskSource(X, lengths, check_lengths,
                                     estimator=type(self).__name__,
                                     nan_hint=_NAN_HINT)
         N, D = source.n_rows, source.n_features
@@ -1253,7 +1353,7 @@ n_features), default=0
     def _check_chunk(self, X, lengths, n_features, row0):
         """Validate one chunk of whole sequences; return ``(X, starts)``."""
         X = self._validate_X(X, n_features, row_offset=row0)
-        return X, _check_lengths(lengths, X.shape[0])
+        return X, check_lengths(lengths, X.shape[0])
 
     def _needs_data_init(self):
         """Whether the initialization reads the data ('m' or 'c' to make)."""
@@ -1320,7 +1420,7 @@ n_features), default=0
         X = self._validate_X(X, D)
         N, D = X.shape
         K = self.n_components
-        starts = _check_lengths(lengths, N)
+        starts = check_lengths(lengths, N)
         self._check_fit_memory(N, starts)
         priors = self._priors(K, D)
         online = getattr(self, "_online", None)
@@ -1425,7 +1525,7 @@ n_features), default=0
         X = self._validate_X(X)
         N, D = X.shape
         if lengths is not None:
-            _check_lengths(np.atleast_1d(lengths), N)
+            check_lengths(np.atleast_1d(lengths), N)
         self._check_means_init_rows(N)
         with _config.threads(self.n_threads):
             p = self._initial_params(X)
@@ -1611,7 +1711,7 @@ n_features), default=0
         D = shape[-1] if shape else 1
         X = self._validate_X(X, D)
         N = X.shape[0]
-        starts = _check_lengths(lengths, N)
+        starts = check_lengths(lengths, N)
         K = self.n_components
         rows = _plan_groups(starts) is None
         _check_memory(8 * N * K * (n_arrays + (3 if rows else 0)),
@@ -1707,7 +1807,7 @@ n_features), default=0
                 f"{algorithm!r:.80}.")
         if algorithm == "map":
             _, post = self.score_samples(X, lengths)
-            starts = _check_lengths(lengths, post.shape[0])
+            starts = check_lengths(lengths, post.shape[0])
             best = post.max(axis=1)
             log_prob = 0.0
             for a, b in zip(starts[:-1], starts[1:]):
@@ -1856,6 +1956,241 @@ n_features), default=0
 
         return load(path, cls=cls)
 
+    # ------------------------------------------------------ persistence
+    def export_state(self):
+        """Return the model's parameters and fit record as plain values.
+
+        What :func:`fastem.save` writes: the fields of the ``"fitted"``
+        object of the file format (version 1, see :mod:`fastem.io`), before
+        JSON encoding.  The parameters are checked as :meth:`predict` checks
+        them, so the state is always one :meth:`import_state` accepts.
+
+        Returns
+        -------
+        dict
+            ``startprob`` (n_components,), ``transmat`` (n_components,
+            n_components), ``means`` (n_components, n_features) and
+            ``covars`` in the covariance type's own layout ((n_components,)
+            spherical, (n_components, n_features) diag, (n_components,
+            n_features, n_features) full, (n_features, n_features) tied):
+            float64 copies; ``n_features_in`` (int); ``feature_names_in``
+            (list of str, or None); ``monitor``: ``{"history": list of
+            float, "iter": int, "converged": bool}`` from ``monitor_``, or
+            None when the model has none (parameters set by hand).
+
+        Raises
+        ------
+        NotFittedError
+            When one of the four parameters is not set.
+        ValueError
+            When the parameters set are not usable (the message says which
+            and why).
+        """
+        self._check_is_fitted()
+        shape = np.shape(self.means_)
+        D = int(shape[-1]) if shape else 1
+        sp, tm, means, covars, _ = self._checked_params(
+            {name: getattr(self, name) for name in
+             ("startprob_", "transmat_", "means_", "_covars_")}, D)
+        mon = getattr(self, "monitor_", None)
+        monitor = None
+        if mon is not None and hasattr(mon, "history"):
+            history = [float(v) for v in mon.history]
+            monitor = {"history": history,
+                       "iter": int(getattr(mon, "iter", len(history))),
+                       "converged": bool(mon.converged)}
+        names = getattr(self, "feature_names_in_", None)
+        return {
+            "startprob": np.array(sp, dtype=np.float64),
+            "transmat": np.array(tm, dtype=np.float64),
+            "means": np.array(means, dtype=np.float64),
+            "covars": np.array(covars, dtype=np.float64),
+            "n_features_in": D,
+            "feature_names_in": None if names is None else
+            [str(n) for n in names],
+            "monitor": monitor,
+        }
+
+    def import_state(self, state):
+        """Install a state from :meth:`export_state`, after checking all of it.
+
+        Every field is checked before anything is installed (on an error
+        the model is unchanged): the shapes against ``n_components`` and
+        the covariance type, the probabilities (non-negative, summing to 1),
+        the covariances under the rule of the ``covars_`` setter (finite,
+        positive; full and tied symmetric positive definite), ``n_features_in``
+        and ``feature_names_in`` against the means, the monitor's history,
+        and the priors against the number of features.  The running
+        statistics of :meth:`partial_fit` are dropped (they belong to the
+        previous parameters).
+
+        Parameters
+        ----------
+        state : dict
+            ``startprob``, ``transmat``, ``means``, ``covars`` (required;
+            array-likes in :meth:`export_state`'s shapes), and optionally
+            ``n_features_in``, ``feature_names_in`` and ``monitor`` (its
+            ``history``, ``iter`` and ``converged``; the installed
+            ``monitor_`` is a :class:`ConvergenceMonitor` with the model's
+            ``tol``, ``n_iter`` and ``verbose``, so ``converged`` follows
+            from those).
+
+        Returns
+        -------
+        self : GaussianHMM
+
+        Raises
+        ------
+        ValueError
+            Whose message starts with the field that is wrong
+            (``"startprob: expected a sum of 1, found 0.9"``), or with
+            ``"invalid parameter:"`` for a prior that does not fit the
+            number of features.  A covariance that is not positive
+            definite raises :class:`~fastem.stats.ComponentCollapseError`
+            (a ValueError).
+        TypeError
+            When ``state`` is not a dict, or a constructor parameter has the
+            wrong type.
+        """
+        self._check_parameters()
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict (from export_state()), "
+                            f"got {type(state).__name__}.")
+        missing = [k for k in _STATE_FIELDS if k not in state]
+        if missing:
+            raise ValueError(f"the state lacks the field(s) {missing}; "
+                             "pass a dict from export_state().")
+        K = self.n_components
+        ct = self.covariance_type
+        sp = _float_array("startprob", state["startprob"])
+        if sp.ndim != 1:
+            raise ValueError(f"startprob: expected shape ({K},) "
+                             f"(n_components={K}), found {sp.shape}")
+        if sp.shape[0] != K:
+            raise ValueError(f"startprob: {sp.shape[0]} values do not match "
+                             f"parameter n_components={K}")
+        bad = sp[~(np.isfinite(sp) & (sp >= 0))]
+        if bad.size:
+            raise ValueError(f"startprob: expected finite non-negative "
+                             f"values, found {float(bad[0])!r}")
+        if not np.isclose(sp.sum(), 1.0):  # the setter's own tolerance
+            raise ValueError(f"startprob: expected a sum of 1, found "
+                             f"{float(sp.sum())!r}")
+        tm = _float_array("transmat", state["transmat"])
+        if tm.shape != (K, K):
+            raise ValueError(f"transmat: expected shape ({K}, {K}) "
+                             f"(n_components={K}), found {tm.shape}")
+        bad = tm[~(np.isfinite(tm) & (tm >= 0))]
+        if bad.size:
+            raise ValueError(f"transmat: expected finite non-negative "
+                             f"values, found {float(bad[0])!r}")
+        rows = tm.sum(axis=1)
+        badrows = np.flatnonzero(~np.isclose(rows, 1.0))
+        if badrows.size:
+            r = int(badrows[0])
+            raise ValueError(f"transmat: expected rows summing to 1, row {r} "
+                             f"sums to {float(rows[r])!r}")
+        means = _float_array("means", state["means"])
+        if means.ndim >= 1 and means.shape[0] != K:
+            raise ValueError(f"means: {means.shape[0]} rows do not match "
+                             f"parameter n_components={K}")
+        if means.ndim != 2:
+            raise ValueError(f"means: expected shape (n_components, "
+                             f"n_features), found {means.shape}")
+        D = means.shape[1]
+        if D < 1:
+            raise ValueError("means: expected at least one feature, found "
+                             "empty rows")
+        if not np.all(np.isfinite(means)):
+            raise ValueError("means: expected finite values, found NaN or "
+                             "infinity")
+        cv = _float_array("covars", state["covars"])
+        shape = _covars_shape(ct, K, D)
+        if cv.shape != shape:
+            raise ValueError(
+                f"covars of shape {cv.shape} do not match covariance_type "
+                f"{ct!r} with {K} states and {D} features (expected {shape})")
+        try:  # GaussianHMM's one rule for usable covariances
+            self._check_covars(cv, D)
+        except ValueError as e:
+            cls = (ComponentCollapseError if isinstance(
+                e, ComponentCollapseError) else ValueError)
+            raise cls(f"covars: {e}") from None
+        n_in = state.get("n_features_in", D)
+        if isinstance(n_in, (bool, np.bool_)) or not isinstance(
+                n_in, numbers.Integral) or n_in != D:
+            raise ValueError(f"n_features_in: expected {D} (the number of "
+                             f"columns of means), found {_found(n_in)}")
+        names = state.get("feature_names_in")
+        if names is not None:
+            if not isinstance(names, (list, tuple, np.ndarray)) or \
+                    np.ndim(names) != 1 or not all(
+                        isinstance(n, str) for n in names):
+                raise ValueError(f"feature_names_in: expected None or a list "
+                                 f"of {D} strings, found {_found(names)}")
+            if len(names) != D:
+                raise ValueError(f"feature_names_in: expected None or a list "
+                                 f"of {D} strings, found a list of length "
+                                 f"{len(names)}")
+        monitor = state.get("monitor")
+        history = None
+        if monitor is not None:
+            if not isinstance(monitor, dict):
+                raise ValueError(f"monitor: expected a dict (history, iter, "
+                                 f"converged) or None, found "
+                                 f"{_found(monitor)}")
+            history = _float_array("monitor.history",
+                                   monitor.get("history", []))
+            if history.ndim != 1:
+                raise ValueError(f"monitor.history: expected a list of "
+                                 f"log-likelihoods, found shape "
+                                 f"{history.shape}")
+            if not np.all(np.isfinite(history)):
+                raise ValueError("monitor.history: expected finite "
+                                 "log-likelihoods, found NaN or infinity")
+            it = monitor.get("iter", history.size)
+            if isinstance(it, (bool, np.bool_)) or not isinstance(
+                    it, numbers.Integral) or it != history.size:
+                raise ValueError(f"monitor.iter: expected {history.size} (the "
+                                 f"length of monitor.history), found "
+                                 f"{_found(it)}")
+            conv = monitor.get("converged", False)
+            if not isinstance(conv, (bool, np.bool_)):
+                raise ValueError(f"monitor.converged: expected True or False, "
+                                 f"found {_found(conv)}")
+        try:  # the priors, now that n_features is known
+            self._priors(K, D)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"invalid parameter: {e}") from None
+        p = {"startprob_": sp, "transmat_": tm, "means_": means,
+             "_covars_": cv}
+        try:  # what predict checks, all together
+            self._validated_model(p, D)
+        except ValueError as e:
+            raise ValueError(f"invalid model: {e}") from None
+        # install (nothing above changed the model)
+        self.startprob_ = np.array(sp, dtype=np.float64)
+        self.transmat_ = np.array(tm, dtype=np.float64)
+        self.means_ = np.array(means, dtype=np.float64)
+        self._covars_ = np.array(cv, dtype=np.float64)
+        self.n_features = self.n_features_in_ = D
+        if names is not None:
+            self.feature_names_in_ = np.asarray(list(names), dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        if history is not None:
+            mon = ConvergenceMonitor(self.tol, self.n_iter, self.verbose)
+            mon.history.extend(float(v) for v in history)
+            mon.iter = int(history.size)
+            self.monitor_ = mon
+        elif hasattr(self, "monitor_"):
+            del self.monitor_
+        self._online = None
+        for name in ("n_batches_", "batch_log_likelihood_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        return self
+
     # ----------------------------------------------------- model checks
     def get_stationary_distribution(self):
         """Stationary distribution of the states (left eigenvector of transmat_).
@@ -1883,9 +2218,45 @@ n_features), default=0
                       "full": K * D * (D + 1) // 2,
                       "tied": D * (D + 1) // 2}[self.covariance_type]}
 
+    def n_parameters(self, n_features=None):
+        """Free scalar parameters of the model (hmmlearn's count, for BIC/AIC).
+
+        The start distribution, the transitions, the means and the
+        covariances, whatever ``params`` says (as hmmlearn counts them).
+
+        Parameters
+        ----------
+        n_features : int, optional
+            Count for this many features; the model then need not be fitted
+            (for instance to fill a table of models before fitting them).
+            Default: the features of ``means_``.
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        NotFittedError
+            Without ``n_features``, when ``means_`` is not set.
+        """
+        if n_features is None:
+            if not hasattr(self, "means_"):
+                raise not_fitted_error(type(self).__name__)
+            shape = np.shape(self.means_)
+            D = shape[-1] if shape else 1
+        else:
+            _check_int("n_features", n_features, 1)
+            D = int(n_features)
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, "
+                f"got {self.covariance_type!r}.")
+        return int(sum(self._n_fit_scalars_per_param(D).values()))
+
     def _n_parameters(self):
-        return sum(self._n_fit_scalars_per_param(
-            np.shape(self.means_)[-1]).values())
+        # hmmlearn's private name, which its users call
+        return self.n_parameters()
 
     def aic(self, X, lengths=None):
         """Akaike information criterion ``-2 log L + 2 p`` (lower is better).
@@ -1899,7 +2270,7 @@ n_features), default=0
         -------
         float
         """
-        return -2 * self.score(X, lengths) + 2 * self._n_parameters()
+        return -2 * self.score(X, lengths) + 2 * self.n_parameters()
 
     def bic(self, X, lengths=None):
         """Bayesian information criterion ``-2 log L + p log n`` (lower is better).
@@ -1914,4 +2285,4 @@ n_features), default=0
         float
         """
         return (-2 * self.score(X, lengths)
-                + self._n_parameters() * np.log(len(X)))
+                + self.n_parameters() * np.log(len(X)))
