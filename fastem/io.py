@@ -773,31 +773,20 @@ def _hmm_to_dict(model, metadata):
 
     params = {k: _hmm_param_value(k, v) for k, v in model.get_params().items()}
     fitted = None
-    if model._is_set():
-        D = int(np.shape(model.means_)[-1])
-        try:
-            model._model(D)  # the checks predict makes: a usable model
+    if model.__sklearn_is_fitted__():
+        try:  # the model's persistence protocol; checked as predict checks
+            st = model.export_state()
         except ValueError as e:
             raise ValueError(f"cannot save this GaussianHMM: its parameters "
                              f"are not usable: {_one_line(e)}") from None
-        mon = getattr(model, "monitor_", None)
-        monitor = None
-        if mon is not None and hasattr(mon, "history"):
-            history = [float(v) for v in mon.history]
-            monitor = {"history": _encode(history),
-                       "iter": int(getattr(mon, "iter", len(history))),
-                       "converged": bool(mon.converged)}
-        names = getattr(model, "feature_names_in_", None)
-        fitted = {
-            "startprob": _encode(model.startprob_),
-            "transmat": _encode(model.transmat_),
-            "means": _encode(model.means_),
-            "covars": _encode(model._covars_),
-            "n_features_in": D,
-            "feature_names_in": None if names is None else [str(n) for n in
-                                                            names],
-            "monitor": monitor,
-        }
+        mon = st["monitor"]
+        fitted = {k: _encode(st[k]) for k in _HMM_FIELDS}
+        fitted.update(
+            n_features_in=int(st["n_features_in"]),
+            feature_names_in=st["feature_names_in"],
+            monitor=None if mon is None else {
+                "history": _encode(mon["history"]), "iter": int(mon["iter"]),
+                "converged": bool(mon["converged"])})
     return {"format": HMM_FORMAT, "format_version": FORMAT_VERSION,
             "fastem_version": __version__, "params": params, "fitted": fitted,
             "metadata": dict(metadata or {})}
@@ -846,7 +835,7 @@ def _hmm_from_dict(d, cls):
                              f"integer or null, found {_what(n_threads)}")
     model = cls(**kwargs)
     try:  # the estimator's own checks (not n_threads, as for mixtures)
-        model._check_parameters()
+        model.check_params()
     except (TypeError, ValueError) as e:
         raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
     if n_threads is not None:
@@ -857,100 +846,36 @@ def _hmm_from_dict(d, cls):
 
 
 def _hmm_set_fitted(model, f):
-    from fastem.models.hmm import ConvergenceMonitor, _covars_shape
+    """Decode the ``fitted`` object and install it with ``import_state``.
 
+    This reads the JSON (the fields present, arrays of the right depth);
+    the model's :meth:`~fastem.GaussianHMM.import_state` checks the values
+    and names the field that is wrong.
+    """
     for k in _HMM_FIELDS:
         if k not in f:
             raise ModelFileError(f"model file lacks fitted field {k!r}")
-    K = model.n_components
-    ct = model.covariance_type
-    sp = _array(f["startprob"], "startprob", 1)
-    if sp.shape != (K,):
-        raise ModelFileError(f"startprob: {sp.shape[0]} values do not match "
-                             f"parameter n_components={K}")
-    bad = sp[~(np.isfinite(sp) & (sp >= 0))]
-    if bad.size:
-        raise ModelFileError(f"startprob: expected finite non-negative "
-                             f"values, found {float(bad[0])!r}")
-    if not np.isclose(sp.sum(), 1.0):  # GaussianHMM's own tolerance
-        raise ModelFileError(f"startprob: expected a sum of 1, found "
-                             f"{float(sp.sum())!r}")
-    tm = _array(f["transmat"], "transmat", 2)
-    if tm.shape != (K, K):
-        raise ModelFileError(f"transmat: expected shape ({K}, {K}) "
-                             f"(n_components={K}), found {tm.shape}")
-    bad = tm[~(np.isfinite(tm) & (tm >= 0))]
-    if bad.size:
-        raise ModelFileError(f"transmat: expected finite non-negative "
-                             f"values, found {float(bad[0])!r}")
-    rows = tm.sum(axis=1)
-    badrows = np.flatnonzero(~np.isclose(rows, 1.0))
-    if badrows.size:
-        r = int(badrows[0])
-        raise ModelFileError(f"transmat: expected rows summing to 1, row {r} "
-                             f"sums to {float(rows[r])!r}")
-    means = _array(f["means"], "means", 2)
-    if means.shape[0] != K:
-        raise ModelFileError(f"means: {means.shape[0]} rows do not match "
-                             f"parameter n_components={K}")
-    D = means.shape[1]
-    if D < 1:
-        raise ModelFileError("means: expected at least one feature, found "
-                             "empty rows")
-    if not np.all(np.isfinite(means)):
-        raise ModelFileError("means: expected finite values, found NaN or "
-                             "infinity")
-    shape = _covars_shape(ct, K, D)
-    cv = _array(f["covars"], "covars", len(shape))
-    if cv.shape != shape:
-        raise ModelFileError(
-            f"covars of shape {cv.shape} do not match covariance_type "
-            f"{ct!r} with {K} states and {D} features (expected {shape})")
-    try:  # GaussianHMM's one rule for usable covariances
-        model._check_covars(cv, D)
-    except ValueError as e:
-        raise ModelFileError(f"covars: {_one_line(e)}") from None
-    n_features_in, names = _features_fields(f, D)
+    ndim = len(_SHAPES[model.covariance_type](1, 1))
+    state = {"startprob": _array(f["startprob"], "startprob", 1),
+             "transmat": _array(f["transmat"], "transmat", 2),
+             "means": _array(f["means"], "means", 2),
+             "covars": _array(f["covars"], "covars", ndim)}
+    for k in ("n_features_in", "feature_names_in"):
+        if k in f:
+            state[k] = f[k]
     monitor = f.get("monitor")
-    history = None
     if monitor is not None:
         if not isinstance(monitor, dict):
             raise ModelFileError(f"monitor: expected an object or null, found "
                                  f"{_what(monitor)}")
-        history = _array(monitor.get("history", []), "monitor.history", 1)
-        if not np.all(np.isfinite(history)):
-            raise ModelFileError("monitor.history: expected finite "
-                                 "log-likelihoods, found NaN or infinity")
-        it = monitor.get("iter", history.size)
-        if isinstance(it, bool) or not isinstance(it, int) or \
-                it != history.size:
-            raise ModelFileError(f"monitor.iter: expected {history.size} (the "
-                                 f"length of monitor.history), found "
-                                 f"{_what(it)}")
-        conv = monitor.get("converged", False)
-        if not isinstance(conv, bool):
-            raise ModelFileError(f"monitor.converged: expected true or false, "
-                                 f"found {_what(conv)}")
-    try:  # the priors, now that n_features is known
-        model._priors(K, D)
+        state["monitor"] = {
+            **{k: monitor[k] for k in ("iter", "converged") if k in monitor},
+            "history": _array(monitor.get("history", []), "monitor.history",
+                              1)}
+    try:
+        model.import_state(state)
     except (TypeError, ValueError) as e:
-        raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
-    model.startprob_ = sp
-    model.transmat_ = tm
-    model.means_ = means
-    model._covars_ = cv
-    model.n_features = model.n_features_in_ = D
-    if names is not None:
-        model.feature_names_in_ = np.asarray(names, dtype=object)
-    if history is not None:
-        mon = ConvergenceMonitor(model.tol, model.n_iter, model.verbose)
-        mon.history.extend(float(v) for v in history)
-        mon.iter = int(history.size)
-        model.monitor_ = mon
-    try:  # what predict checks, all together
-        model._model(D)
-    except ValueError as e:
-        raise ModelFileError(f"invalid model: {_one_line(e)}") from None
+        raise ModelFileError(_one_line(e)) from None
 
 
 # ------------------------------------------------------------ scikit-learn
