@@ -135,9 +135,9 @@ def sequence_folds(lengths, n_samples, cv, random_state=None):
         scored as one sequence.
     """
     from fastem.models.base import check_random_state
-    from fastem.models.hmm import _check_lengths
+    from fastem.models.hmm import check_lengths
 
-    starts = [int(s) for s in _check_lengths(lengths, int(n_samples))]
+    starts = [int(s) for s in check_lengths(lengths, int(n_samples))]
     if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2:
         raise ValueError(f"cv must be an int >= 2, got {cv!r}.")
     cv = int(cv)
@@ -280,7 +280,7 @@ def select_states(X, lengths=None, n_components=range(1, 6),
     >>> print(res.table())                                  # doctest: +SKIP
     """
     from fastem._validation import check_array
-    from fastem.models.hmm import GaussianHMM, _check_lengths
+    from fastem.models.hmm import GaussianHMM
 
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {list(CRITERIA)}, got "
@@ -299,12 +299,12 @@ def select_states(X, lengths=None, n_components=range(1, 6),
     seed = _seed(random_state)
     n_threads = kwargs.pop("n_threads", None)
     probe = GaussianHMM(**kwargs)
-    probe._check_parameters()  # a typo is an error, not a grid of failures
-    X = probe._validate_X(X)
+    probe.check_params()  # a typo is an error, not a grid of failures
+    X, lens = probe.check_data(X, lengths)
     X = check_array(X, estimator="select_states", min_samples=2)
     N, D = X.shape
-    starts = [int(s) for s in _check_lengths(lengths, N)]
-    lens = [b - a for a, b in zip(starts[:-1], starts[1:])]
+    lens = [int(n) for n in lens]
+    starts = [0] + np.cumsum(lens).tolist()
     folds = None
     if cv is not None:
         folds = sequence_folds(lens, N, cv, seed)
@@ -321,8 +321,7 @@ def select_states(X, lengths=None, n_components=range(1, 6),
     grid = [(k, t) for t in types for k in ks]
 
     def n_params(k, t):
-        hmm = GaussianHMM(k, covariance_type=t)
-        return int(sum(hmm._n_fit_scalars_per_param(D).values()))
+        return GaussianHMM(k, covariance_type=t).n_parameters(n_features=D)
 
     def run(k, t):
         params = dict(kwargs, n_components=k, covariance_type=t,

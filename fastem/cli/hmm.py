@@ -440,7 +440,7 @@ def _quality(m, X, lengths):
     import numpy as np
 
     ll = float(m.score(X, lengths))
-    p = int(m._n_parameters())
+    p = int(m.n_parameters())
     n = X.shape[0]
     return {"log_likelihood": ll, "bic": -2 * ll + p * np.log(n),
             "aic": -2 * ll + 2 * p, "n_parameters": p}
