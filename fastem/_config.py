@@ -142,6 +142,60 @@ def get_num_threads():
     return numba.config.NUMBA_NUM_THREADS if n is None else n
 
 
+_POOL = []
+_POOL_LOCK = threading.Lock()
+
+
+def _pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numba
+
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(
+                max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                thread_name_prefix="fastem"))
+        return _POOL[0]
+
+
+def run_workers(fn, args, n_tasks):
+    """Run ``fn(*args)`` on the caller's thread count, the caller included.
+
+    For kernels written as a serial ``nogil`` worker that takes chunks from
+    a shared atomic counter (a work queue) and writes per-chunk partials:
+    ``min(n_tasks, numba.get_num_threads())`` copies run at once -- the
+    calling thread and ``n - 1`` threads of a process-wide pool -- and this
+    returns when all have.  A copy that starts after the queue is empty
+    returns at once, so a busy pool (fits running in other threads) costs
+    time, never correctness.  The thread count comes from :class:`threads`
+    (numba's per-thread setting); results do not depend on it.  Without the
+    JIT (``NUMBA_DISABLE_JIT=1``) the counter is not atomic, so everything
+    runs in the calling thread.
+
+    Parameters
+    ----------
+    fn : callable
+        The worker (a numba dispatcher compiled with ``nogil=True``).
+    args : tuple
+        Its arguments, shared by every copy.
+    n_tasks : int
+        Chunks in the queue (no more copies than that).
+    """
+    import numba
+
+    n = min(int(n_tasks), numba.get_num_threads())
+    if n <= 1 or numba.config.DISABLE_JIT:
+        fn(*args)
+        return
+    futures = [_pool().submit(fn, *args) for _ in range(n - 1)]
+    try:
+        fn(*args)
+    finally:
+        for f in futures:
+            f.result()
+
+
 _LAUNCH_LOCK = threading.RLock()
 _DEPTH = threading.local()
 

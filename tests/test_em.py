@@ -528,7 +528,7 @@ compiled = [f"{m.__name__}.{n}"
             for m in (fastem.kernels.gaussian, fastem.kernels.kmeans)
             for n, f in vars(m).items()
             if isinstance(f, CPUDispatcher) and f.signatures]
-assert fastem.kernels.gaussian._em_pass.signatures == []
+assert fastem.kernels.gaussian._SPECIALIZED[0]["_t_em_worker"].signatures == []
 print("compiled:", compiled)
 print("OK")
 """

@@ -38,12 +38,13 @@ and ``_reduce`` with the layout ``code`` as their first argument remain, as
 run-time dispatchers over the four layouts (the HMM kernels use them).
 """
 
+import functools
 import types
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from fastem._config import BLOCK_PAD, JIT, JIT_NO_REASSOC, PJIT
+from fastem._config import BLOCK_PAD, JIT, JIT_NO_REASSOC, run_workers
 from fastem.kernels import fastmath as _fm
 
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
@@ -787,38 +788,30 @@ def _write_rows(lp, lse, nb, order, start, out_lse, out_resp, out_label):
             out_label[order[start + i] if ordered else start + i] = best
 
 
-@_layout_template(PJIT)
-def _t_em_pass(X, sw, means, prec, logconst, ref, n_chunks, block,
-               want_stats, out_lse, out_resp, out_label, s_rows):
-    """One parallel pass: log-densities, logsumexp, responsibilities, statistics.
+@_layout_template(JIT)
+def _t_em_worker(next_chunk, X, sw, ref, wmeans, wprec, wlogc, wref,
+                 n_chunks, block, want_stats, out_lse, out_resp, out_label,
+                 p_nk, p_sums, p_scatter, p_ll, p_ws):
+    """One worker of the E-step pass: chunks from the queue until none is left.
 
-    Parameters are described in the module docstring.  ``sw`` holds sample
-    weights (length 0 means all ones).  ``out_lse`` (N,), ``out_resp`` (N, K)
-    and ``out_label`` (N,) are written when they have a non-zero length.
-    ``s_rows`` is the number of rows of ``scatter`` (1 for tied, else K) and
-    its last two dimensions are inferred from the layout.
-
-    Returns
-    -------
-    nk, sums, scatter, loglik, weight_sum
+    Serial code (``nogil``): :func:`_em_pass_layout` runs it on as many
+    threads as the caller's thread setting allows
+    (:func:`fastem._config.run_workers`), each taking the next chunk from
+    the shared counter ``next_chunk``, so a thread that starts late or runs
+    slow takes fewer chunks.  A chunk's partial statistics go to its own
+    slot of ``p_*``, whichever thread computed them, and are reduced in
+    chunk order by :func:`_t_em_finish`: the result does not depend on the
+    thread count.  (Python threads rather than a numba ``prange``: the
+    parallel-loop lowering cost about 9 s of the full layout's cold
+    compile.)
     """
     _fm.wide_simd()
+    if _fm.fetch_add(next_chunk, 0) >= n_chunks:
+        return  # queue empty: skip the scratch allocations
     N, D = X.shape
-    K = means.shape[0]
-    # (statements, not a conditional expression: numba 0.61 miscompiled
-    # this function's parallel loop once the expression's branches on
-    # LAYOUT were pruned)
-    sd1 = 1
-    if SQUARE:
-        sd1 = D
-    p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, s_rows,
-                                                    sd1)
-    # The E-step arithmetic runs in X's precision (float32 data: float32
-    # log-densities and exponentials, twice the SIMD lanes); the statistics
-    # are totalled in float64 either way (diag-type moments after block sums
-    # in X's precision about wref, see _block_accumulate / _shift_moments).
-    wmeans, wprec, wlogc = _work_params(X, means, prec, logconst)
-    wref = ref.astype(X.dtype)
+    K = wmeans.shape[0]
+    s_rows = p_scatter.shape[1]
+    sd1 = p_scatter.shape[2]
     one = _fm.typed(1.0, X)
     has_w = sw.shape[0] > 0
     w_lse = out_lse.shape[0] > 0
@@ -826,79 +819,74 @@ def _t_em_pass(X, sw, means, prec, logconst, ref, n_chunks, block,
     w_label = out_label.shape[0] > 0
     w_out = w_lse or w_resp or w_label
     no_order = np.empty(0, np.int64)
-    # A work queue: the first iteration a thread runs takes chunks from a
-    # shared counter until none is left, and its later iterations find the
-    # queue empty.  A chunk's partial statistics go to its own slot, whichever
-    # thread computed them.  (The thread count is not read here: numba's
-    # get_num_threads would keep this kernel out of the disk cache.)
-    next_chunk = np.zeros(1, np.int64)
-    for _ in prange(n_chunks):
-        _fm.wide_simd()
-        if _fm.fetch_add(next_chunk, 0) >= n_chunks:
-            continue  # queue empty: skip the scratch allocations
-        # rows of the 2-D scratch are padded so that they are not 4 KiB
-        # apart (cache-set conflicts and 4K aliasing between rows)
-        xt = np.empty((D, block + BLOCK_PAD), X.dtype)
-        dtw = np.empty((D, block + BLOCK_PAD), X.dtype)
-        lp = np.empty((K, block + BLOCK_PAD), X.dtype)
-        m = np.empty(block, X.dtype)
-        s = np.empty(block, X.dtype)
-        t = np.empty(block, X.dtype)
-        q = np.empty(block, X.dtype)
-        dt = np.empty((D, block + BLOCK_PAD))
-        wd = np.empty((D, block + BLOCK_PAD))
-        wr = np.empty(block, X.dtype)
-        lse = np.empty(block)
-        wb = np.ones(block, X.dtype)
-        nk = np.empty(K)
-        sums = np.empty((K, D))
-        scatter = np.empty((s_rows, sd1, D))
-        while True:
-            c = _fm.fetch_add(next_chunk, 1)
-            if c >= n_chunks:
-                break
-            start = c * N // n_chunks
-            stop = (c + 1) * N // n_chunks
-            nk[:] = 0.0
-            sums[:] = 0.0
-            scatter[:] = 0.0
-            ll = 0.0
-            ws = 0.0
-            for b0 in range(start, stop, block):
-                nb = min(block, stop - b0)
-                _load_block(X, b0, nb, xt)
-                _t_block_logp(xt, nb, wmeans, wprec, wlogc, lp, dtw, t, q)
-                # without a responsibility output the normalization is
-                # folded into the row weights below (one pass over lp fewer)
-                tot = _block_normalize(lp, nb, m, s, lse, w_resp)
-                if w_out:
-                    _write_rows(lp, lse, nb, no_order, b0, out_lse, out_resp,
-                                out_label)
-                if want_stats:
-                    if has_w:
-                        for i in range(nb):
-                            wi = sw[b0 + i]
-                            wb[i] = wi if w_resp else wi * s[i]
-                            if wi != 0.0:
-                                ll += wi * lse[i]
-                                ws += wi
-                    else:
-                        for i in range(nb):
-                            wb[i] = one if w_resp else s[i]
-                        ll += tot
-                        ws += nb
-                    _t_block_accumulate(xt, nb, lp, wb, ref, wref, nk,
-                                        sums, scatter, dt, wd, wr)
-            _fm.put(p_nk, c, nk)
-            _fm.put(p_sums, c, sums)
-            _fm.put(p_scatter, c, scatter)
-            p_ll[c] = ll
-            p_ws[c] = ws
+    # rows of the 2-D scratch are padded so that they are not 4 KiB apart
+    # (cache-set conflicts and 4K aliasing between rows)
+    xt = np.empty((D, block + BLOCK_PAD), X.dtype)
+    dtw = np.empty((D, block + BLOCK_PAD), X.dtype)
+    lp = np.empty((K, block + BLOCK_PAD), X.dtype)
+    m = np.empty(block, X.dtype)
+    s = np.empty(block, X.dtype)
+    t = np.empty(block, X.dtype)
+    q = np.empty(block, X.dtype)
+    dt = np.empty((D, block + BLOCK_PAD))
+    wd = np.empty((D, block + BLOCK_PAD))
+    wr = np.empty(block, X.dtype)
+    lse = np.empty(block)
+    wb = np.ones(block, X.dtype)
+    nk = np.empty(K)
+    sums = np.empty((K, D))
+    scatter = np.empty((s_rows, sd1, D))
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        start = c * N // n_chunks
+        stop = (c + 1) * N // n_chunks
+        nk[:] = 0.0
+        sums[:] = 0.0
+        scatter[:] = 0.0
+        ll = 0.0
+        ws = 0.0
+        for b0 in range(start, stop, block):
+            nb = min(block, stop - b0)
+            _load_block(X, b0, nb, xt)
+            _t_block_logp(xt, nb, wmeans, wprec, wlogc, lp, dtw, t, q)
+            # without a responsibility output the normalization is
+            # folded into the row weights below (one pass over lp fewer)
+            tot = _block_normalize(lp, nb, m, s, lse, w_resp)
+            if w_out:
+                _write_rows(lp, lse, nb, no_order, b0, out_lse, out_resp,
+                            out_label)
+            if want_stats:
+                if has_w:
+                    for i in range(nb):
+                        wi = sw[b0 + i]
+                        wb[i] = wi if w_resp else wi * s[i]
+                        if wi != 0.0:
+                            ll += wi * lse[i]
+                            ws += wi
+                else:
+                    for i in range(nb):
+                        wb[i] = one if w_resp else s[i]
+                    ll += tot
+                    ws += nb
+                _t_block_accumulate(xt, nb, lp, wb, ref, wref, nk,
+                                    sums, scatter, dt, wd, wr)
+        _fm.put(p_nk, c, nk)
+        _fm.put(p_sums, c, sums)
+        _fm.put(p_scatter, c, scatter)
+        p_ll[c] = ll
+        p_ws[c] = ws
+
+
+@_layout_template(JIT)
+def _t_em_finish(p_nk, p_sums, p_scatter, p_ll, p_ws, wref, ref):
+    """Reduce the workers' partials in chunk order; re-centre the moments."""
     nk, sums, scatter, ll, ws = _t_reduce(p_nk, p_sums, p_scatter, p_ll,
                                           p_ws)
     shift = True
     if SQUARE:
-        shift = D <= 1
+        shift = ref.shape[1] <= 1
     if shift:
         _t_shift_moments(nk, sums, scatter, wref, ref)
     return nk, sums, scatter, ll, ws
@@ -980,37 +968,39 @@ def _hash_uniform(seed, i, k):
     return (np.float64(z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-@_layout_template(PJIT)
-def _t_stats_given(X, sw, mode, labels, resp, seed, K, ref, n_chunks,
-                   s_rows):
-    """Statistics from given responsibilities, in one parallel pass.
+@_layout_template(JIT)
+def _t_stats_given_worker(next_chunk, X, sw, mode, labels, resp, seed, ref,
+                          n_chunks, p_nk, p_sums, p_scatter, p_ws):
+    """Statistics from given responsibilities: one worker (see below).
 
     ``mode`` 0: hard ``labels`` (N,) (negative label: row ignored);
     1: random responsibilities, uniform then row-normalized, from a
     counter-based generator seeded by ``seed`` (thread-count independent);
-    2: a responsibility matrix ``resp`` (N, K).
+    2: a responsibility matrix ``resp`` (N, K).  Chunks come from the
+    shared counter and partials go to per-chunk slots, as in
+    :func:`_t_em_worker`.
     """
     _fm.wide_simd()
     N, D = X.shape
-    # (statements, not a conditional expression: numba 0.61 miscompiled
-    # this function's parallel loop once the expression's branches on
-    # LAYOUT were pruned)
-    sd1 = 1
-    if SQUARE:
-        sd1 = D
-    p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, s_rows,
-                                                    sd1)
+    K = p_nk.shape[1]
+    s_rows = p_scatter.shape[1]
+    sd1 = p_scatter.shape[2]
     has_w = sw.shape[0] > 0
-    for c in prange(n_chunks):
-        _fm.wide_simd()
+    x = np.empty(D)
+    diff = np.empty(D)
+    r = np.empty(K)
+    nk = np.empty(K)
+    sums = np.empty((K, D))
+    scatter = np.empty((s_rows, sd1, D))
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
         start = c * N // n_chunks
         stop = (c + 1) * N // n_chunks
-        x = np.empty(D)
-        diff = np.empty(D)
-        r = np.empty(K)
-        nk = np.zeros(K)
-        sums = np.zeros((K, D))
-        scatter = np.zeros((s_rows, sd1, D))
+        nk[:] = 0.0
+        sums[:] = 0.0
+        scatter[:] = 0.0
         ws = 0.0
         for row in range(start, stop):
             wi = sw[row] if has_w else 1.0
@@ -1044,13 +1034,70 @@ def _t_stats_given(X, sw, mode, labels, resp, seed, K, ref, n_chunks,
         _fm.put(p_sums, c, sums)
         _fm.put(p_scatter, c, scatter)
         p_ws[c] = ws
-    return _t_reduce(p_nk, p_sums, p_scatter, p_ll, p_ws)
 
 
 _SPECIALIZED = _specialize()
+
+
+def _em_pass_layout(code, X, sw, means, prec, logconst, ref, n_chunks, block,
+                    want_stats, out_lse, out_resp, out_label, s_rows):
+    """One parallel pass: log-densities, logsumexp, responsibilities, statistics.
+
+    Parameters are described in the module docstring.  ``sw`` holds sample
+    weights (length 0 means all ones).  ``out_lse`` (N,), ``out_resp`` (N, K)
+    and ``out_label`` (N,) are written when they have a non-zero length.
+    ``s_rows`` is the number of rows of ``scatter`` (1 for tied, else K).
+    The E-step arithmetic runs in X's precision (float32 data: float32
+    log-densities and exponentials, twice the SIMD lanes); the statistics
+    are totalled in float64 either way.  The work is done by
+    :func:`_t_em_worker` on the caller's threads
+    (:func:`fastem._config.run_workers`).
+
+    Returns
+    -------
+    nk, sums, scatter, loglik, weight_sum
+    """
+    fns = _SPECIALIZED[code]
+    K, D = means.shape
+    parts = _partials(n_chunks, K, D, s_rows, D if code <= TIED else 1)
+    wmeans, wprec, wlogc = _work_params(X, means, prec, logconst)
+    wref = ref.astype(X.dtype)
+    counter = np.zeros(1, np.int64)
+    run_workers(fns["_t_em_worker"],
+                (counter, X, sw, ref, wmeans, wprec, wlogc, wref, n_chunks,
+                 block, want_stats, out_lse, out_resp, out_label) + parts,
+                n_chunks)
+    return fns["_t_em_finish"](*parts, wref, ref)
+
+
 (_em_pass_full, _em_pass_tied, _em_pass_diag,
- _em_pass_spherical) = EM_PASS = tuple(d["_t_em_pass"] for d in _SPECIALIZED)
-STATS_GIVEN = tuple(d["_t_stats_given"] for d in _SPECIALIZED)
+ _em_pass_spherical) = EM_PASS = tuple(
+     functools.partial(_em_pass_layout, code) for code in range(4))
+
+
+def _stats_given_layout(code, X, sw, mode, labels, resp, seed, K, ref,
+                        n_chunks, s_rows):
+    """Statistics from given responsibilities, in one parallel pass.
+
+    See :func:`_t_stats_given_worker` for ``mode``; run on the caller's
+    threads like :func:`_em_pass_layout`.
+
+    Returns
+    -------
+    nk, sums, scatter, loglik (0), weight_sum
+    """
+    fns = _SPECIALIZED[code]
+    D = X.shape[1]
+    p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(
+        n_chunks, K, D, s_rows, D if code <= TIED else 1)
+    run_workers(fns["_t_stats_given_worker"],
+                (np.zeros(1, np.int64), X, sw, mode, labels, resp, seed, ref,
+                 n_chunks, p_nk, p_sums, p_scatter, p_ws), n_chunks)
+    return fns["_t_reduce"](p_nk, p_sums, p_scatter, p_ll, p_ws)
+
+
+STATS_GIVEN = tuple(functools.partial(_stats_given_layout, code)
+                    for code in range(4))
 (_block_logp_full, _block_logp_tied, _block_logp_diag,
  _block_logp_spherical) = (d["_t_block_logp"] for d in _SPECIALIZED)
 (_block_accumulate_full, _block_accumulate_tied, _block_accumulate_diag,
@@ -1105,22 +1152,8 @@ def _reduce(code, p_nk, p_sums, p_scatter, p_ll, p_ws):
     return _reduce_spherical(p_nk, p_sums, p_scatter, p_ll, p_ws)
 
 
-@njit(**JIT)
 def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,
              want_stats, out_lse, out_resp, out_label, s_rows):
-    """:func:`_t_em_pass` for the layout ``code``."""
-    if code == FULL:
-        return _em_pass_full(X, sw, means, prec, logconst, ref, n_chunks,
-                             block, want_stats, out_lse, out_resp, out_label,
-                             s_rows)
-    elif code == TIED:
-        return _em_pass_tied(X, sw, means, prec, logconst, ref, n_chunks,
-                             block, want_stats, out_lse, out_resp, out_label,
-                             s_rows)
-    elif code == DIAG:
-        return _em_pass_diag(X, sw, means, prec, logconst, ref, n_chunks,
-                             block, want_stats, out_lse, out_resp, out_label,
-                             s_rows)
-    return _em_pass_spherical(X, sw, means, prec, logconst, ref, n_chunks,
-                              block, want_stats, out_lse, out_resp,
-                              out_label, s_rows)
+    """:func:`_em_pass_layout` for the layout ``code``."""
+    return EM_PASS[code](X, sw, means, prec, logconst, ref, n_chunks, block,
+                         want_stats, out_lse, out_resp, out_label, s_rows)

@@ -8,9 +8,9 @@ fixed chunking as the EM pass: results do not depend on the thread count.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from fastem._config import JIT, PJIT
+from fastem._config import JIT, run_workers
 from fastem.kernels import fastmath as _fm
 
 
@@ -23,14 +23,23 @@ def _sqdist(X, i, c):
     return s
 
 
-@njit(**PJIT)
-def _update_min_dist(X, center, d2, cand_d2, n_chunks):
-    """cand_d2[i] = min(d2[i], |x_i - center|^2) for all rows."""
+@njit(**JIT)
+def _min_dist_worker(next_chunk, X, center, d2, cand_d2, n_chunks):
+    """cand_d2[i] = min(d2[i], |x_i - center|^2) over the queue's chunks."""
     N = X.shape[0]
-    for c in prange(n_chunks):
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
         for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
             v = _sqdist(X, i, center)
             cand_d2[i] = v if v < d2[i] else d2[i]
+
+
+def _update_min_dist(X, center, d2, cand_d2, n_chunks):
+    """cand_d2[i] = min(d2[i], |x_i - center|^2) for all rows (parallel)."""
+    run_workers(_min_dist_worker, (np.zeros(1, np.int64), X, center, d2,
+                                   cand_d2, n_chunks), n_chunks)
 
 
 @njit(**JIT)
@@ -42,81 +51,84 @@ def _weighted_sum(w, d2, has_w):
 
 
 @njit(**JIT)
+def _cumulative(w, d2, has_w, use_d2, cum):
+    """cum[i] = sum_{j <= i} w_j (times d2_j with ``use_d2``), in order."""
+    acc = 0.0
+    for i in range(cum.shape[0]):
+        v = w[i] if has_w else 1.0
+        if use_d2:
+            v = v * d2[i]
+        acc += v
+        cum[i] = acc
+
+
 def _pick(cum, u):
     """Index of the first cumulative value > u * total (binary search)."""
-    target = u * cum[-1]
-    idx = np.searchsorted(cum, target, side="right")
+    idx = int(np.searchsorted(cum, u * cum[-1], side="right"))
     return min(idx, cum.shape[0] - 1)
 
 
-@njit(**JIT)
 def _kmeanspp(X, sw, K, uniforms, n_trials, n_chunks):
     """Greedy k-means++ seeding; returns the indices of the K seeds.
 
-    ``uniforms`` holds ``1 + (K - 1) * n_trials`` numbers in [0, 1).
+    ``uniforms`` holds ``1 + (K - 1) * n_trials`` numbers in [0, 1).  The
+    loop over seeds and trials is Python (Ctrl-C is acted on between two
+    seeds); each distance update is one parallel pass.
     """
+    from fastem._config import check_interrupt
+
     N, D = X.shape
     has_w = sw.shape[0] > 0
     w = sw if has_w else np.ones(1)
     cum = np.empty(N)
-    acc = 0.0
-    for i in range(N):
-        acc += w[i] if has_w else 1.0
-        cum[i] = acc
+    _cumulative(w, cum, has_w, False, cum)
     idx = np.empty(K, dtype=np.int64)
     idx[0] = _pick(cum, uniforms[0])
-    center = np.empty(D)
-    for j in range(D):
-        center[j] = X[idx[0], j]
+    center = np.array(X[idx[0]], dtype=np.float64)
     d2 = np.full(N, np.inf)
     _update_min_dist(X, center, d2, d2, n_chunks)
     cand = np.empty(N)
     best_d2 = np.empty(N)
     u = 1
     for k in range(1, K):
-        acc = 0.0
-        for i in range(N):
-            acc += (w[i] if has_w else 1.0) * d2[i]
-            cum[i] = acc
+        check_interrupt()
+        _cumulative(w, d2, has_w, True, cum)
         best_pot = np.inf
         best_idx = -1
-        for t in range(n_trials):
+        for _ in range(n_trials):
             if cum[-1] > 0.0:
                 ci = _pick(cum, uniforms[u])
             else:
                 # Every point coincides with a chosen seed: reuse the weights.
                 ci = min(int(uniforms[u] * N), N - 1)
             u += 1
-            for j in range(D):
-                center[j] = X[ci, j]
+            center[:] = X[ci]
             _update_min_dist(X, center, d2, cand, n_chunks)
             pot = _weighted_sum(w, cand, has_w)
             if pot < best_pot:
                 best_pot = pot
                 best_idx = ci
-                # element copies: a slice assignment compiles a shape
-                # check whose error message costs seconds of compile time
-                for i in range(N):
-                    best_d2[i] = cand[i]
+                best_d2[:] = cand
         idx[k] = best_idx
-        for i in range(N):
-            d2[i] = best_d2[i]
+        d2[:] = best_d2
     return idx
 
 
-@njit(**PJIT)
-def _lloyd_step(X, sw, centers, labels, n_chunks):
-    """Assign every row to its nearest center.
-
-    Returns weighted sums, counts and inertia (reduced in chunk order).
-    """
+@njit(**JIT)
+def _lloyd_worker(next_chunk, X, sw, centers, labels, n_chunks, p_sum, p_cnt,
+                  p_in):
+    """Assign the queue's chunks' rows to their nearest center; partials."""
     N, D = X.shape
     K = centers.shape[0]
     has_w = sw.shape[0] > 0
-    p_sum, p_cnt, p_in = _lloyd_partials(n_chunks, K, D)
-    for c in prange(n_chunks):
-        s = np.zeros((K, D))
-        cnt = np.zeros(K)
+    s = np.empty((K, D))
+    cnt = np.empty(K)
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        s[:] = 0.0
+        cnt[:] = 0.0
         inertia = 0.0
         for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
             best = 0
@@ -135,13 +147,23 @@ def _lloyd_step(X, sw, centers, labels, n_chunks):
         _fm.put(p_sum, c, s)
         _fm.put(p_cnt, c, cnt)
         p_in[c] = inertia
+
+
+def _lloyd_step(X, sw, centers, labels, n_chunks):
+    """Assign every row to its nearest center (parallel).
+
+    Returns weighted sums, counts and inertia (reduced in chunk order).
+    """
+    K, D = centers.shape
+    p_sum, p_cnt, p_in = _lloyd_partials(n_chunks, K, D)
+    run_workers(_lloyd_worker, (np.zeros(1, np.int64), X, sw, centers,
+                                labels, n_chunks, p_sum, p_cnt, p_in),
+                n_chunks)
     return _lloyd_reduce(p_sum, p_cnt, p_in)
 
 
 @njit(**JIT)
 def _lloyd_partials(n_chunks, K, D):
-    # Outside the parallel function: there, every np.zeros or array
-    # expression would be a parallel region (a thread-pool wake-up) of its own.
     return np.zeros((n_chunks, K, D)), np.zeros((n_chunks, K)), np.zeros(n_chunks)
 
 
