@@ -22,9 +22,9 @@ total); ``score_samples`` gives them 0 (the log of an empty marginal),
 import types
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from fastem._config import BLOCK_PAD, BLOCK_ROWS, JIT, MAX_CHUNKS, PJIT
+from fastem._config import BLOCK_PAD, BLOCK_ROWS, JIT, MAX_CHUNKS, run_workers
 from fastem.kernels import fastmath as _fm
 from fastem.kernels.gaussian import (
     _block_normalize,
@@ -197,234 +197,231 @@ def _pattern_factors(n_obs, obs_idx, cov, logw):
     return U, B, C, logconst
 
 
-def _t_missing_pass(X, sw, order, t_pat, t_start, t_len, n_obs, obs_idx,
-                    means, U, B, C, logconst, ref, n_chunks, block,
-                    want_stats, out_lse, out_resp, out_label, out_imp):
+def _t_missing_worker(next_chunk, X, sw, order, t_pat, t_start, t_len, n_obs,
+                       obs_idx, means, U, B, C, logconst, ref, n_chunks,
+                       block, want_stats, out_lse, out_resp, out_label,
+                       out_imp, p_nk, p_sums, p_scatter, p_ll, p_ws):
     """Fused E-step over blocks of rows that share a missingness pattern.
 
     Within a block the observed coordinates are gathered transposed
     (features x rows) so that every inner loop runs over rows and vectorizes,
     as in the complete-data kernel.  Accumulates full (K, D, D) statistics
     (only the diagonal for diagonal covariances, ``DIAG_COV``).  Chunks are
-    fixed ranges of blocks, so results do not depend on the thread count.
+    fixed ranges of blocks taken from the shared counter ``next_chunk`` (a
+    work queue; partials go to per-chunk slots, reduced in chunk order by
+    :func:`missing_pass`), so results do not depend on the thread count;
+    :func:`fastem._config.run_workers` runs one copy per thread.
     A template: compiled as :data:`_MISSING_PASS` ``[diag]``, one variant per
     value of ``DIAG_COV``, so that a fit compiles only its own branches.
     """
     _fm.wide_simd()
     T = t_pat.shape[0]
     K, D = means.shape
-    p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(n_chunks, K, D, K, D)
     has_w = sw.shape[0] > 0
     w_lse = out_lse.shape[0] > 0
     w_resp = out_resp.shape[0] > 0
     w_label = out_label.shape[0] > 0
     w_imp = out_imp.shape[0] > 0
     w_out = w_lse or w_resp or w_label
-    # a work queue of chunks, as in the complete-data kernel: a chunk's
-    # partial statistics do not depend on which thread computed them
-    next_chunk = np.zeros(1, np.int64)
-    for _ in prange(n_chunks):
-        _fm.wide_simd()
-        if _fm.fetch_add(next_chunk, 0) >= n_chunks:
-            continue
-        # rows padded as in the complete-data kernel (no 4 KiB aliasing)
-        xt = np.empty((D, block + BLOCK_PAD))
-        dt = np.empty((D, block + BLOCK_PAD))
-        y = np.empty((D, block + BLOCK_PAD))
-        wd = np.empty((D, block + BLOCK_PAD))
-        imp = np.empty((D, block + BLOCK_PAD))
-        lp = np.empty((K, block + BLOCK_PAD))
-        m = np.empty(block)
-        s = np.empty(block)
-        lse = np.empty(block)
-        t = np.empty(block)
-        q = np.empty(block)
-        wb = np.empty(block)
-        wr = np.empty(block)
-        rfo = np.empty(D)
-        mo1 = np.empty(D)
-        mo2 = np.empty(D)
-        nk = np.empty(K)
-        sums = np.empty((K, D))
-        scatter = np.empty((K, D, D))
-        while True:
-            c = _fm.fetch_add(next_chunk, 1)
-            if c >= n_chunks:
-                break
-            nk[:] = 0.0
-            sums[:] = 0.0
-            scatter[:] = 0.0
-            ll = 0.0
-            ws = 0.0
-            for task in range(c * T // n_chunks, (c + 1) * T // n_chunks):
-                p = t_pat[task]
-                st = t_start[task]
-                nb = t_len[task]
-                no = n_obs[p]
-                nm = D - no
-                do_stats = want_stats and no > 0
-                need_imp = w_imp and nm > 0
-                if not (do_stats or need_imp or w_out):
-                    continue  # nothing observed: no information for the fit
+    if _fm.fetch_add(next_chunk, 0) >= n_chunks:
+        return  # queue empty: skip the scratch allocations
+    # rows padded as in the complete-data kernel (no 4 KiB aliasing)
+    xt = np.empty((D, block + BLOCK_PAD))
+    dt = np.empty((D, block + BLOCK_PAD))
+    y = np.empty((D, block + BLOCK_PAD))
+    wd = np.empty((D, block + BLOCK_PAD))
+    imp = np.empty((D, block + BLOCK_PAD))
+    lp = np.empty((K, block + BLOCK_PAD))
+    m = np.empty(block)
+    s = np.empty(block)
+    lse = np.empty(block)
+    t = np.empty(block)
+    q = np.empty(block)
+    wb = np.empty(block)
+    wr = np.empty(block)
+    rfo = np.empty(D)
+    mo1 = np.empty(D)
+    mo2 = np.empty(D)
+    nk = np.empty(K)
+    sums = np.empty((K, D))
+    scatter = np.empty((K, D, D))
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        nk[:] = 0.0
+        sums[:] = 0.0
+        scatter[:] = 0.0
+        ll = 0.0
+        ws = 0.0
+        for task in range(c * T // n_chunks, (c + 1) * T // n_chunks):
+            p = t_pat[task]
+            st = t_start[task]
+            nb = t_len[task]
+            no = n_obs[p]
+            nm = D - no
+            do_stats = want_stats and no > 0
+            need_imp = w_imp and nm > 0
+            if not (do_stats or need_imp or w_out):
+                continue  # nothing observed: no information for the fit
+            for i in range(nb):
+                row = order[st + i]
+                for a in range(no):
+                    xt[a, i] = X[row, obs_idx[p, a]]
+            # log-densities of the observed coordinates
+            for k in range(K):
                 for i in range(nb):
-                    row = order[st + i]
+                    q[i] = 0.0
+                if DIAG_COV:
                     for a in range(no):
-                        xt[a, i] = X[row, obs_idx[p, a]]
-                # log-densities of the observed coordinates
-                for k in range(K):
-                    for i in range(nb):
-                        q[i] = 0.0
-                    if DIAG_COV:
-                        for a in range(no):
-                            mu = means[k, obs_idx[p, a]]
-                            u = U[p, k, a, a]
-                            for i in range(nb):
-                                v = (xt[a, i] - mu) * u
-                                q[i] += v * v
-                    else:
-                        for a in range(no):
-                            mu = means[k, obs_idx[p, a]]
-                            for i in range(nb):
-                                dt[a, i] = xt[a, i] - mu
-                        for j in range(no):
-                            for i in range(nb):
-                                t[i] = 0.0
-                            for a in range(j + 1):
-                                u = U[p, k, a, j]
-                                for i in range(nb):
-                                    t[i] += dt[a, i] * u
-                            for i in range(nb):
-                                q[i] += t[i] * t[i]
-                    cst = logconst[p, k]
-                    for i in range(nb):
-                        lp[k, i] = cst - 0.5 * q[i]
-                _block_normalize(lp, nb, m, s, lse)
-                if w_out:
-                    _write_rows(lp, lse, nb, order, st, out_lse, out_resp,
-                                out_label)
-                for i in range(nb):
-                    row = order[st + i]
-                    wi = sw[row] if has_w else 1.0
-                    wb[i] = wi
-                    if do_stats and wi != 0.0:
-                        ll += wi * lse[i]
-                        ws += wi
-                if not (do_stats or need_imp):
-                    continue
-                if need_imp:
-                    for a in range(nm):
+                        mu = means[k, obs_idx[p, a]]
+                        u = U[p, k, a, a]
                         for i in range(nb):
-                            imp[a, i] = 0.0
-                for k in range(K):
-                    if DIAG_COV:
-                        # Diagonal covariance: missing coordinates are
-                        # independent of the observed ones, so E[x_m] = mu_m and
-                        # only per-coordinate moments are needed.
-                        tot = 0.0
-                        if do_stats:
-                            for i in range(nb):
-                                r = lp[k, i] * wb[i]
-                                wr[i] = r
-                                tot += r
-                            nk[k] += tot
-                        for a in range(nm):
-                            j = obs_idx[p, no + a]
-                            mu = means[k, j]
-                            if need_imp:
-                                for i in range(nb):
-                                    imp[a, i] += lp[k, i] * mu
-                            if do_stats:
-                                cm = mu - ref[k, j]
-                                sums[k, j] += tot * cm
-                                scatter[k, j, j] += tot * (cm * cm + C[p, k, a, a])
-                        if not do_stats or tot == 0.0:
-                            continue
-                        # observed coordinates: the complete-data moment loop
-                        # on the gathered rows, then back to original features
-                        for a in range(no):
-                            rfo[a] = ref[k, obs_idx[p, a]]
-                            mo1[a] = 0.0
-                            mo2[a] = 0.0
-                        _diag_moments(xt[:no], nb, wr, rfo, mo1, mo2)
-                        for a in range(no):
-                            j = obs_idx[p, a]
-                            sums[k, j] += mo1[a]
-                            scatter[k, j, j] += mo2[a]
-                        continue
-                    # completed block in original coordinates, minus ref_k
+                            v = (xt[a, i] - mu) * u
+                            q[i] += v * v
+                else:
                     for a in range(no):
-                        j = obs_idx[p, a]
-                        rf = ref[k, j]
-                        mu = means[k, j]
+                        mu = means[k, obs_idx[p, a]]
                         for i in range(nb):
-                            y[j, i] = xt[a, i] - rf
                             dt[a, i] = xt[a, i] - mu
+                    for j in range(no):
+                        for i in range(nb):
+                            t[i] = 0.0
+                        for a in range(j + 1):
+                            u = U[p, k, a, j]
+                            for i in range(nb):
+                                t[i] += dt[a, i] * u
+                        for i in range(nb):
+                            q[i] += t[i] * t[i]
+                cst = logconst[p, k]
+                for i in range(nb):
+                    lp[k, i] = cst - 0.5 * q[i]
+            _block_normalize(lp, nb, m, s, lse)
+            if w_out:
+                _write_rows(lp, lse, nb, order, st, out_lse, out_resp,
+                            out_label)
+            for i in range(nb):
+                row = order[st + i]
+                wi = sw[row] if has_w else 1.0
+                wb[i] = wi
+                if do_stats and wi != 0.0:
+                    ll += wi * lse[i]
+                    ws += wi
+            if not (do_stats or need_imp):
+                continue
+            if need_imp:
+                for a in range(nm):
+                    for i in range(nb):
+                        imp[a, i] = 0.0
+            for k in range(K):
+                if DIAG_COV:
+                    # Diagonal covariance: missing coordinates are
+                    # independent of the observed ones, so E[x_m] = mu_m and
+                    # only per-coordinate moments are needed.
+                    tot = 0.0
+                    if do_stats:
+                        for i in range(nb):
+                            r = lp[k, i] * wb[i]
+                            wr[i] = r
+                            tot += r
+                        nk[k] += tot
                     for a in range(nm):
                         j = obs_idx[p, no + a]
                         mu = means[k, j]
-                        for i in range(nb):
-                            t[i] = mu
-                        for b in range(no):
-                            coef = B[p, k, a, b]
-                            for i in range(nb):
-                                t[i] += coef * dt[b, i]
                         if need_imp:
                             for i in range(nb):
-                                imp[a, i] += lp[k, i] * t[i]
-                        rf = ref[k, j]
-                        for i in range(nb):
-                            y[j, i] = t[i] - rf
-                    if not do_stats:
+                                imp[a, i] += lp[k, i] * mu
+                        if do_stats:
+                            cm = mu - ref[k, j]
+                            sums[k, j] += tot * cm
+                            scatter[k, j, j] += tot * (cm * cm + C[p, k, a, a])
+                    if not do_stats or tot == 0.0:
                         continue
-                    tot = _weighted_resp(lp, k, nb, wb, wr)
-                    if tot == 0.0:
-                        continue
-                    nk[k] += tot
-                    for a in range(D):
-                        sa = 0.0
-                        sq = 0.0
-                        for i in range(nb):
-                            v = wr[i] * y[a, i]
-                            wd[a, i] = v
-                            sa += v
-                            sq += v * y[a, i]
-                        sums[k, a] += sa
-                        scatter[k, a, a] += sq
-                    _cross_products(wd, y, nb, scatter[k])
-                    # conditional covariance of the missing block
-                    for a in range(nm):
-                        ia = obs_idx[p, no + a]
-                        for b in range(a, nm):
-                            scatter[k, ia, obs_idx[p, no + b]] += tot * C[p, k, a, b]
-                if need_imp:
+                    # observed coordinates: the complete-data moment loop
+                    # on the gathered rows, then back to original features
+                    for a in range(no):
+                        rfo[a] = ref[k, obs_idx[p, a]]
+                        mo1[a] = 0.0
+                        mo2[a] = 0.0
+                    _diag_moments(xt[:no], nb, wr, rfo, mo1, mo2)
+                    for a in range(no):
+                        j = obs_idx[p, a]
+                        sums[k, j] += mo1[a]
+                        scatter[k, j, j] += mo2[a]
+                    continue
+                # completed block in original coordinates, minus ref_k
+                for a in range(no):
+                    j = obs_idx[p, a]
+                    rf = ref[k, j]
+                    mu = means[k, j]
                     for i in range(nb):
-                        row = order[st + i]
-                        for j in range(D):
-                            out_imp[row, j] = X[row, j]
-                        for a in range(nm):
-                            out_imp[row, obs_idx[p, no + a]] = imp[a, i]
-            _fm.put(p_nk, c, nk)
-            _fm.put(p_sums, c, sums)
-            _fm.put(p_scatter, c, scatter)
-            p_ll[c] = ll
-            p_ws[c] = ws
-    return _reduce_full(p_nk, p_sums, p_scatter, p_ll, p_ws)
+                        y[j, i] = xt[a, i] - rf
+                        dt[a, i] = xt[a, i] - mu
+                for a in range(nm):
+                    j = obs_idx[p, no + a]
+                    mu = means[k, j]
+                    for i in range(nb):
+                        t[i] = mu
+                    for b in range(no):
+                        coef = B[p, k, a, b]
+                        for i in range(nb):
+                            t[i] += coef * dt[b, i]
+                    if need_imp:
+                        for i in range(nb):
+                            imp[a, i] += lp[k, i] * t[i]
+                    rf = ref[k, j]
+                    for i in range(nb):
+                        y[j, i] = t[i] - rf
+                if not do_stats:
+                    continue
+                tot = _weighted_resp(lp, k, nb, wb, wr)
+                if tot == 0.0:
+                    continue
+                nk[k] += tot
+                for a in range(D):
+                    sa = 0.0
+                    sq = 0.0
+                    for i in range(nb):
+                        v = wr[i] * y[a, i]
+                        wd[a, i] = v
+                        sa += v
+                        sq += v * y[a, i]
+                    sums[k, a] += sa
+                    scatter[k, a, a] += sq
+                _cross_products(wd, y, nb, scatter[k])
+                # conditional covariance of the missing block
+                for a in range(nm):
+                    ia = obs_idx[p, no + a]
+                    for b in range(a, nm):
+                        scatter[k, ia, obs_idx[p, no + b]] += tot * C[p, k, a, b]
+            if need_imp:
+                for i in range(nb):
+                    row = order[st + i]
+                    for j in range(D):
+                        out_imp[row, j] = X[row, j]
+                    for a in range(nm):
+                        out_imp[row, obs_idx[p, no + a]] = imp[a, i]
+        _fm.put(p_nk, c, nk)
+        _fm.put(p_sums, c, sums)
+        _fm.put(p_scatter, c, scatter)
+        p_ll[c] = ll
+        p_ws[c] = ws
 
 
 def _missing_pass_variant(diag):
-    """Compile nothing; return the dispatcher of :func:`_t_missing_pass`.
+    """Compile nothing; return the dispatcher of :func:`_t_missing_worker`.
 
     Its globals hold ``DIAG_COV = diag`` (numba prunes the other case's
     branches); its own qualified name gives it its own disk-cache entry.
     """
     g = dict(globals())
     g["DIAG_COV"] = diag
-    name = "_missing_pass_diag" if diag else "_missing_pass_full"
-    fn = types.FunctionType(_t_missing_pass.__code__, g, name,
-                            _t_missing_pass.__defaults__)
+    name = "_missing_worker_diag" if diag else "_missing_worker_full"
+    fn = types.FunctionType(_t_missing_worker.__code__, g, name,
+                            _t_missing_worker.__defaults__)
     fn.__qualname__ = name
-    fn.__doc__ = _t_missing_pass.__doc__
-    return njit(**PJIT)(fn)
+    fn.__doc__ = _t_missing_worker.__doc__
+    return njit(**JIT)(fn)
 
 
 # indexed by "the covariances are diagonal"
@@ -450,14 +447,17 @@ def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,
     ref = means.copy() if ref is None else np.ascontiguousarray(ref, np.float64)
     ef = np.empty(0)
     diag = params.covariance_type in ("diag", "spherical")
-    out = _MISSING_PASS[diag](
-        X, sw, plan.order, plan.t_pat, plan.t_start, plan.t_len, plan.n_obs,
-        plan.obs_idx, means, U, B, C, logconst, ref,
-        max(1, min(MAX_CHUNKS, plan.t_pat.shape[0])), BLOCK_ROWS, want_stats,
+    n_chunks = max(1, min(MAX_CHUNKS, plan.t_pat.shape[0]))
+    parts = _partials(n_chunks, K, D, K, D)
+    run_workers(_MISSING_PASS[diag], (
+        np.zeros(1, np.int64), X, sw, plan.order, plan.t_pat, plan.t_start,
+        plan.t_len, plan.n_obs, plan.obs_idx, means, U, B, C, logconst, ref,
+        n_chunks, BLOCK_ROWS, want_stats,
         ef if lse is None else lse,
         np.empty((0, K)) if resp is None else resp,
         np.empty(0, np.int64) if label is None else label,
-        np.empty((0, D)) if imp is None else imp)
+        np.empty((0, D)) if imp is None else imp) + parts, n_chunks)
+    out = _reduce_full(*parts)
     if not want_stats:
         return None
     nk, sums, scatter, ll, ws = out

@@ -11,8 +11,10 @@ x_id``.  The component constant ``a_k = log w_k - sum_d lambda_kd`` and
 ``log lambda`` are computed once in Python; ``log x!`` comes from a table
 for counts below its length and :func:`math.lgamma` above.
 
-Chunks depend only on ``N`` (``n_chunks``), partials are reduced in chunk
-order, so results do not depend on the thread count.  No validation or
+Chunks depend only on ``N`` (``n_chunks``) and are taken from a shared
+counter by serial ``nogil`` workers, one per thread
+(:func:`fastem._config.run_workers`); partials are reduced in chunk order,
+so results do not depend on the thread count.  No validation or
 exception here: the family (:mod:`fastem.families.poisson`) checks the data
 first.  Compiled once per input dtype (float64, float32); the arithmetic
 runs in float64.
@@ -21,9 +23,10 @@ runs in float64.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from fastem._config import JIT, PJIT
+from fastem._config import JIT, run_workers
+from fastem.kernels import fastmath as _fm
 
 LOG_FACTORIAL_TABLE = np.array([math.lgamma(n + 1.0) for n in range(1024)])
 
@@ -36,42 +39,31 @@ def _log_factorial(x, table):
     return math.lgamma(x + 1.0)
 
 
-@njit(**PJIT)
-def _poisson_pass(X, sw, a, loglam, table, n_chunks, want_stats,
-                  out_lse, out_resp, out_label):
-    """Log-densities, logsumexp, responsibilities and statistics, one pass.
+@njit(**JIT)
+def _poisson_worker(next_chunk, X, sw, a, loglam, table, n_chunks, want_stats,
+                    out_lse, out_resp, out_label, p_nk, p_sums, p_ll, p_ws):
+    """Chunks from the shared counter until none is left (see the module).
 
-    Parameters
-    ----------
-    X : (N, D) float64 or float32, non-negative integer counts
-    sw : (N,) sample weights, or length 0 for unit weights
-    a : (K,) ``log w_k - sum_d lambda_kd``
-    loglam : (K, D) ``log lambda_kd``
-    table : (T,) ``log n!`` for ``n < T``
-    n_chunks : fixed chunk count (depends on N only)
-    want_stats : accumulate the statistics
-    out_lse, out_resp, out_label : (N,), (N, K), (N,) outputs, written when
-        their length is not zero
-
-    Returns
-    -------
-    nk, sums, loglik, weight_sum
+    Per row: the log-densities, their logsumexp, the requested outputs and,
+    with ``want_stats``, the weighted statistics, into the chunk's slot of
+    ``p_nk`` (K,), ``p_sums`` (K, D), ``p_ll`` and ``p_ws``.
     """
     N, D = X.shape
     K = a.shape[0]
-    p_nk = np.zeros((n_chunks, K))
-    p_sums = np.zeros((n_chunks, K, D))
-    p_ll = np.zeros(n_chunks)
-    p_ws = np.zeros(n_chunks)
     has_w = sw.shape[0] > 0
     w_lse = out_lse.shape[0] > 0
     w_resp = out_resp.shape[0] > 0
     w_label = out_label.shape[0] > 0
-    for c in prange(n_chunks):
-        lp = np.empty(K)
-        x = np.empty(D)
-        nk = np.zeros(K)
-        sums = np.zeros((K, D))
+    lp = np.empty(K)
+    x = np.empty(D)
+    nk = np.empty(K)
+    sums = np.empty((K, D))
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        nk[:] = 0.0
+        sums[:] = 0.0
         ll = 0.0
         ws = 0.0
         for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
@@ -115,11 +107,39 @@ def _poisson_pass(X, sw, a, loglam, table, n_chunks, want_stats,
                         nk[k] += r
                         for d in range(D):
                             sums[k, d] += r * x[d]
-        p_nk[c] = nk
-        p_sums[c] = sums
+        _fm.put(p_nk, c, nk)
+        _fm.put(p_sums, c, sums)
         p_ll[c] = ll
         p_ws[c] = ws
-    return _reduce(p_nk, p_sums, p_ll, p_ws)
+
+
+def _poisson_pass(X, sw, a, loglam, table, n_chunks, want_stats,
+                  out_lse, out_resp, out_label):
+    """Log-densities, logsumexp, responsibilities and statistics, one pass.
+
+    Parameters
+    ----------
+    X : (N, D) float64 or float32, non-negative integer counts
+    sw : (N,) sample weights, or length 0 for unit weights
+    a : (K,) ``log w_k - sum_d lambda_kd``
+    loglam : (K, D) ``log lambda_kd``
+    table : (T,) ``log n!`` for ``n < T``
+    n_chunks : fixed chunk count (depends on N only)
+    want_stats : accumulate the statistics
+    out_lse, out_resp, out_label : (N,), (N, K), (N,) outputs, written when
+        their length is not zero
+
+    Returns
+    -------
+    nk, sums, loglik, weight_sum
+    """
+    K, D = loglam.shape
+    parts = (np.zeros((n_chunks, K)), np.zeros((n_chunks, K, D)),
+             np.zeros(n_chunks), np.zeros(n_chunks))
+    run_workers(_poisson_worker, (np.zeros(1, np.int64), X, sw, a, loglam,
+                                  table, n_chunks, want_stats, out_lse,
+                                  out_resp, out_label) + parts, n_chunks)
+    return _reduce(*parts)
 
 
 @njit(**JIT)
