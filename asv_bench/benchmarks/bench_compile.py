@@ -72,6 +72,14 @@ X = np.concatenate([rng.normal(0.0, 1.0, 3000), rng.normal(5.0, 1.0, 3000)])
 GaussianHMM(n_components=2, random_state=0).fit(X.reshape(-1, 1))
 """
 
+_POISSON = """
+import numpy as np
+from fastem import PoissonMixture
+rng = np.random.default_rng(0)
+X = np.concatenate([rng.poisson(2.0, (3000, 2)), rng.poisson(9.0, (3000, 2))])
+PoissonMixture(n_components=2, random_state=0).fit(X)
+"""
+
 _COLD_SETUP = """
 import atexit, os, shutil, tempfile
 cache_dir = tempfile.mkdtemp(prefix="fastem-cold-cache-")
@@ -85,6 +93,7 @@ ENTRY_POINTS = {
     "fit-memmap": (_MEMMAP, _MEMMAP_SETUP),
     "fit-missing": (_MISSING, ""),
     "hmm-fit": (_HMM, ""),
+    "poisson-fit": (_POISSON, ""),
 }
 
 WARM = dict(ENTRY_POINTS, **{"fit-then-memmap": (_FIT_THEN_MEMMAP,
