@@ -48,6 +48,7 @@ has no such numbers).
 """
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -251,8 +252,15 @@ def to_dict(model, metadata=None):
             "metadata": dict(metadata or {})}
 
 
-_SHAPES = {"full": lambda K, D: (K, D, D), "tied": lambda K, D: (D, D),
-           "diag": lambda K, D: (K, D), "spherical": lambda K, D: (K,)}
+def _shape(covariance_type, K, D):
+    # the Gaussian family's table, imported when used (io imports no numba)
+    from fastem.families.gaussian import covariance_shape
+
+    return covariance_shape(covariance_type, K, D)
+
+
+_SHAPES = {ct: functools.partial(_shape, ct)
+           for ct in ("full", "tied", "diag", "spherical")}
 
 
 def _fitted_covariance_type(model):

@@ -50,10 +50,10 @@ def n_parameters(n_components, n_features, covariance_type):
         ``K D (D + 1) / 2`` (full), ``D (D + 1) / 2`` (tied), ``K D`` (diag),
         ``K`` (spherical); the count scikit-learn's ``bic`` uses.
     """
+    from fastem.families.gaussian import n_covariance_parameters
+
     K, D = int(n_components), int(n_features)
-    cov = {"full": K * D * (D + 1) // 2, "tied": D * (D + 1) // 2,
-           "diag": K * D, "spherical": K}[covariance_type]
-    return cov + K * D + K - 1
+    return n_covariance_parameters(covariance_type, K, D) + K * D + K - 1
 
 
 def loglik_and_entropy(model, X):

@@ -62,6 +62,47 @@ def _code(covariance_type):
         ) from None
 
 
+def covariance_shape(covariance_type, n_components, n_features):
+    """Shape of the covariances (and precisions) of a covariance layout.
+
+    The one table of the layouts' shapes, in scikit-learn's conventions:
+    ``(K, D, D)`` full, ``(D, D)`` tied, ``(K, D)`` diag, ``(K,)``
+    spherical.
+
+    Parameters
+    ----------
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    n_components, n_features : int
+
+    Returns
+    -------
+    tuple of int
+    """
+    K, D = int(n_components), int(n_features)
+    return {"full": (K, D, D), "tied": (D, D), "diag": (K, D),
+            "spherical": (K,)}[covariance_type]
+
+
+def n_covariance_parameters(covariance_type, n_components, n_features):
+    """Free parameters of the covariances of a layout.
+
+    ``K D (D + 1) / 2`` (full), ``D (D + 1) / 2`` (tied), ``K D`` (diag),
+    ``K`` (spherical): the counts scikit-learn's ``bic`` uses.
+
+    Parameters
+    ----------
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    n_components, n_features : int
+
+    Returns
+    -------
+    int
+    """
+    K, D = int(n_components), int(n_features)
+    return {"full": K * D * (D + 1) // 2, "tied": D * (D + 1) // 2,
+            "diag": K * D, "spherical": K}[covariance_type]
+
+
 @dataclass
 class GaussianParams:
     """Parameters of a Gaussian mixture, in scikit-learn's conventions.
@@ -636,10 +677,8 @@ class GaussianFamily:
     def n_parameters(self, params):
         """Return the free parameters: weights, means, the covariances."""
         K, D = params.means.shape
-        cov = {"full": K * D * (D + 1) / 2, "diag": K * D,
-               "tied": D * (D + 1) / 2, "spherical": K}[
-                   params.covariance_type]
-        return int(cov + K * D + K - 1)
+        return int(n_covariance_parameters(params.covariance_type, K, D)
+                   + K * D + K - 1)
 
     def n_components(self, params):
         """Return the number of components of ``params``."""

@@ -30,6 +30,7 @@ from fastem.families.gaussian import (
     _covariances_for,
     _outputs,
     _stats_pass,
+    covariance_shape,
     degenerate_components,
     m_step,
     stats_from_responsibilities,
@@ -259,8 +260,7 @@ default='kmeans'
         if self.precisions_init is not None:
             prec = _init_array("precisions_init", self.precisions_init)
             ct = self.covariance_type
-            shape = {"full": (K, D, D), "tied": (D, D), "diag": (K, D),
-                     "spherical": (K,)}[ct]
+            shape = covariance_shape(ct, K, D)
             if prec.shape != shape:
                 raise ValueError(
                     f"The parameter '{ct} precision' should have the shape of "
