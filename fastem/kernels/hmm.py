@@ -59,6 +59,7 @@ one thread.  Results do not depend on the thread count.
 """
 
 import math
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -66,12 +67,16 @@ from numba import njit, prange
 from fastem._config import JIT, PJIT
 from fastem.kernels import fastmath as _fm
 from fastem.kernels.gaussian import (
+    _SPECIALIZED as _MIXTURE_SPECIALIZED,
+)
+from fastem.kernels.gaussian import (
     FULL,
+    LAYOUT_NAMES,
     TIED,
-    _block_accumulate,
-    _block_logp,
     _load_block,
-    _reduce,
+    _t_block_accumulate,
+    _t_block_logp,
+    _t_reduce,
 )
 
 # A forward/backward normalizer (or a posterior normalizer g_t) below this
@@ -83,10 +88,63 @@ TINY = 1e-290
 RESCALE_LO = 1e-30
 RESCALE_HI = 1e30
 
+# The layout a template is compiled for (see :func:`_specialize`; this
+# module-level value is never compiled).
+LAYOUT = -1
+# Whether the layout's scatter is square, (D, D): full and tied.
+SQUARE = False
+_TEMPLATES = []
+# The mixture kernels the templates call, by their template names (imported
+# above for the names only): each specialization's globals hold that
+# layout's dispatchers instead.
+_MIXTURE_TEMPLATES = tuple(f.__name__ for f in (
+    _t_block_logp, _t_block_accumulate, _t_reduce))
+
+
+def _layout_template(options):
+    """Register a ``_t_`` template, compiled per layout with ``options``."""
+    def register(fn):
+        _TEMPLATES.append((fn, options))
+        return fn
+    return register
+
+
+def _specialize():
+    """Compile nothing; create every template's dispatcher for every layout.
+
+    As :func:`fastem.kernels.gaussian._specialize`, with this module's
+    globals: each layout's copy sees its own ``LAYOUT``, the mixture's
+    dispatchers of that layout under their template names
+    (``_t_block_logp``, ...) and this module's templates of that layout.
+
+    Returns
+    -------
+    list of dict
+        Per layout code, template name -> that layout's dispatcher.
+    """
+    out = []
+    for code, lname in enumerate(LAYOUT_NAMES):
+        g = dict(globals())
+        g["LAYOUT"] = code
+        g["SQUARE"] = code in (FULL, TIED)
+        for name in _MIXTURE_TEMPLATES:
+            g[name] = _MIXTURE_SPECIALIZED[code][name]
+        for tmpl, options in _TEMPLATES:
+            name = f"{tmpl.__name__[2:]}_{lname}"
+            fn = types.FunctionType(tmpl.__code__, g, name,
+                                    tmpl.__defaults__, tmpl.__closure__)
+            # the qualified name names the disk-cache files: one per layout
+            fn.__qualname__ = name
+            fn.__doc__ = tmpl.__doc__
+            g[tmpl.__name__] = njit(**options)(fn)
+        out.append({tmpl.__name__: g[tmpl.__name__]
+                    for tmpl, _ in _TEMPLATES})
+    return out
+
 
 # ------------------------------------------------------------ block helpers
-@njit(**JIT)
-def _emit_block(code, X, x0, nb, means, prec, logconst, shifted, out, m, o0,
+@_layout_template(JIT)
+def _t_emit_block(X, x0, nb, means, prec, logconst, shifted, out, m, o0,
                 xt, dt, lp, t, q, mx):
     """Write the emission log-densities of a block of rows.
 
@@ -98,7 +156,7 @@ def _emit_block(code, X, x0, nb, means, prec, logconst, shifted, out, m, o0,
     _fm.wide_simd()
     K = means.shape[0]
     _load_block(X, x0, nb, xt)
-    _block_logp(code, xt, nb, means, prec, logconst, lp, dt, t, q)
+    _t_block_logp(xt, nb, means, prec, logconst, lp, dt, t, q)
     if shifted:
         for i in range(nb):
             mx[i] = lp[0, i]
@@ -118,8 +176,8 @@ def _emit_block(code, X, x0, nb, means, prec, logconst, shifted, out, m, o0,
             out[o0 + i, k] = lp[k, i]
 
 
-@njit(**JIT)
-def _post_block(code, X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
+@_layout_template(JIT)
+def _t_post_block(X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
                 okr, ref, want_gamma, want_stats, want_xi, out_gamma, g0,
                 xt, dt, wd, at, lp, hh, ginv, wr, wb, nk, sums, scatter, xi,
                 st):
@@ -205,14 +263,14 @@ def _post_block(code, X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
                     out_gamma[g0 + i, k] = lp[k, i]
         if want_stats:
             _load_block(X, x0, nb, xt)
-            _block_accumulate(code, xt, nb, lp, wb, ref, ref, nk, sums,
-                              scatter, dt, wd, wr)
+            _t_block_accumulate(xt, nb, lp, wb, ref, ref, nk, sums,
+                                scatter, dt, wd, wr)
     return acc, first_bad
 
 
 # ------------------------------------------------------------- pass 1: emissions
-@njit(**PJIT)
-def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
+@_layout_template(PJIT)
+def _t_emission_pass(X, means, prec, logconst, n_chunks, block, shifted,
                    out, m):
     """Emission log-densities of every row (see :func:`_emit_block`)."""
     _fm.wide_simd()
@@ -230,8 +288,8 @@ def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
         mx = np.empty(block)
         for b0 in range(start, stop, block):
             nb = min(block, stop - b0)
-            _emit_block(code, X, b0, nb, means, prec, logconst, shifted, out,
-                        m, b0, xt, dt, lp, t, q, mx)
+            _t_emit_block(X, b0, nb, means, prec, logconst, shifted, out,
+                          m, b0, xt, dt, lp, t, q, mx)
 
 
 # ------------------------------------------------------ pass 2: the recursions
@@ -337,8 +395,8 @@ def _lse(v, n):
     return math.log(acc) + mx
 
 
-@njit(**JIT)
-def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
+@_layout_template(JIT)
+def _t_fb_log_seq(X, a, b, log_startprob, log_transmat, means, prec,
                 logconst, block, alpha, beta, c, m, off):
     """Forward-backward of X rows ``a:b`` in log space (the exact fallback).
 
@@ -365,8 +423,8 @@ def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
     mx = np.empty(block)
     for r0 in range(0, L, block):
         nb = min(block, L - r0)
-        _emit_block(code, X, a + r0, nb, means, prec, logconst, False, logB,
-                    mx, r0, xt, dt, lp, tb, q, mx)
+        _t_emit_block(X, a + r0, nb, means, prec, logconst, False, logB,
+                      mx, r0, xt, dt, lp, tb, q, mx)
     fwd = np.empty((L, K))
     bwd = np.empty((L, K))
     buf = np.empty(K)
@@ -406,12 +464,12 @@ def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
 
 
 # --------------------------------------------------- pass 3: posteriors, stats
-@njit(**JIT)
-def _reduce_hmm(code, p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start,
+@_layout_template(JIT)
+def _t_reduce_hmm(p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start,
                 p_xifb):
     """Sum per-chunk (or per-group) partials in order (deterministic)."""
-    nk, sums, scatter, ll, ws = _reduce(code, p_nk, p_sums, p_scatter, p_ll,
-                                        p_ws)
+    nk, sums, scatter, ll, ws = _t_reduce(p_nk, p_sums, p_scatter, p_ll,
+                                          p_ws)
     xi = p_xi[0].copy()
     st = p_start[0].copy()
     xifb = p_xifb[0].copy()
@@ -434,8 +492,8 @@ def _hmm_partials(n, K, D, s_rows, sd1):
             np.zeros((n, K, K)))
 
 
-@njit(**PJIT)
-def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
+@_layout_template(PJIT)
+def _t_posterior_pass(X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
                     block, s_rows, want_gamma, want_stats, want_xi, out_gamma,
                     bad):
     """Posteriors, transition counts, log-likelihood and Gaussian statistics.
@@ -459,7 +517,9 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
     _fm.wide_simd()
     N, D = X.shape
     K = alpha.shape[1]
-    sd1 = D if (code == FULL or code == TIED) else 1
+    sd1 = 1
+    if SQUARE:
+        sd1 = D
     p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start, _ = _hmm_partials(
         n_chunks, K, D, s_rows, sd1)
     for ch in prange(n_chunks):
@@ -498,8 +558,8 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
                 nv[i] = 1.0 if (okq and row + 1 < seq_end) else 0.0
                 sf[i] = 1.0 if row == starts[seq] else 0.0
                 okr[i] = 1.0 if okq else 0.0
-            ll_b, first_bad = _post_block(
-                code, X, b0, b0, nb, N, alpha, beta, B, c, m, nv, sf, okr,
+            ll_b, first_bad = _t_post_block(
+                X, b0, b0, nb, N, alpha, beta, B, c, m, nv, sf, okr,
                 ref, want_gamma, want_stats, want_xi, out_gamma, b0, xt, dt,
                 wd, at, lp, hh, ginv, wr, wb, nk, sums, scatter, xi, st)
             ll += ll_b
@@ -513,13 +573,13 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
         p_ws[ch] = stop - start
         p_xi[ch] = xi
         p_start[ch] = st
-    return _reduce_hmm(code, p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi,
-                       p_start, np.zeros((1, K, K)))
+    return _t_reduce_hmm(p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi,
+                         p_start, np.zeros((1, K, K)))
 
 
 # ------------------------------------- many sequences: one fused pass per group
-@njit(**PJIT)
-def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
+@_layout_template(PJIT)
+def _t_grouped_pass(X, starts, groups, startprob, transmat, log_startprob,
                   log_transmat, means, prec, logconst, ref, block, s_rows,
                   backward, want_gamma, want_stats, want_xi, out_gamma):
     """Run the whole E-step in one parallel pass over groups of sequences.
@@ -540,7 +600,9 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
     N, D = X.shape
     K = means.shape[0]
     G = groups.shape[0] - 1
-    sd1 = D if (code == FULL or code == TIED) else 1
+    sd1 = 1
+    if SQUARE:
+        sd1 = D
     p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start, p_xifb = _hmm_partials(
         G, K, D, s_rows, sd1)
     need_post = want_gamma or want_xi
@@ -584,8 +646,8 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
             L = starts[s + 1] - a
             for r0 in range(0, L, block):
                 nb = min(block, L - r0)
-                _emit_block(code, X, a + r0, nb, means, prec, logconst, True,
-                            Bl, ml, r0, xt, dt, lp, tq, q, mx)
+                _t_emit_block(X, a + r0, nb, means, prec, logconst, True,
+                              Bl, ml, r0, xt, dt, lp, tq, q, mx)
             ok = _forward_scaled(0, L, startprob, transmat, Bl, al, cl)
             if ok and need_post:
                 ok = _backward_scaled(0, L, transmat, Bl, bl)
@@ -598,9 +660,9 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
                             ok = False
                             break
             if not ok:
-                ll_s, xi_s = _fb_log_seq(code, X, a, a + L, log_startprob,
-                                         log_transmat, means, prec, logconst,
-                                         block, al, bl, cl, ml, 0)
+                ll_s, xi_s = _t_fb_log_seq(X, a, a + L, log_startprob,
+                                           log_transmat, means, prec,
+                                           logconst, block, al, bl, cl, ml, 0)
                 ll += ll_s
                 xifb += xi_s
             okv = 1.0 if ok else 0.0
@@ -610,8 +672,8 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
                     nv[i] = okv if r0 + i + 1 < L else 0.0
                     sf[i] = 1.0 if r0 + i == 0 else 0.0
                     okr[i] = okv
-                ll_b, _ = _post_block(
-                    code, X, a + r0, r0, nb, L, al, bl, Bl, cl, ml, nv, sf,
+                ll_b, _ = _t_post_block(
+                    X, a + r0, r0, nb, L, al, bl, Bl, cl, ml, nv, sf,
                     okr, ref, want_gamma, want_stats, want_xi, out_gamma,
                     a + r0, xt, dt, wd, at, lp, hh, ginv, wr, wb, nk, sums,
                     scatter, xi, st)
@@ -624,8 +686,8 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
         p_xi[g] = xi
         p_start[g] = st
         p_xifb[g] = xifb
-    return _reduce_hmm(code, p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi,
-                       p_start, p_xifb)
+    return _t_reduce_hmm(p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi,
+                         p_start, p_xifb)
 
 
 # --------------------------------------------------------------------- Viterbi
@@ -666,3 +728,59 @@ def _viterbi_pass(starts, log_startprob, log_transmat, lat, path, seq_logprob):
                     arg = i
             path[t] = arg
             prev = arg
+
+
+_SPECIALIZED = _specialize()
+
+
+def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
+                   out, m):
+    """Emission log-densities of every row (see :func:`_t_emit_block`).
+
+    Runs the layout ``code``'s :func:`_t_emission_pass`.
+    """
+    _SPECIALIZED[code]["_t_emission_pass"](
+        X, means, prec, logconst, n_chunks, block, shifted, out, m)
+
+
+def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
+                logconst, block, alpha, beta, c, m, off):
+    """:func:`_t_fb_log_seq` of the layout ``code``.
+
+    Returns
+    -------
+    loglik : float
+    xi : ndarray (K, K)
+    """
+    return _SPECIALIZED[code]["_t_fb_log_seq"](
+        X, a, b, log_startprob, log_transmat, means, prec, logconst, block,
+        alpha, beta, c, m, off)
+
+
+def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
+                    block, s_rows, want_gamma, want_stats, want_xi, out_gamma,
+                    bad):
+    """:func:`_t_posterior_pass` of the layout ``code``.
+
+    Returns
+    -------
+    nk, sums, scatter, loglik, n_rows, xi, start, xi_fb
+    """
+    return _SPECIALIZED[code]["_t_posterior_pass"](
+        X, starts, ok, alpha, beta, B, c, m, ref, n_chunks, block, s_rows,
+        want_gamma, want_stats, want_xi, out_gamma, bad)
+
+
+def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
+                  log_transmat, means, prec, logconst, ref, block, s_rows,
+                  backward, want_gamma, want_stats, want_xi, out_gamma):
+    """:func:`_t_grouped_pass` of the layout ``code``.
+
+    Returns
+    -------
+    nk, sums, scatter, loglik, n_rows, xi, start, xi_fb
+    """
+    return _SPECIALIZED[code]["_t_grouped_pass"](
+        X, starts, groups, startprob, transmat, log_startprob, log_transmat,
+        means, prec, logconst, ref, block, s_rows, backward, want_gamma,
+        want_stats, want_xi, out_gamma)
