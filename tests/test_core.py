@@ -16,7 +16,8 @@ from fastem.core import (
     LowerBoundMonitor,
     run_em,
 )
-from fastem.models.mixture import GaussianMixture, _source_stats
+from fastem.families.gaussian import GaussianFamily
+from fastem.models.mixture import GaussianMixture
 from fastem.stats import GaussianParams
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -246,7 +247,7 @@ def _close(a, b):
 def test_split_then_merge_equals_whole(blobs):
     X, w = blobs
     params = _params(X)
-    fn = partial(_source_stats, params, False)
+    fn = partial(GaussianFamily(params.covariance_type).stats, params)
     whole = ArraySource(X, w).map_sum(fn)
     src = ChunkSource(_chunks(X, w, 97)).scan(np.random.RandomState(0), 50)
     assert src.n_rows == X.shape[0] and src.n_features == 3
@@ -270,7 +271,7 @@ def test_chunk_source_counts_rows_every_pass(blobs):
 
     src = ChunkSource(shrinking).scan(np.random.RandomState(0), 10)
     with pytest.raises(ValueError, match="on pass 2"):
-        src.map_sum(partial(_source_stats, _params(X), False))
+        src.map_sum(partial(GaussianFamily().stats, _params(X)))
 
 
 def test_fits_from_every_source_agree(blobs):

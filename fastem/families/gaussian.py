@@ -645,30 +645,56 @@ class GaussianFamily:
     ----------
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
     reg_covar : float, default=1e-6
+    allow_nan : bool, default=False
+        NaN entries are missing values: chunks with NaN go through the
+        missing-data pass (:mod:`fastem.kernels.missing`), which
+        marginalizes them exactly.
     """
 
     name = "gaussian"
     FIELDS = {"weights": 1, "means": 2, "precisions_cholesky": None,
               "covariances": None}
 
-    def __init__(self, covariance_type="full", reg_covar=1e-6):
+    def __init__(self, covariance_type="full", reg_covar=1e-6,
+                 allow_nan=False):
         self.covariance_type = covariance_type
         self.reg_covar = float(reg_covar)
+        self.allow_nan = bool(allow_nan)
 
     def check_data(self, X, where="X"):
         """Accept any finite data (validated before)."""
 
     def stats(self, params, X, w):
         """Additive statistics of one chunk (one kernel pass)."""
+        if self.allow_nan and np.isnan(X).any():
+            from fastem.kernels.missing import MissingPlan, missing_pass
+
+            return missing_pass(X, w, MissingPlan(X), params)
         code, means, prec, logconst = params.kernel_args()
         return _stats_pass(X, w, params.covariance_type, code, means, prec,
                            logconst)
 
     def outputs(self, params, X, lse=False, resp=False, label=False):
         """Per-row ``(lse, resp, label)`` (each or None)."""
+        if self.allow_nan and np.isnan(X).any():
+            from fastem.kernels.missing import MissingPlan, missing_pass
+
+            N, K = X.shape[0], params.means.shape[0]
+            out = (np.empty(N) if lse else None,
+                   np.empty((N, K)) if resp else None,
+                   np.empty(N, dtype=np.int64) if label else None)
+            missing_pass(X, np.empty(0), MissingPlan(X), params, False, *out)
+            return out
         out = _outputs(X, params, lse, resp, label)
         return tuple(o if want else None
                      for o, want in zip(out, (lse, resp, label)))
+
+    def recenter(self, stats, params):
+        """Return ``stats`` around ``params``' means.
+
+        Online EM keeps its running moments centred on the current means.
+        """
+        return stats.shift(params.means)
 
     def m_step(self, stats, params=None):
         """Return the next parameters (:func:`m_step` with ``reg_covar``)."""

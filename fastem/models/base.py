@@ -209,6 +209,22 @@ class MixtureModel(BaseEstimator):
     def _allow_nan(self):
         return False
 
+    def _prepare_init(self, X):
+        # the initialization sample as initialization sees it
+        # (GaussianMixture mean-imputes NaN)
+        return X
+
+    def _check_source(self, source, names):
+        # checks after a chunk source's first pass (override)
+        return None
+
+    def _fit_extra(self, params, n_rows):
+        # warn about family-specific problems of a fit; return extra fitted
+        # attributes (GaussianMixture: degenerate components)
+        return {}
+
+    _empty_note = "Consider fewer components."
+
     # ------------------------------------------------------------ checks
     def check_params(self):
         """Raise a clear error if a constructor parameter is invalid.
@@ -266,7 +282,7 @@ class MixtureModel(BaseEstimator):
         names = feature_names(X)
         name = type(self).__name__
         if not reset:
-            self._check_feature_names(names, stacklevel=4)
+            self._check_feature_names(names, stacklevel=5)
         X = check_array(X, n_features=None if reset else self.n_features_in_,
                         estimator=name, min_samples=min_samples,
                         allow_nan=self._allow_nan())
@@ -360,8 +376,15 @@ class MixtureModel(BaseEstimator):
                 f"{self.n_components}.")
         family = self._family()
         source = ArraySource(X, sw)
-        self._run_em(source, lambda p: source.map_sum(
-            partial(family.stats, p)), (X, sw), names)
+        init = []
+
+        def init_fn(rng, given):
+            if not init:  # made once, and only when needed
+                init.append(self._prepare_init(X))
+            return self._initialize(init[0], sw, rng, given)
+
+        self._run_em(lambda p: source.map_sum(partial(family.stats, p)),
+                     init_fn, N, X.shape[1], names, dtype=X.dtype)
         return X
 
     def fit_chunks(self, make_chunks, init_size=100_000):
@@ -390,31 +413,46 @@ class MixtureModel(BaseEstimator):
         source = ChunkSource(make_chunks, allow_nan=self._allow_nan(),
                              estimator=type(self).__name__)
         with _config.threads(self.n_threads):
-            self._check_parameters()
-            check_int("init_size", init_size, 1)
-            rng = check_random_state(self.random_state)
-            source.scan(rng, init_size, self._check_rows)
-            sample, sw = source.init_sample()
-            family = self._family()
-            family.check_data(sample, "the chunks")
-            self._run_em(source, lambda p: source.map_sum(
-                partial(checked_stats, family, p)), (sample, sw), None)
+            self._fit_chunks(source, init_size)
         return self
+
+    def _fit_chunks(self, source, init_size):
+        self._check_parameters()
+        check_int("init_size", init_size, 1)
+        rng = check_random_state(self.random_state)
+        # Pass 0: size, features, total weight, observed columns, and a
+        # reservoir sample for initialization.
+        source.scan(rng, init_size, self._check_rows)
+        self._check_source(source, None)
+        sample, sw = source.init_sample()
+        family = self._family()
+        family.check_data(sample, "the chunks")
+        X_init = self._prepare_init(sample)
+        self._run_em(
+            lambda p: source.map_sum(partial(checked_stats, family, p)),
+            lambda rng_, given: self._initialize(X_init, sw, rng_, given),
+            source.n_rows, source.n_features, None, dtype=source.dtype)
 
     def _fit_dask(self, X, sample_weight, init_size=100_000):
         """Fit on a dask array or DataFrame (blocks stay on the workers)."""
         self._check_parameters()
-        names = feature_names(X)
+        names = feature_names(X)  # a dask DataFrame's columns (no compute)
         source = DaskSource(X, allow_nan=self._allow_nan(),
                             estimator=type(self).__name__)
         self._check_rows(source.n_rows)
         source.set_weights(sample_weight)
         rng = check_random_state(self.random_state)
+        # Initialization on a uniform sample of rows, gathered to the
+        # client: O(init_size) memory there, never N of anything.
         sample, sw = source.init_sample(rng, init_size)
         family = self._family()
         family.check_data(sample, "X")
-        self._run_em(source, lambda p: source.map_sum(
-            partial(checked_stats, family, p)), (sample, sw), names, rng=rng)
+        X_init = self._prepare_init(sample)
+        self._run_em(
+            lambda p: source.map_sum(partial(checked_stats, family, p)),
+            lambda rng_, given: self._initialize(X_init, sw, rng_, given),
+            source.n_rows, source.n_features, names, rng=rng,
+            dtype=source.dtype)
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one batch by stepwise (online) EM.
@@ -449,7 +487,7 @@ class MixtureModel(BaseEstimator):
                         f"least n_components = {self.n_components} rows, got "
                         f"{X.shape[0]}.")
                 rng = check_random_state(self.random_state)
-                params = self._initialize(X, sw, rng,
+                params = self._initialize(self._prepare_init(X), sw, rng,
                                           self._init_fields(X.shape[1]))
                 running, t = None, 0
             else:
@@ -458,7 +496,8 @@ class MixtureModel(BaseEstimator):
                 running, t = getattr(self, "_online", None) or (None, 0)
             stats = family.stats(params, X, sw)
             if not stats.weight_sum > 0:
-                raise ValueError("The batch has no row with positive weight.")
+                raise ValueError("The batch has no row with positive weight "
+                                 "and at least one observed entry.")
             batch = stats.scale(1.0 / stats.weight_sum)
             fresh = running is None
             if fresh:
@@ -467,6 +506,9 @@ class MixtureModel(BaseEstimator):
                 g = (t + 2.0) ** (-self.online_decay)
                 running = running.scale(1.0 - g) + batch.scale(g)
             new = family.m_step(running, params)
+            recenter = getattr(family, "recenter", None)
+            if recenter is not None:  # e.g. moments kept around the means
+                running = recenter(running, new)
             self._commit(new, X.dtype, X.shape[1], names)
             self._online = (running, t + 1)
             self.n_batches_ = t + 1
@@ -477,27 +519,35 @@ class MixtureModel(BaseEstimator):
             self.converged_ = False
         return self
 
-    def _run_em(self, source, stats_fn, init_data, names, rng=None):
-        """Run :func:`fastem.core.run_em` over ``source``; commit the best."""
-        D = source.n_features
+    def _run_em(self, stats_fn, init_fn, n_rows, D, names, rng=None,
+                dtype=np.float64):
+        """Run :func:`fastem.core.run_em`; commit the best run.
+
+        ``stats_fn(params)`` returns the statistics of all the data under
+        ``params`` (one pass of a :mod:`fastem.core.sources` source);
+        ``init_fn(rng, given)`` returns initial parameters (``given``: the
+        user's initial parameters, :meth:`_init_fields`).  Nothing on
+        ``self`` changes before the end, so an exception or Ctrl-C during
+        the fit leaves the previous model intact.
+        """
         family = self._family()
         given = self._init_fields(D)
         do_init = not (self.warm_start and hasattr(self, "_params"))
         if not do_init:
             self._check_continuable(D, "warm_start=True")
         rng = check_random_state(self.random_state) if rng is None else rng
-        X_init, sw_init = init_data
 
         def check(lower_bound, n_iter):
             if not np.isfinite(lower_bound):
                 raise ValueError(
-                    f"The log-likelihood became non-finite ({lower_bound}) "
-                    f"at iteration {n_iter}: the data is out of reach of "
-                    "every component in float64. Rescale X.")
+                    "The log-likelihood became non-finite "
+                    f"({lower_bound}) at iteration {n_iter}: the data is "
+                    "too far from every component for float64 (values "
+                    "too large or too spread out). Rescale X (for "
+                    "example standardize each feature).")
 
         best = run_em(
-            lambda rng_: self._initialize(X_init, sw_init, rng_, given),
-            stats_fn, family.m_step,
+            lambda rng_: init_fn(rng_, given), stats_fn, family.m_step,
             LowerBoundMonitor(self.tol, self.verbose, self.verbose_interval),
             n_init=self.n_init, max_iter=self.max_iter, rng=rng,
             start=None if do_init else self._params,
@@ -509,19 +559,24 @@ class MixtureModel(BaseEstimator):
                 "different init parameters, or increase max_iter, tol, or "
                 f"check for degenerate data. (Stopped after {self.max_iter} "
                 "iterations.)", convergence_warning_class(), stacklevel=4)
-        empty = np.flatnonzero(best.params.weights * source.n_rows < 1e-8)
+        empty = np.flatnonzero(best.params.weights * n_rows < 1e-8)
         if empty.size:
             warnings.warn(
                 f"Component(s) {empty.tolist()} ended with (almost) no data "
-                "(weight < 1e-8 / n_samples). Consider fewer components.",
+                f"(weight < 1e-8 / n_samples): {self._empty_note}",
                 UserWarning, stacklevel=4)
+        extra = self._fit_extra(best.params, n_rows)
         _config.check_interrupt()
-        self._commit(best.params, source.dtype, D, names)
+        self._commit(best.params, dtype, D, names)
+        for key, value in extra.items():
+            setattr(self, key, value)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
-        self.lower_bound_ = np.dtype(source.dtype).type(best.objective)
+        self.lower_bound_ = np.dtype(dtype).type(best.objective)
+        # float64, as the convergence test saw them (float32 would hide the
+        # changes below its resolution that tol compares)
         self.lower_bounds_ = [float(b) for b in best.history]
-        self._online = None
+        self._online = None  # a full fit restarts online EM
 
     def _initialize(self, X, sw, rng, given):
         """Return initial parameters from ``init_params`` and the given fields."""
@@ -601,7 +656,7 @@ class MixtureModel(BaseEstimator):
     def _predict(self, X, kind):
         self._check_is_fitted()
         if _dask.is_dask_collection(X):
-            self._check_feature_names(feature_names(X), stacklevel=4)
+            self._check_feature_names(feature_names(X), stacklevel=5)
             fn = partial(checked_outputs, self._family(), self._params)
             return _dask.outputs(X, fn, self._allow_nan(), kind,
                                  self._family().n_components(self._params),

@@ -10,7 +10,7 @@ from functools import partial
 
 import numpy as np
 
-from fastem import _config, _dask
+from fastem import _config
 from fastem._validation import check_array, check_sample_weight
 from fastem.core._data import (
     _MAX_ABS,  # noqa: F401  (fastem.hmm imports it here)
@@ -20,16 +20,11 @@ from fastem.core._data import check_magnitude as _check_magnitude
 from fastem.core._data import feature_names as _feature_names
 from fastem.core._data import reservoir as _reservoir  # noqa: F401
 from fastem.core._data import sample_rows as _sample_rows  # noqa: F401
-from fastem.core.driver import run_em
-from fastem.core.monitor import LowerBoundMonitor
-from fastem.core.sources import ArraySource, ChunkSource, DaskSource
+from fastem.core.sources import ArraySource
 from fastem.families.gaussian import (
     COVARIANCE_TYPES,
     GaussianFamily,
     GaussianParams,
-    _covariances_for,
-    _outputs,
-    _stats_pass,
     covariance_shape,
     degenerate_components,
     m_step,
@@ -37,11 +32,10 @@ from fastem.families.gaussian import (
 )
 from fastem.kernels.kmeans import _kmeanspp, _lloyd
 from fastem.kernels.missing import MissingPlan, missing_pass
-from fastem.models.base import INIT_METHODS as INIT_PARAMS  # noqa: E402
 from fastem.models.base import INIT_SAMPLE as _INIT_SAMPLE
 from fastem.models.base import ConvergenceWarning, MixtureModel, check_random_state  # noqa: F401
 from fastem.models.base import check_float as _check_float
-from fastem.models.base import check_int as _check_int
+from fastem.models.base import check_int as _check_int  # noqa: F401  (models.hmm)
 from fastem.models.base import column_variance as _column_variance
 from fastem.models.base import (
     convergence_warning_class as _convergence_warning_class,
@@ -177,46 +171,18 @@ default='kmeans'
         self.online_decay = online_decay
 
     # ------------------------------------------------------------------ checks
-    def _check_parameters(self):
-        _check_int("n_components", self.n_components, 1)
+    def _check_family_parameters(self):
         if not isinstance(self.covariance_type, str) or \
                 self.covariance_type not in COVARIANCE_TYPES:
             raise ValueError(
                 f"Invalid value for 'covariance_type': {self.covariance_type!r}."
                 f" Valid options are {list(COVARIANCE_TYPES)}.")
-        _check_float("tol", self.tol, 0.0)
         _check_float("reg_covar", self.reg_covar, 0.0)
-        _check_int("max_iter", self.max_iter, 0)
-        _check_int("n_init", self.n_init, 1)
-        if not isinstance(self.init_params, str) or \
-                self.init_params not in INIT_PARAMS:
-            raise ValueError(
-                f"Invalid value for 'init_params': {self.init_params!r}. "
-                f"Valid options are {list(INIT_PARAMS)}.")
-        _check_int("verbose", int(self.verbose) if isinstance(
-            self.verbose, (bool, np.bool_)) else self.verbose, 0)
-        _check_int("verbose_interval", self.verbose_interval, 1)
-        check_random_state(self.random_state)
-        _config.validate_threads(self.n_threads)
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise TypeError(
-                "The 'warm_start' parameter of GaussianMixture must be an "
-                "instance of 'bool' or an instance of 'numpy.bool'. Got "
-                f"{_short_repr(self.warm_start)} instead.")
         if not isinstance(self.nan_policy, str) or \
                 self.nan_policy not in NAN_POLICIES:
             raise ValueError(
                 f"Invalid value for 'nan_policy': {self.nan_policy!r}. Valid "
                 f"options are {list(NAN_POLICIES)}.")
-        if isinstance(self.online_decay, bool) or not isinstance(
-                self.online_decay, numbers.Real) or not (
-                0.5 < self.online_decay <= 1):
-            raise ValueError(
-                "online_decay must be a float in (0.5, 1], got "
-                f"{self.online_decay!r}.")
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError(
-                f"callback must be callable or None, got {self.callback!r}.")
 
     def _check_initial_parameters(self, n_features):
         # scikit-learn's sentence first (code matching its text keeps
@@ -299,7 +265,7 @@ default='kmeans'
             # :meth:`_commit_features` once the fit has succeeded.
             return check_array(X, estimator=name, min_samples=min_samples,
                                allow_nan=self._allow_nan()), names
-        self._check_feature_names(names, stacklevel=4)
+        self._check_feature_names(names, stacklevel=5)
         X = check_array(X, n_features=self.n_features_in_, estimator=name,
                         allow_nan=self._allow_nan())
         _check_magnitude(X)  # the rule fit applies, at prediction time too
@@ -309,28 +275,36 @@ default='kmeans'
         # what was fitted, even after set_params(covariance_type=...)
         ct = self._params.covariance_type if hasattr(
             self, "_params") else self.covariance_type
-        return GaussianFamily(ct, self.reg_covar)
+        return GaussianFamily(ct, self.reg_covar, self._allow_nan())
 
     def _allow_nan(self):
         return getattr(self, "nan_policy", "raise") == "marginalize"
 
-    def _outputs(self, X, lse=False, resp=False, label=False):
-        """Per-row outputs on validated X (missing-data kernel if NaN)."""
-        with _config.threads(self.n_threads):
-            out = _block_outputs(self._params, self._allow_nan(), X, lse, resp,
-                                 label)
-        if X.dtype == np.float32:  # outputs in the input's dtype (sklearn)
-            out = tuple(o.astype(np.float32) if o is not None and
-                        o.dtype == np.float64 else o for o in out)
-        return out
+    def _init_fields(self, n_features):
+        return self._check_initial_parameters(n_features)
 
-    def _dask_outputs(self, X, kind):
-        """Lazy per-row outputs of a dask collection."""
-        self._check_feature_names(_feature_names(X), stacklevel=4)
-        fn = partial(_block_outputs, self._params, self._allow_nan())
-        return _dask.outputs(X, fn, self._allow_nan(), kind,
-                             self._params.means.shape[0], self.n_features_in_,
-                             type(self).__name__)
+    def _prepare_init(self, X):
+        # initialization sees a mean-imputed copy; EM itself is exact
+        return _mean_impute(X) if np.isnan(X).any() else X
+
+    def _check_source(self, source, names):
+        _check_observed(source.observed, names)
+
+    _empty_note = ("they keep their last mean and a covariance of reg_covar "
+                   "* I. Consider fewer components.")
+
+    def _fit_extra(self, params, n_rows):
+        degenerate = degenerate_components(params, self.reg_covar)
+        if degenerate.size:
+            warnings.warn(
+                f"Degenerate fit: component(s) {degenerate.tolist()} collapsed"
+                " (a variance at the reg_covar floor, or a near-singular "
+                "covariance), typically onto a few identical rows. Its "
+                "likelihood is not comparable with other fits'; use fewer "
+                "components, a constrained covariance_type, or a larger "
+                "reg_covar. (degenerate_components_ lists them.)",
+                UserWarning, stacklevel=5)
+        return {"degenerate_components_": degenerate}
 
     def _fit(self, X, sample_weight):
         self._check_parameters()
@@ -370,11 +344,11 @@ default='kmeans'
             return self._initialize(X_init, sw, rng, inits)
 
         source = ArraySource(X, sw)
-        allow_nan = self._allow_nan()
+        family = self._family()
 
         def stats_fn(params):
             if plan is None:
-                return source.map_sum(partial(_source_stats, params, allow_nan))
+                return source.map_sum(partial(family.stats, params))
             # the plan of the whole array is made once, not every pass
             return source.map_sum(
                 lambda Xc, wc: missing_pass(Xc, wc, plan, params))
@@ -383,256 +357,6 @@ default='kmeans'
             _warn_float32_offset(X)
         self._run_em(stats_fn, init_fn, N, D, names, dtype=X.dtype)
         return X
-
-    def fit_chunks(self, make_chunks, init_size=100_000):
-        """Fit by exact EM on data streamed in chunks (out of core).
-
-        Each EM iteration is one pass over the chunks, adding up their
-        statistics; memory is bounded by one chunk plus the initialization
-        sample.  The iterates equal those of :meth:`fit` on the concatenated
-        data from the same initial parameters, to rounding.
-
-        Parameters
-        ----------
-        make_chunks : callable
-            Returns a fresh iterator over the chunks each time it is called
-            (see :mod:`fastem.chunks` for sources over arrays, memory maps,
-            ``.npy``, HDF5/zarr and Parquet).  A chunk is an array
-            (rows, n_features) or a tuple ``(X_chunk, sample_weight_chunk)``.
-        init_size : int, default=100000
-            Rows of the uniform random sample (drawn in one extra pass, a
-            reservoir sample seeded by ``random_state``) that the
-            initialization runs on.  Unused when ``weights_init``,
-            ``means_init`` and ``precisions_init`` are all given.
-
-        Returns
-        -------
-        self : GaussianMixture
-        """
-        source = ChunkSource(make_chunks, allow_nan=self._allow_nan(),
-                             estimator=type(self).__name__)
-        with _config.threads(self.n_threads):
-            self._fit_chunks(source, init_size)
-        return self
-
-    def _chunk_stats(self, Xc, wc, params):
-        return _source_stats(params, self._allow_nan(), Xc, wc)
-
-    def _fit_chunks(self, source, init_size):
-        self._check_parameters()
-        rng = check_random_state(self.random_state)
-        _check_int("init_size", init_size, 1)
-        K = self.n_components
-
-        def check_rows(n_rows):
-            if n_rows < max(K, 2):
-                raise ValueError(
-                    "Expected n_samples >= n_components but got n_components "
-                    f"= {K}, n_samples = {n_rows}.")
-
-        # Pass 0: size, features, total weight, observed columns, and a
-        # reservoir sample for initialization.
-        source.scan(rng, init_size, check_rows)
-        _check_observed(source.observed, None)
-        sample, sw_init = source.init_sample()
-        plan = MissingPlan(sample) if self._allow_nan() and np.isnan(
-            sample).any() else None
-        X_init = sample if plan is None else _mean_impute(sample)
-
-        def init_fn(rng, inits):
-            return self._initialize(X_init, sw_init, rng, inits)
-
-        allow_nan = self._allow_nan()
-
-        def stats_fn(params):
-            return source.map_sum(partial(_source_stats, params, allow_nan))
-
-        self._run_em(stats_fn, init_fn, source.n_rows, source.n_features,
-                     None, dtype=source.dtype)
-
-    def _fit_dask(self, X, sample_weight, init_size=100_000):
-        """Fit on a dask array or DataFrame (blocks stay on the workers)."""
-        name = type(self).__name__
-        self._check_parameters()
-        names = _feature_names(X)  # a dask DataFrame's columns (no compute)
-        allow_nan = self._allow_nan()
-        source = DaskSource(X, allow_nan=allow_nan, estimator=name)
-        N, D = source.n_rows, source.n_features
-        K = self.n_components
-        if N < max(K, 2):
-            raise ValueError(
-                f"Expected n_samples >= n_components but got n_components = "
-                f"{K}, n_samples = {N}.")
-        source.set_weights(sample_weight)
-        rng = check_random_state(self.random_state)
-        # Initialization on a uniform sample of rows, gathered to the client:
-        # O(init_size) memory on the client, never N of anything.
-        sample, sw_s = source.init_sample(rng, init_size)
-        if allow_nan and np.isnan(sample).any():
-            sample = _mean_impute(sample)
-
-        def init_fn(rng_, inits):
-            return self._initialize(sample, sw_s, rng_, inits)
-
-        def stats_fn(params):
-            return source.map_sum(partial(_source_stats, params, allow_nan))
-
-        self._run_em(stats_fn, init_fn, N, D, names, rng=rng,
-                     dtype=source.dtype)
-
-    def partial_fit(self, X, y=None, sample_weight=None):
-        """Update the model with one batch by stepwise (online) EM.
-
-        Cappé & Moulines (2009): the running sufficient statistics are a
-        decayed average, ``S <- (1 - g) S + g s(batch)`` with
-        ``g = (t + 2) ** -online_decay`` after ``t`` updates, followed by an
-        M-step.  The first batch initializes the model (``init_params`` or
-        the ``*_init`` parameters) and sets ``S``.  For streams that never
-        fit in memory and for data that drifts; ``fit`` starts afresh.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            One batch.
-        y : None
-            Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self : GaussianMixture
-            With ``n_batches_`` (updates so far) and ``lower_bound_`` (mean
-            log-likelihood of the batch under the parameters before the
-            update).
-        """
-        with _config.threads(self.n_threads):
-            self._partial_fit(X, sample_weight)
-        return self
-
-    def _partial_fit(self, X, sample_weight):
-        self._check_parameters()
-        first = not hasattr(self, "_params")
-        name = type(self).__name__
-        X = check_array(X, estimator=name, allow_nan=self._allow_nan())
-        _check_magnitude(X)
-        sw = check_sample_weight(sample_weight, X.shape[0])
-        if first:
-            K = self.n_components
-            if X.shape[0] < K:
-                raise ValueError(
-                    f"The first batch initializes the model and needs at least "
-                    f"n_components = {K} rows, got {X.shape[0]}.")
-            inits = self._check_initial_parameters(X.shape[1])
-            rng = check_random_state(self.random_state)
-            X_init = _mean_impute(X) if np.isnan(X).any() else X
-            params = self._initialize(X_init, sw, rng, inits)
-            running, t = None, 0
-        else:
-            # continue the running statistics, or start them from a fit
-            self._check_continuable(X.shape[1], "partial_fit")
-            params = self._params
-            running, t = getattr(self, "_online", None) or (None, 0)
-        stats = self._chunk_stats(X, sw, params)
-        if not stats.weight_sum > 0:
-            raise ValueError("The batch has no row with positive weight and "
-                             "at least one observed entry.")
-        batch = stats.scale(1.0 / stats.weight_sum)
-        fresh = running is None
-        if fresh:
-            running = batch
-        else:
-            g = (t + 2.0) ** (-self.online_decay)
-            running = running.scale(1.0 - g) + batch.scale(g)
-        new = m_step(running, self.reg_covar)
-        running = running.shift(new.means)  # keep moments centred
-        # commit
-        self._set_params(new, X.dtype)
-        self._online = (running, t + 1)
-        self.n_features_in_ = X.shape[1]
-        self.n_batches_ = t + 1
-        self.lower_bound_ = stats.mean_loglik
-        history = [] if fresh else self.lower_bounds_
-        self.lower_bounds_ = history + [self.lower_bound_]
-        self.n_iter_ = t + 1
-        self.converged_ = False
-
-    def _run_em(self, stats_fn, init_fn, n_rows, D, names, rng=None,
-                dtype=np.float64):
-        """Run :func:`fastem.core.driver.run_em`, then commit the best run.
-
-        ``stats_fn(params)`` returns the GaussianStats of all the data under
-        ``params`` (one pass of a :mod:`fastem.core.sources` source);
-        ``init_fn(rng, inits)`` returns initial GaussianParams.  State is
-        committed to ``self`` only at the end.
-        """
-        inits = self._check_initial_parameters(D)
-        do_init = not (self.warm_start and hasattr(self, "_params"))
-        if not do_init:
-            self._check_continuable(D, "warm_start=True")
-        rng = check_random_state(self.random_state) if rng is None else rng
-
-        def check(lower_bound, n_iter):
-            if not np.isfinite(lower_bound):
-                raise ValueError(
-                    "The log-likelihood became non-finite "
-                    f"({lower_bound}) at iteration {n_iter}: the data is "
-                    "too far from every component for float64 (values "
-                    "too large or too spread out). Rescale X (for "
-                    "example standardize each feature).")
-
-        reg_covar = self.reg_covar
-        best = run_em(
-            lambda rng_: init_fn(rng_, inits), stats_fn,
-            lambda stats, params: m_step(stats, reg_covar),
-            LowerBoundMonitor(self.tol, self.verbose, self.verbose_interval),
-            n_init=self.n_init, max_iter=self.max_iter, rng=rng,
-            start=None if do_init else self._params,
-            start_objective=-np.inf if do_init else self.lower_bound_,
-            objective=_mean_loglik, check=check, callback=self.callback)
-        lower_bound, params, n_iter, converged, bounds = (
-            best.objective, best.params, best.n_iter, best.converged,
-            best.history)
-        if not converged and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try "
-                "different init parameters, or increase max_iter, tol, or "
-                f"check for degenerate data. (Stopped after {self.max_iter} "
-                "iterations.)", _convergence_warning_class(), stacklevel=3)
-        empty = np.flatnonzero(params.weights * n_rows < 1e-8)
-        if empty.size:
-            warnings.warn(
-                f"Component(s) {empty.tolist()} ended with (almost) no data "
-                "(weight < 1e-8 / n_samples): they keep their last mean and a "
-                "covariance of reg_covar * I. Consider fewer components.",
-                UserWarning, stacklevel=3)
-        degenerate = degenerate_components(params, self.reg_covar)
-        if degenerate.size:
-            warnings.warn(
-                f"Degenerate fit: component(s) {degenerate.tolist()} collapsed"
-                " (a variance at the reg_covar floor, or a near-singular "
-                "covariance), typically onto a few identical rows. Its "
-                "likelihood is not comparable with other fits'; use fewer "
-                "components, a constrained covariance_type, or a larger "
-                "reg_covar. (degenerate_components_ lists them.)",
-                UserWarning, stacklevel=3)
-        # Commit: nothing on self changes before this point, so an exception
-        # or KeyboardInterrupt during fit leaves the previous state intact.
-        _config.check_interrupt()
-        self._set_params(params, dtype)
-        self.degenerate_components_ = degenerate
-        self.n_features_in_ = D
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.converged_ = converged
-        self.n_iter_ = n_iter
-        cast = np.dtype(dtype).type
-        self.lower_bound_ = cast(lower_bound)
-        # float64, as the convergence test saw them (float32 would hide the
-        # changes below its resolution that tol compares)
-        self.lower_bounds_ = [float(b) for b in bounds]
-        self._online = None  # a full fit restarts online EM
 
     def _initialize(self, X, sw, rng, inits):
         """Return initial GaussianParams (scikit-learn's semantics for *_init)."""
@@ -696,22 +420,6 @@ default='kmeans'
             p.covariances = None
         return p
 
-    def _set_params(self, params, dtype=np.float64):
-        """Install fitted parameters (float64 inside, ``dtype`` outside).
-
-        The attributes follow the dtype of the data fitted, as in
-        scikit-learn; the kernels keep using the float64 ``_params``.
-        """
-        ct = params.covariance_type
-        self._params = params
-        self._fit_dtype = np.dtype(dtype)
-        pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
-        self.weights_ = np.asarray(params.weights, dtype=dtype)
-        self.means_ = np.asarray(params.means, dtype=dtype)
-        self.precisions_cholesky_ = pc.astype(dtype)
-        self.precisions_ = _precisions_from_chol(pc, ct).astype(dtype)
-        self.covariances_ = np.asarray(_covariances_for(params), dtype=dtype)
-
     def _check_continuable(self, D, how):
         """Raise unless the fitted state can be continued on D features."""
         name = type(self).__name__
@@ -730,58 +438,6 @@ default='kmeans'
                 f"estimator now has n_components={self.n_components} and "
                 f"covariance_type={self.covariance_type!r}. Set them back, or "
                 "use a new estimator (or warm_start=False) to fit afresh.")
-
-    # ----------------------------------------------------------- prediction
-    def score_samples(self, X):
-        """Log-likelihood of each row under the model.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        self._check_is_fitted()
-        if _dask.is_dask_collection(X):
-            return self._dask_outputs(X, "lse")
-        X = self._validate_X(X, reset=False)
-        return self._outputs(X, lse=True)[0]
-
-    def predict(self, X):
-        """Most probable component of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        self._check_is_fitted()
-        if _dask.is_dask_collection(X):
-            return self._dask_outputs(X, "label")
-        X = self._validate_X(X, reset=False)
-        return self._outputs(X, label=True)[2]
-
-    def predict_proba(self, X):
-        """Posterior probability of each component for each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-        """
-        self._check_is_fitted()
-        if _dask.is_dask_collection(X):
-            return self._dask_outputs(X, "resp")
-        X = self._validate_X(X, reset=False)
-        return self._outputs(X, resp=True)[1]
 
     def impute(self, X):
         """Fill every NaN of ``X`` with its conditional expectation.
@@ -893,31 +549,6 @@ default='kmeans'
         from fastem.io import from_sklearn
 
         return from_sklearn(estimator, cls=cls)
-
-def _mean_loglik(stats):
-    return stats.mean_loglik
-
-
-def _block_outputs(params, allow_nan, X, lse, resp, label):
-    """``(lse, resp, label)`` of validated rows (module level: picklable)."""
-    if allow_nan and np.isnan(X).any():
-        N, K = X.shape[0], params.means.shape[0]
-        out = (np.empty(N) if lse else None,
-               np.empty((N, K)) if resp else None,
-               np.empty(N, dtype=np.int64) if label else None)
-        missing_pass(X, np.empty(0), MissingPlan(X), params, False, *out)
-        return out
-    return _outputs(X, params, lse, resp, label)
-
-
-def _source_stats(params, allow_nan, Xc, wc):
-    """GaussianStats of one chunk (module level: picklable for Dask)."""
-    if allow_nan and np.isnan(Xc).any():
-        return missing_pass(Xc, wc, MissingPlan(Xc), params)
-    code, means, prec, logconst = params.kernel_args()
-    return _stats_pass(Xc, wc, params.covariance_type, code, means, prec,
-                       logconst)
-
 
 def _init_array(name, value):
     """``value`` as a float array (float32 kept), or a clear error."""
