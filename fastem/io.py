@@ -519,24 +519,7 @@ def _model_from_params(cls, params):
                                  f"string, true/false or null, found "
                                  f"{_what(v)}")
         kwargs[k] = v
-    n_threads = kwargs.pop("n_threads", None)
-    if n_threads is not None and (isinstance(n_threads, bool) or not
-                                  isinstance(n_threads, int) or n_threads < 1):
-        raise ModelFileError(f"parameter 'n_threads': expected a positive "
-                             f"integer or null, found {_what(n_threads)}")
-    model = cls(**kwargs)
-    check = getattr(model, "_check_parameters", None)
-    if check is not None:
-        # The estimator's own checks (not n_threads: a model saved on a
-        # bigger machine still loads; fitting it there says what to do).
-        try:
-            check()
-        except (TypeError, ValueError) as e:
-            raise ModelFileError(f"invalid parameter: {_one_line(e)}") \
-                from None
-    if n_threads is not None:
-        model.set_params(n_threads=n_threads)
-    return model
+    return _build(cls, kwargs)
 
 
 # Relative tolerance of the consistency check of covariances against the
@@ -836,18 +819,7 @@ def _hmm_from_dict(d, cls):
             raise ModelFileError(f"{name}: expected a number, a string, "
                                  f"true/false or null, found {_what(v)}")
         kwargs[k] = v
-    n_threads = kwargs.pop("n_threads", None)
-    if n_threads is not None and (isinstance(n_threads, bool) or not
-                                  isinstance(n_threads, int) or n_threads < 1):
-        raise ModelFileError(f"parameter 'n_threads': expected a positive "
-                             f"integer or null, found {_what(n_threads)}")
-    model = cls(**kwargs)
-    try:  # the estimator's own checks (not n_threads, as for mixtures)
-        model.check_params()
-    except (TypeError, ValueError) as e:
-        raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
-    if n_threads is not None:
-        model.set_params(n_threads=n_threads)
+    model = _build(cls, kwargs)
     if fitted is not None:
         _hmm_set_fitted(model, fitted)
     return model
@@ -1023,6 +995,27 @@ def _generic_to_dict(model, metadata):
             "metadata": dict(metadata or {})}
 
 
+def _build(cls, kwargs):
+    """``cls(**kwargs)`` checked by the model's public ``check_params``.
+
+    ``n_threads`` is checked here and set after the checks: a model saved on
+    a bigger machine still loads (fitting it there says what to do).
+    """
+    n_threads = kwargs.pop("n_threads", None)
+    if n_threads is not None and (isinstance(n_threads, bool) or not
+                                  isinstance(n_threads, int) or n_threads < 1):
+        raise ModelFileError(f"parameter 'n_threads': expected a positive "
+                             f"integer or null, found {_what(n_threads)}")
+    model = cls(**kwargs)
+    try:
+        model.check_params()
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
+    if n_threads is not None:
+        model.set_params(n_threads=n_threads)
+    return model
+
+
 def _generic_from_dict(d, fmt, cls):
     import importlib
 
@@ -1044,18 +1037,7 @@ def _generic_from_dict(d, fmt, cls):
             raise ModelFileError(f"{name}: expected a number, a string, "
                                  f"true/false or null, found {_what(v)}")
         kwargs[k] = v
-    n_threads = kwargs.pop("n_threads", None)
-    if n_threads is not None and (isinstance(n_threads, bool) or not
-                                  isinstance(n_threads, int) or n_threads < 1):
-        raise ModelFileError(f"parameter 'n_threads': expected a positive "
-                             f"integer or null, found {_what(n_threads)}")
-    model = cls(**kwargs)
-    try:
-        model.check_params()
-    except (TypeError, ValueError) as e:
-        raise ModelFileError(f"invalid parameter: {_one_line(e)}") from None
-    if n_threads is not None:
-        model.set_params(n_threads=n_threads)
+    model = _build(cls, kwargs)
     if fitted is None:
         return model
     for k in _STATE_SCALARS:

@@ -706,6 +706,23 @@ class GaussianFamily:
         return int(n_covariance_parameters(params.covariance_type, K, D)
                    + K * D + K - 1)
 
+    def sample_component(self, params, k, n, rng):
+        """``n`` draws from component ``k``, as scikit-learn draws them.
+
+        The same calls on the same generator as
+        ``sklearn.mixture.GaussianMixture.sample``, so both libraries draw
+        the same samples from the same parameters and ``random_state``.
+        """
+        mean = np.asarray(params.means[k], dtype=np.float64)
+        cov = _covariances_for(params)
+        ct = params.covariance_type
+        if ct == "full":
+            return rng.multivariate_normal(mean, cov[k], int(n))
+        if ct == "tied":
+            return rng.multivariate_normal(mean, cov, int(n))
+        return mean + rng.standard_normal(size=(n, mean.shape[0])) * np.sqrt(
+            cov[k])
+
     def n_components(self, params):
         """Return the number of components of ``params``."""
         return params.means.shape[0]

@@ -4,7 +4,6 @@ Fitted by a fused single-pass EM (see :mod:`fastem.stats` for the kernels'
 contract).
 """
 
-import numbers
 import warnings
 from functools import partial
 
@@ -14,8 +13,7 @@ from fastem import _config
 from fastem._validation import check_array, check_sample_weight
 from fastem.core._data import (
     _MAX_ABS,  # noqa: F401  (fastem.hmm imports it here)
-    check_output_size,
-)
+    )
 from fastem.core._data import check_magnitude as _check_magnitude
 from fastem.core._data import feature_names as _feature_names
 from fastem.core._data import reservoir as _reservoir  # noqa: F401
@@ -477,48 +475,6 @@ default='kmeans'
 
             return pd.DataFrame(out, index=X.index, columns=X.columns)
         return out
-
-    def sample(self, n_samples=1):
-        """Generate random samples from the fitted model.
-
-        Uses ``random_state`` exactly as scikit-learn does, so both libraries
-        draw the same samples from the same parameters.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            Component of each sample.
-        """
-        self._check_is_fitted()
-        if isinstance(n_samples, bool) or not isinstance(
-                n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples!r}. The sampling "
-                "requires at least one sample.")
-        D = self.means_.shape[1]
-        check_output_size(n_samples, D + 1, "n_samples")
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        ct = self._params.covariance_type
-        parts = []
-        for k, (mean, n) in enumerate(zip(self.means_, counts)):
-            if ct == "full":
-                parts.append(rng.multivariate_normal(mean, self.covariances_[k],
-                                                     int(n)))
-            elif ct == "tied":
-                parts.append(rng.multivariate_normal(mean, self.covariances_,
-                                                     int(n)))
-            else:
-                parts.append(mean + rng.standard_normal(size=(n, D))
-                             * np.sqrt(self.covariances_[k]))
-        y = np.concatenate([np.full(n, k, dtype=int)
-                            for k, n in enumerate(counts)])
-        return np.vstack(parts), y
 
     def to_sklearn(self):
         """Convert to ``sklearn.mixture.GaussianMixture`` (needs scikit-learn).
