@@ -55,6 +55,11 @@ LAYOUT_NAMES = ("full", "tied", "diag", "spherical")
 LAYOUT = -1
 # Whether the layout's scatter is square, (D, D): full and tied.
 SQUARE = False
+# Which triangular quadratic form the full/tied block log-density calls:
+# 0 chooses by D at run time (so both variants are compiled; the HMM
+# kernels use these), 1 the 512-bit one, 2 the narrow one (the mixture's
+# pass picks its variant in Python: one compiled, not both).
+QUAD = 0
 _TEMPLATES = []
 
 
@@ -66,21 +71,40 @@ def _layout_template(options):
     return register
 
 
-def _specialize():
-    """Compile nothing; create every template's dispatcher for every layout.
+def _specialize(quad=0, codes=(FULL, TIED, DIAG, SPHERICAL), suffix="",
+                only=None, base=None):
+    """Compile nothing; create every template's dispatcher for each layout.
+
+    Parameters
+    ----------
+    quad : {0, 1, 2}
+        The ``QUAD`` constant of these specializations.
+    codes : sequence of int
+        The layouts.
+    suffix : str
+        Appended to the dispatchers' names (distinct disk-cache entries).
+    only, base : set of str, list of dict, optional
+        Re-create only the templates named in ``only``; the others are
+        ``base``'s dispatchers of the same layout (shared, compiled once).
 
     Returns
     -------
     list of dict
-        Per layout code, template name -> that layout's dispatcher.
+        Per layout of ``codes``, template name -> that layout's dispatcher.
     """
     out = []
-    for code, lname in enumerate(LAYOUT_NAMES):
+    for code in codes:
+        lname = LAYOUT_NAMES[code]
         g = dict(globals())
         g["LAYOUT"] = code
         g["SQUARE"] = code in (FULL, TIED)
+        g["QUAD"] = quad
+        if base is not None:
+            g.update(base[code])
         for tmpl, options in _TEMPLATES:
-            name = f"{tmpl.__name__[2:]}_{lname}"
+            if only is not None and tmpl.__name__ not in only:
+                continue
+            name = f"{tmpl.__name__[2:]}_{lname}{suffix}"
             fn = types.FunctionType(tmpl.__code__, g, name,
                                     tmpl.__defaults__, tmpl.__closure__)
             # the qualified name names the disk-cache files: one per layout
@@ -411,7 +435,12 @@ def _t_block_logp(xt, nb, means, prec, logconst, lp, dt, t, q):
             kk = k
             if LAYOUT == TIED:
                 kk = 0
-            if xt.shape[0] <= WIDE_TRI_MAX_D:
+            # (statements on QUAD, not an expression: see CONTRIBUTING)
+            if QUAD == 1:
+                _tri_quadratic(xt, nb, means[k], prec[kk], dt, t, q)
+            elif QUAD == 2:
+                _tri_quadratic_narrow(xt, nb, means[k], prec[kk], dt, t, q)
+            elif xt.shape[0] <= WIDE_TRI_MAX_D:
                 _tri_quadratic(xt, nb, means[k], prec[kk], dt, t, q)
             else:
                 _tri_quadratic_narrow(xt, nb, means[k], prec[kk], dt, t, q)
@@ -1037,6 +1066,13 @@ def _t_stats_given_worker(next_chunk, X, sw, mode, labels, resp, seed, ref,
 
 
 _SPECIALIZED = _specialize()
+# The full and tied layouts once more, with the triangular variant fixed
+# (QUAD 1: D <= WIDE_TRI_MAX_D, QUAD 2: larger D), for the mixture's pass.
+# Only the block log-density and the worker that calls it are re-created;
+# every other kernel is the layout's shared one.
+_BY_QUAD = {q: dict(zip((FULL, TIED), _specialize(
+    q, (FULL, TIED), sfx, only={"_t_block_logp", "_t_em_worker"},
+    base=_SPECIALIZED))) for q, sfx in ((1, "_wide"), (2, "_narrow"))}
 
 
 def _em_pass_layout(code, X, sw, means, prec, logconst, ref, n_chunks, block,
@@ -1057,8 +1093,10 @@ def _em_pass_layout(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     -------
     nk, sums, scatter, loglik, weight_sum
     """
-    fns = _SPECIALIZED[code]
     K, D = means.shape
+    fns = _SPECIALIZED[code]
+    if code <= TIED:  # compile one triangular variant, not both
+        fns = _BY_QUAD[1 if D <= WIDE_TRI_MAX_D else 2][code]
     parts = _partials(n_chunks, K, D, s_rows, D if code <= TIED else 1)
     wmeans, wprec, wlogc = _work_params(X, means, prec, logconst)
     wref = ref.astype(X.dtype)
