@@ -26,7 +26,11 @@ import numpy as np
 
 from fastem import _config
 from fastem._validation import check_array, check_sample_weight
-from fastem.kernels.gaussian import EM_PASS, FULL, STATS_GIVEN, TIED
+from fastem.families.covariances import (  # noqa: F401  (re-exported)
+    COVARIANCE_MODELS,
+    ComponentCollapseError,
+)
+from fastem.kernels.gaussian import EM_PASS, STATS_GIVEN, TIED
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -41,20 +45,22 @@ __all__ = [
     "degenerate_components",
 ]
 
-COVARIANCE_TYPES = {"full": 0, "tied": 1, "diag": 2, "spherical": 3}
+# covariance type -> the compiled E-step layout it runs on
+COVARIANCE_TYPES = {name: m.code for name, m in COVARIANCE_MODELS.items()}
 
 _EMPTY_F = np.empty(0)
 _EMPTY_I = np.empty(0, dtype=np.int64)
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
-class ComponentCollapseError(ValueError):
-    """A component's covariance is not positive definite after the M-step."""
-
-
 def _code(covariance_type):
+    return _model(covariance_type).code
+
+
+def _model(covariance_type):
+    """Return the covariance model of ``covariance_type`` (or a clear error)."""
     try:
-        return COVARIANCE_TYPES[covariance_type]
+        return COVARIANCE_MODELS[covariance_type]
     except (KeyError, TypeError):
         raise ValueError(
             f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, "
@@ -78,9 +84,7 @@ def covariance_shape(covariance_type, n_components, n_features):
     -------
     tuple of int
     """
-    K, D = int(n_components), int(n_features)
-    return {"full": (K, D, D), "tied": (D, D), "diag": (K, D),
-            "spherical": (K,)}[covariance_type]
+    return _model(covariance_type).shape(int(n_components), int(n_features))
 
 
 def n_covariance_parameters(covariance_type, n_components, n_features):
@@ -98,9 +102,8 @@ def n_covariance_parameters(covariance_type, n_components, n_features):
     -------
     int
     """
-    K, D = int(n_components), int(n_features)
-    return {"full": K * D * (D + 1) // 2, "tied": D * (D + 1) // 2,
-            "diag": K * D, "spherical": K}[covariance_type]
+    return _model(covariance_type).n_parameters(int(n_components),
+                                               int(n_features))
 
 
 @dataclass
@@ -131,7 +134,7 @@ class GaussianParams:
 
     def kernel_args(self):
         """Return ``(code, means, prec3, logconst)`` as the kernels take them."""
-        code = _code(self.covariance_type)
+        model = _model(self.covariance_type)
         means = np.ascontiguousarray(self.means, dtype=np.float64)
         if means.ndim != 2:
             raise ValueError("GaussianParams.means must have shape "
@@ -139,25 +142,15 @@ class GaussianParams:
         K, D = means.shape
         pc = np.asarray(self.precisions_cholesky, dtype=np.float64)
         w = np.asarray(self.weights, dtype=np.float64)
-        want = {FULL: (K, D, D), TIED: (D, D), 2: (K, D), 3: (K,)}[code]
+        want = model.shape(K, D)
         if w.shape != (K,) or pc.shape != want:
             raise ValueError(
                 f"GaussianParams for covariance_type={self.covariance_type!r} "
                 f"need weights ({K},), means (K, D) and precisions_cholesky "
                 f"{want}; got weights {w.shape}, means {means.shape}, "
                 f"precisions_cholesky {pc.shape}.")
-        if code == FULL:
-            prec = pc.reshape(K, D, D)
-            logdet = np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
-        elif code == TIED:
-            prec = pc.reshape(1, D, D)
-            logdet = np.full(K, np.log(np.diag(pc)).sum())
-        elif code == 2:
-            prec = pc.reshape(K, 1, D)
-            logdet = np.log(pc).sum(axis=1)
-        else:
-            prec = pc.reshape(K, 1, 1)
-            logdet = D * np.log(pc)
+        prec, logdet = model.kernel_prec(pc, K, D)
+        code = model.code
         with np.errstate(divide="ignore"):
             logw = np.log(w)
         logconst = logw + logdet - 0.5 * D * _LOG_2PI
@@ -209,18 +202,13 @@ class GaussianStats:
         new_ref = np.asarray(new_ref, dtype=np.float64)
         delta = self.ref - new_ref  # (K, D)
         sums = self.sums + self.nk[:, None] * delta
-        code = _code(self.covariance_type)
         # sum r (x-b)(x-b)^T = sum r (x-a)(x-a)^T + d s^T + s d^T + n d d^T,
         # with d = a - b and s the sums around a.
         outer = (np.einsum("ki,kj->kij", delta, self.sums)
                  + np.einsum("ki,kj->kij", self.sums, delta)
                  + self.nk[:, None, None] * np.einsum("ki,kj->kij", delta, delta))
-        if code == FULL:
-            scatter = self.scatter + outer
-        elif code == TIED:
-            scatter = self.scatter + outer.sum(axis=0)
-        else:
-            scatter = self.scatter + np.diagonal(outer, axis1=1, axis2=2)
+        scatter = _model(self.covariance_type).shift_scatter(self.scatter,
+                                                             outer)
         return GaussianStats(self.covariance_type, self.nk.copy(), sums, scatter,
                              new_ref.copy(), self.loglik, self.weight_sum,
                              self.n_samples)
@@ -266,13 +254,7 @@ class GaussianStats:
 def _wrap_stats(covariance_type, ref, n_samples, out):
     nk, sums, scatter, ll, ws = out
     K, D = sums.shape
-    code = _code(covariance_type)
-    if code == FULL:
-        scatter = scatter.reshape(K, D, D)
-    elif code == TIED:
-        scatter = scatter.reshape(D, D)
-    else:
-        scatter = scatter.reshape(K, D)
+    scatter = scatter.reshape(_model(covariance_type).scatter_shape(K, D))
     return GaussianStats(covariance_type, nk, sums, scatter, ref, float(ll),
                          float(ws), int(n_samples))
 
@@ -404,18 +386,7 @@ def _covariances_for(params):
     if params.covariances is not None:
         return params.covariances
     pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
-    if params.covariance_type in ("full", "tied"):
-        inv_u = np.linalg.inv(pc)  # cov = inv(U U^T) = inv(U)^T inv(U)
-        return np.swapaxes(inv_u, -1, -2) @ inv_u
-    return 1.0 / pc ** 2
-
-
-def _cholesky_failed(bad):
-    return ComponentCollapseError(
-        "Fitting the mixture model failed because some components have "
-        "ill-defined empirical covariance (for instance caused by singleton "
-        "or collapsed samples). Try to decrease the number of components, "
-        f"increase reg_covar, or scale the input data. (Component(s) {bad}.)")
+    return _model(params.covariance_type).covariances(pc)
 
 
 def compute_precision_cholesky(covariances, covariance_type):
@@ -440,50 +411,8 @@ def compute_precision_cholesky(covariances, covariance_type):
     ComponentCollapseError
         If a covariance is not positive definite.
     """
-    code = _code(covariance_type)
-    cov = np.asarray(covariances, dtype=np.float64)
-    if code in (FULL, TIED):
-        c3 = cov.reshape((-1,) + cov.shape[-2:])
-        # one LAPACK call for the whole stack; per component only to name
-        # the failing ones
-        try:
-            L = np.linalg.cholesky(c3)
-            ok = (np.isfinite(L).all(axis=(1, 2))
-                  & (np.diagonal(L, axis1=1, axis2=2) > 0).all(axis=1))
-        except np.linalg.LinAlgError:
-            ok = np.array([_cholesky_ok(c) for c in c3])
-        if not ok.all():
-            raise _cholesky_failed(np.flatnonzero(~ok).tolist())
-        return np.swapaxes(_tri_inv_lower(L), 1, 2).reshape(cov.shape)
-    bad = np.flatnonzero(~(cov > 0).reshape(cov.shape[0], -1).all(axis=1))
-    if bad.size:
-        raise _cholesky_failed(bad.tolist())
-    return 1.0 / np.sqrt(cov)
-
-
-def _cholesky_ok(c):
-    try:
-        L = np.linalg.cholesky(c)
-    except np.linalg.LinAlgError:
-        return False
-    return bool(np.isfinite(L).all() and (np.diag(L) > 0).all())
-
-
-def _tri_inv_lower(L):
-    """Inverses of a stack (K, D, D) of lower-triangular matrices.
-
-    Forward substitution, row by row for all K matrices at once (D NumPy
-    operations instead of K * D).
-    """
-    K, D, _ = L.shape
-    inv = np.zeros_like(L)
-    diag = np.diagonal(L, axis1=1, axis2=2)
-    for i in range(D):
-        inv[:, i, i] = 1.0 / diag[:, i]
-        if i:
-            row = np.matmul(L[:, i:i + 1, :i], inv[:, :i, :i])[:, 0]
-            inv[:, i, :i] = -row / diag[:, i:i + 1]
-    return inv
+    return _model(covariance_type).precision_cholesky(
+        np.asarray(covariances, dtype=np.float64))
 
 
 def m_step(stats, reg_covar=1e-6):
@@ -511,7 +440,7 @@ def m_step(stats, reg_covar=1e-6):
     ComponentCollapseError
         If a covariance is not positive definite.
     """
-    code = _code(stats.covariance_type)
+    model = _model(stats.covariance_type)
     # scikit-learn adds 10 * eps to every nk (unit weights).  Sample weights
     # are relative, so the guard scales with the mean weight: weights of
     # 1e-20 must give the fit of unit weights, not covariances shrunk by the
@@ -521,24 +450,9 @@ def m_step(stats, reg_covar=1e-6):
     nk = stats.nk + 10 * np.finfo(np.float64).eps * unit
     delta = stats.sums / nk[:, None]  # new mean minus ref
     means = stats.ref + delta
-    K, D = means.shape
-    if code == FULL:
-        cov = (stats.scatter
-               - nk[:, None, None] * np.einsum("ki,kj->kij", delta, delta))
-        cov /= nk[:, None, None]
-        cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
-        cov[:, np.arange(D), np.arange(D)] += reg_covar
-    elif code == TIED:
-        cov = stats.scatter - np.einsum("k,ki,kj->ij", nk, delta, delta)
-        cov /= nk.sum()
-        cov = 0.5 * (cov + cov.T)
-        cov[np.arange(D), np.arange(D)] += reg_covar
-    else:
-        cov = stats.scatter / nk[:, None] - delta * delta + reg_covar
-        if code == 3:
-            cov = cov.mean(axis=1)
+    cov = model.estimate(nk, delta, stats.scatter, reg_covar)
     weights = nk / nk.sum()
-    prec_chol = compute_precision_cholesky(cov, stats.covariance_type)
+    prec_chol = model.precision_cholesky(cov)
     return GaussianParams(weights, means, prec_chol, stats.covariance_type, cov)
 
 
@@ -567,19 +481,12 @@ def degenerate_components(params, reg_covar=0.0, rtol=1e-12):
     ndarray of int
         Indices of the degenerate components (empty when none).
     """
-    code = _code(params.covariance_type)
+    model = _model(params.covariance_type)
     cov = np.asarray(_covariances_for(params), dtype=np.float64)
     K = np.asarray(params.weights).shape[0]
-    if code in (FULL, TIED):
-        with np.errstate(all="ignore"):
-            lam = np.linalg.eigvalsh(cov.reshape((-1,) + cov.shape[-2:]))
-        lo, hi = lam[:, 0], lam[:, -1]
-    elif code == 2:
-        lo, hi = cov.min(axis=1), cov.max(axis=1)
-    else:
-        lo = hi = cov
+    lo, hi = model.variance_range(cov)
     bad = ~(lo - reg_covar > np.maximum(reg_covar, rtol * hi))
-    if code == TIED:
+    if model.shared:
         return np.arange(K) if bad.any() else np.empty(0, dtype=np.int64)
     return np.flatnonzero(bad)
 
@@ -714,14 +621,8 @@ class GaussianFamily:
         the same samples from the same parameters and ``random_state``.
         """
         mean = np.asarray(params.means[k], dtype=np.float64)
-        cov = _covariances_for(params)
-        ct = params.covariance_type
-        if ct == "full":
-            return rng.multivariate_normal(mean, cov[k], int(n))
-        if ct == "tied":
-            return rng.multivariate_normal(mean, cov, int(n))
-        return mean + rng.standard_normal(size=(n, mean.shape[0])) * np.sqrt(
-            cov[k])
+        return _model(params.covariance_type).sample(
+            rng, mean, _covariances_for(params), k, n)
 
     def n_components(self, params):
         """Return the number of components of ``params``."""
@@ -734,13 +635,7 @@ class GaussianFamily:
     def fitted_attributes(self, params):
         """Return scikit-learn's fitted attributes of ``params``."""
         pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
-        ct = params.covariance_type
-        if ct == "full":
-            prec = np.einsum("kij,klj->kil", pc, pc)
-        elif ct == "tied":
-            prec = pc @ pc.T
-        else:
-            prec = pc ** 2
+        prec = _model(params.covariance_type).precisions(pc)
         return {"means_": params.means, "precisions_cholesky_": pc,
                 "precisions_": prec, "covariances_": _covariances_for(params)}
 
