@@ -140,6 +140,18 @@ class CovarianceModel:
         """Precisions from their Cholesky factors."""
         return pc ** 2
 
+    def cholesky_of_precisions(self, prec):
+        """Cholesky factors of given precisions (upper, ``U U^T = P``)."""
+        if not self.square:
+            return np.sqrt(prec)
+        p3 = prec.reshape((-1,) + prec.shape[-2:])
+        out = np.empty_like(p3)
+        for k, p in enumerate(p3):
+            # P = U U^T with U upper: U = flip(chol(flip(P)))
+            L = np.linalg.cholesky(p[::-1, ::-1])
+            out[k] = L[::-1, ::-1]
+        return out.reshape(prec.shape)
+
     def kernel_prec(self, pc, K, D):
         """Return ``(prec, logdet)`` as the kernel takes them.
 

@@ -20,6 +20,7 @@ from fastem.core._data import reservoir as _reservoir  # noqa: F401
 from fastem.core._data import sample_rows as _sample_rows  # noqa: F401
 from fastem.core.sources import ArraySource
 from fastem.families.gaussian import (
+    COVARIANCE_MODELS,
     COVARIANCE_TYPES,
     GaussianFamily,
     GaussianParams,
@@ -43,14 +44,6 @@ from fastem.models.base import short_repr as _short_repr
 
 NAN_POLICIES = ("raise", "marginalize")
 
-
-
-def _precisions_from_chol(prec_chol, covariance_type):
-    if covariance_type == "full":
-        return np.einsum("kij,klj->kil", prec_chol, prec_chol)
-    if covariance_type == "tied":
-        return prec_chol @ prec_chol.T
-    return prec_chol ** 2
 
 
 class GaussianMixture(MixtureModel):
@@ -594,15 +587,7 @@ def _none_if_empty(sw):
 
 def _chol_from_precisions(prec, covariance_type):
     """Precision Cholesky factors (upper, scikit-learn's convention)."""
-    if covariance_type in ("full", "tied"):
-        p3 = prec.reshape((-1,) + prec.shape[-2:])
-        out = np.empty_like(p3)
-        for k, p in enumerate(p3):
-            # P = U U^T with U upper: U = flip(chol(flip(P)))
-            L = np.linalg.cholesky(p[::-1, ::-1])
-            out[k] = L[::-1, ::-1]
-        return out.reshape(prec.shape)
-    return np.sqrt(prec)
+    return COVARIANCE_MODELS[covariance_type].cholesky_of_precisions(prec)
 
 
 def _is_pandas_frame(X):
