@@ -343,3 +343,47 @@ def test_gaussian_mixture_state_round_trip(ct):
     assert back.n_parameters() == gm.n_parameters() == gm._n_parameters()
     with pytest.raises(ValueError, match="n_components"):
         GaussianMixture(3, covariance_type=ct).import_state(st)
+
+
+# ------------------------------------------------ run_workers (the pool)
+def test_run_workers_runs_one_copy_per_thread_and_waits():
+    """Copies = min(n_tasks, thread setting); all finish before it returns;
+    a copy's exception reaches the caller."""
+    import threading
+
+    import numba
+
+    from fastem import _config
+
+    seen, lock = [], threading.Lock()
+
+    def worker(counter, n):
+        with lock:
+            seen.append(threading.get_ident())
+        while True:
+            with lock:
+                c = counter[0]
+                counter[0] += 1
+            if c >= n:
+                return
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 threads")
+    with _config.threads(2):
+        counter = [0]
+        _config.run_workers(worker, (counter, 10), 10)
+        assert len(seen) == (1 if numba.config.DISABLE_JIT else 2)
+        assert counter[0] >= 10  # every chunk taken before returning
+        seen.clear()
+        _config.run_workers(worker, ([0], 1), 1)  # one chunk: inline
+        assert seen == [threading.get_ident()]
+    with _config.threads(1):
+        seen.clear()
+        _config.run_workers(worker, ([0], 10), 10)
+        assert seen == [threading.get_ident()]
+
+    def boom(*args):
+        raise RuntimeError("from a worker")
+
+    with _config.threads(2), pytest.raises(RuntimeError, match="from a worker"):
+        _config.run_workers(boom, (), 4)
