@@ -8,7 +8,8 @@ the layouts of :mod:`fastem.kernels.gaussian` (``code``, ``means``, ``prec``,
 
 Emission densities are stored *shifted*: ``B[t, k] = exp(logB[t, k] - m_t)``
 with ``m_t = max_k logB[t, k]`` (so ``max_k B[t, k] = 1``), computed by the
-mixture's vectorized block kernel (:func:`fastem.kernels.gaussian._block_logp`).
+mixture's vectorized block kernel (``_t_block_logp`` of
+:mod:`fastem.kernels.gaussian`).
 
 Two ways to run one Baum-Welch E-step, chosen from the lengths only:
 
@@ -23,14 +24,40 @@ Two ways to run one Baum-Welch E-step, chosen from the lengths only:
   3. :func:`_posterior_pass` -- parallel over the row chunks again:
      posteriors, expected transition counts, start posteriors, the
      log-likelihood and the Gaussian sufficient statistics, accumulated by
-     the mixture's own accumulator (:func:`fastem.kernels.gaussian._block_accumulate`).
+     the mixture's own accumulator (``_t_block_accumulate``).
 
 * Many short sequences: :func:`_grouped_pass`, one parallel pass over fixed
   groups of consecutive sequences; each task does all of the above for its
   sequences, on lattices the size of one sequence (which stay in cache).
 
-Both use the same block helpers (:func:`_emit_block`, :func:`_post_block`)
-and recursions (:func:`_forward_scaled`, :func:`_backward_scaled`).
+Both use the same block helpers (:func:`_t_emit_block`,
+:func:`_t_post_block`) and recursions (:func:`_forward_scaled`,
+:func:`_backward_scaled`).  Decoding: :func:`_emission_pass` (unshifted
+log-densities), then :func:`_viterbi_pass`, parallel over sequences.
+
+Parallel passes are serial ``nogil`` workers on a work queue (as the
+mixture's, see CONTRIBUTING): a worker (``_t_emission_worker``,
+:func:`_fb_worker`, ``_t_posterior_worker``, ``_t_grouped_worker``,
+:func:`_viterbi_worker`) takes the next chunk, task, group or sequence from
+a shared atomic counter (``_fm.fetch_add``) until none is left and writes
+that item's outputs or partials to the item's own slot;
+:func:`fastem._config.run_workers` runs one copy per thread of the
+caller's setting, and the partials are added by :func:`_t_reduce_hmm` in
+slot order.  (A ``prange`` version cost several times the compile time.)
+
+Kernels compiled per layout: every kernel that calls the mixture's block
+kernels is written once, as a ``_t_`` template reading the global
+``LAYOUT`` (plain ``if`` on it, never a conditional expression), and
+:func:`_specialize` builds one lazily compiled, separately cached
+dispatcher per layout (``_SPECIALIZED[code]["_t_posterior_worker"]`` is
+``_posterior_worker_diag`` for ``code = DIAG``), whose globals hold that
+layout's ``LAYOUT``, the mixture's dispatchers of that layout
+(``_t_block_logp``, ``_t_block_accumulate``) and this module's templates of
+that layout: a fit with one covariance type compiles that layout alone.
+The entry points the estimator calls -- :func:`_emission_pass`,
+:func:`_fb_pass`, :func:`_posterior_pass`, :func:`_grouped_pass`,
+:func:`_fb_log_seq`, :func:`_viterbi_pass` -- are plain Python functions
+taking the layout ``code`` first where it matters.
 
 Why scaled rather than log-space recursions: the recursions are the only
 sequential part of the E-step, and in scaled form they are pure multiply-adds
@@ -55,16 +82,17 @@ g_{t+1})`` (its sum over ``i, j`` is 1 whatever the row scales).
 
 Determinism: chunks and groups depend only on ``N`` and the lengths, partials
 are reduced in chunk (group) order, and the recursions of a sequence run on
-one thread.  Results do not depend on the thread count.
+one thread (whichever one takes it).  Results do not depend on the thread
+count.
 """
 
 import math
 import types
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from fastem._config import JIT, PJIT
+from fastem._config import JIT, JIT_NO_REASSOC, run_workers
 from fastem.kernels import fastmath as _fm
 from fastem.kernels.gaussian import (
     _SPECIALIZED as _MIXTURE_SPECIALIZED,
@@ -76,7 +104,6 @@ from fastem.kernels.gaussian import (
     _load_block,
     _t_block_accumulate,
     _t_block_logp,
-    _t_reduce,
 )
 
 # A forward/backward normalizer (or a posterior normalizer g_t) below this
@@ -98,7 +125,7 @@ _TEMPLATES = []
 # above for the names only): each specialization's globals hold that
 # layout's dispatchers instead.
 _MIXTURE_TEMPLATES = tuple(f.__name__ for f in (
-    _t_block_logp, _t_block_accumulate, _t_reduce))
+    _t_block_logp, _t_block_accumulate))
 
 
 def _layout_template(options):
@@ -145,7 +172,7 @@ def _specialize():
 # ------------------------------------------------------------ block helpers
 @_layout_template(JIT)
 def _t_emit_block(X, x0, nb, means, prec, logconst, shifted, out, m, o0,
-                xt, dt, lp, t, q, mx):
+                  xt, dt, lp, t, q, mx):
     """Write the emission log-densities of a block of rows.
 
     X rows ``x0 .. x0 + nb`` go to ``out`` rows ``o0 ..``.
@@ -178,9 +205,9 @@ def _t_emit_block(X, x0, nb, means, prec, logconst, shifted, out, m, o0,
 
 @_layout_template(JIT)
 def _t_post_block(X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
-                okr, ref, want_gamma, want_stats, want_xi, out_gamma, g0,
-                xt, dt, wd, at, lp, hh, ginv, wr, wb, nk, sums, scatter, xi,
-                st):
+                  okr, ref, want_gamma, want_stats, want_xi, out_gamma, g0,
+                  xt, dt, wd, at, lp, hh, ginv, wr, wb, nk, sums, scatter,
+                  xi, st):
     """Add the posterior contributions of a block of rows.
 
     Lattice rows ``r0 .. r0 + nb`` (X rows ``x0 ..``; ``out_gamma`` rows
@@ -269,23 +296,33 @@ def _t_post_block(X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
 
 
 # ------------------------------------------------------------- pass 1: emissions
-@_layout_template(PJIT)
-def _t_emission_pass(X, means, prec, logconst, n_chunks, block, shifted,
-                   out, m):
-    """Emission log-densities of every row (see :func:`_emit_block`)."""
+@_layout_template(JIT)
+def _t_emission_worker(next_chunk, X, means, prec, logconst, n_chunks, block,
+                       shifted, out, m):
+    """Write the emissions of the queue's row chunks (:func:`_t_emit_block`).
+
+    Serial (``nogil``) worker, run on the caller's threads by
+    :func:`_emission_pass`: each copy takes the next chunk from the shared
+    counter ``next_chunk`` until none is left.  Every row is written by
+    exactly one chunk, so the result does not depend on who computed it.
+    """
     _fm.wide_simd()
+    if _fm.fetch_add(next_chunk, 0) >= n_chunks:
+        return  # queue empty: skip the scratch allocations
     N, D = X.shape
     K = means.shape[0]
-    for ch in prange(n_chunks):
-        _fm.wide_simd()
+    xt = np.empty((D, block))
+    dt = np.empty((D, block))
+    lp = np.empty((K, block))
+    t = np.empty(block)
+    q = np.empty(block)
+    mx = np.empty(block)
+    while True:
+        ch = _fm.fetch_add(next_chunk, 1)
+        if ch >= n_chunks:
+            break
         start = ch * N // n_chunks
         stop = (ch + 1) * N // n_chunks
-        xt = np.empty((D, block))
-        dt = np.empty((D, block))
-        lp = np.empty((K, block))
-        t = np.empty(block)
-        q = np.empty(block)
-        mx = np.empty(block)
         for b0 in range(start, stop, block):
             nb = min(block, stop - b0)
             _t_emit_block(X, b0, nb, means, prec, logconst, shifted, out,
@@ -359,18 +396,19 @@ def _backward_scaled(a, b, transmat, B, beta):
     return True
 
 
-@njit(**PJIT)
-def _fb_pass(starts, startprob, transmat, B, alpha, c, beta, okf, okb,
-             backward):
-    """Forward (and, if ``backward``, backward) recursions of all sequences.
+@njit(**JIT)
+def _fb_worker(next_task, starts, startprob, transmat, B, alpha, c, beta, okf,
+               okb, n_tasks):
+    """Run the recursions of the queue's tasks (see :func:`_fb_pass`).
 
-    Tasks ``0..S-1`` are forward recursions, ``S..2S-1`` backward ones; they
-    are independent, so two threads work even on a single sequence.
-    ``okf[s]`` / ``okb[s]`` are set to 0 where a recursion underflowed.
+    Task ``s < S`` is sequence ``s``'s forward recursion, task ``S + s`` its
+    backward one; each recursion runs on the thread that took it.
     """
     S = starts.shape[0] - 1
-    n_tasks = 2 * S if backward else S
-    for task in prange(n_tasks):
+    while True:
+        task = _fm.fetch_add(next_task, 1)
+        if task >= n_tasks:
+            break
         if task < S:
             ok = _forward_scaled(starts[task], starts[task + 1], startprob,
                                  transmat, B, alpha, c)
@@ -379,6 +417,22 @@ def _fb_pass(starts, startprob, transmat, B, alpha, c, beta, okf, okb,
             s = task - S
             ok = _backward_scaled(starts[s], starts[s + 1], transmat, B, beta)
             okb[s] = 1 if ok else 0
+
+
+def _fb_pass(starts, startprob, transmat, B, alpha, c, beta, okf, okb,
+             backward):
+    """Forward (and, if ``backward``, backward) recursions of all sequences.
+
+    Tasks ``0..S-1`` are forward recursions, ``S..2S-1`` backward ones; they
+    are independent, so two threads work even on a single sequence (each
+    recursion runs on one thread, :func:`_fb_worker`).  ``okf[s]`` /
+    ``okb[s]`` are set to 0 where a recursion underflowed.
+    """
+    S = starts.shape[0] - 1
+    n_tasks = 2 * S if backward else S
+    run_workers(_fb_worker, (np.zeros(1, np.int64), starts, startprob,
+                             transmat, B, alpha, c, beta, okf, okb, n_tasks),
+                n_tasks)
 
 
 # ------------------------------------------------------- exact log-space path
@@ -397,7 +451,7 @@ def _lse(v, n):
 
 @_layout_template(JIT)
 def _t_fb_log_seq(X, a, b, log_startprob, log_transmat, means, prec,
-                logconst, block, alpha, beta, c, m, off):
+                  logconst, block, alpha, beta, c, m, off):
     """Forward-backward of X rows ``a:b`` in log space (the exact fallback).
 
     Recomputes the emission log-densities (the shifted ``B`` may have flushed
@@ -464,86 +518,119 @@ def _t_fb_log_seq(X, a, b, log_startprob, log_transmat, means, prec,
 
 
 # --------------------------------------------------- pass 3: posteriors, stats
-@_layout_template(JIT)
+@njit(**JIT)
+def _sum_slots(p):
+    """Sum ``p`` (n, M) over its first axis in slot order; return (M,).
+
+    Element copies and adds (the same sums as ``p[0].copy()`` followed by
+    ``+= p[c]``, bit for bit): array expressions compile much slower.
+    """
+    n, M = p.shape
+    out = np.empty(M)
+    for j in range(M):
+        out[j] = p[0, j]
+    for c in range(1, n):
+        for j in range(M):
+            out[j] += p[c, j]
+    return out
+
+
+@_layout_template(JIT_NO_REASSOC)
 def _t_reduce_hmm(p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start,
-                p_xifb):
-    """Sum per-chunk (or per-group) partials in order (deterministic)."""
-    nk, sums, scatter, ll, ws = _t_reduce(p_nk, p_sums, p_scatter, p_ll,
-                                          p_ws)
-    xi = p_xi[0].copy()
-    st = p_start[0].copy()
-    xifb = p_xifb[0].copy()
-    for ch in range(1, p_xi.shape[0]):
-        xi += p_xi[ch]
-        st += p_start[ch]
-        xifb += p_xifb[ch]
+                  p_xifb):
+    """Sum per-chunk (or per-group) partials in order (deterministic).
+
+    Each ``p_*`` is summed over its own first axis, in slot order (the same
+    sums as the mixture's ``_t_reduce``), and the upper triangle of a
+    full/tied scatter is mirrored.  Compiled without 'reassoc': the scalar
+    sums (log-likelihood, rows) would otherwise be vectorized, in another
+    order.
+    """
+    n = p_nk.shape[0]
+    K = p_nk.shape[1]
+    D = p_sums.shape[2]
+    s_rows, sd1 = p_scatter.shape[1], p_scatter.shape[2]
+    nk = _sum_slots(p_nk)
+    sums = _sum_slots(p_sums.reshape((n, K * D))).reshape((K, D))
+    scatter = _sum_slots(p_scatter.reshape((n, s_rows * sd1 * D))).reshape(
+        (s_rows, sd1, D))
+    if SQUARE:
+        for k in range(s_rows):
+            for a in range(D):
+                for b in range(a + 1, D):
+                    scatter[k, b, a] = scatter[k, a, b]
+    ll = p_ll[0]
+    ws = p_ws[0]
+    for c in range(1, n):
+        ll += p_ll[c]
+        ws += p_ws[c]
+    xi = _sum_slots(p_xi.reshape((p_xi.shape[0], K * K))).reshape((K, K))
+    st = _sum_slots(p_start)
+    xifb = _sum_slots(p_xifb.reshape((p_xifb.shape[0], K * K))).reshape(
+        (K, K))
     return nk, sums, scatter, ll, ws, xi, st, xifb
 
 
-@njit(**JIT)
 def _hmm_partials(n, K, D, s_rows, sd1):
-    """Return zeroed per-chunk partials.
+    """Return zeroed per-chunk (or per-group) partials.
 
-    Allocated outside the parallel kernels: a ``np.zeros`` inside a
-    ``parallel=True`` function is a parallel region of its own.
+    ``nk, sums, scatter, loglik, n_rows, xi, start, xi_fb``, each with a
+    leading axis of ``n``.
     """
     return (np.zeros((n, K)), np.zeros((n, K, D)), np.zeros((n, s_rows, sd1, D)),
             np.zeros(n), np.zeros(n), np.zeros((n, K, K)), np.zeros((n, K)),
             np.zeros((n, K, K)))
 
 
-@_layout_template(PJIT)
-def _t_posterior_pass(X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
-                    block, s_rows, want_gamma, want_stats, want_xi, out_gamma,
-                    bad):
-    """Posteriors, transition counts, log-likelihood and Gaussian statistics.
+@_layout_template(JIT)
+def _t_posterior_worker(next_chunk, X, starts, ok, alpha, beta, B, c, m, ref,
+                        n_chunks, block, want_gamma, want_stats, want_xi,
+                        out_gamma, bad, p_nk, p_sums, p_scatter, p_ll, p_ws,
+                        p_xi, p_start):
+    """Add up the posteriors and statistics of the queue's row chunks.
 
-    ``ok[s] == 0`` marks a sequence already handled by :func:`_fb_log_seq`
-    (it contributes its posteriors here, but no transitions and no
-    log-likelihood).  ``out_gamma`` (N, K) is written when it has rows.
-    ``bad[s]`` is set to 1 when a posterior normalizer of an ``ok`` sequence
-    underflowed (the caller then redoes that sequence in log space).
-
-    Returns
-    -------
-    nk, sums, scatter, loglik, n_rows, xi, start, xi_fb
-        Gaussian statistics around ``ref`` (as
-        :func:`fastem.kernels.gaussian._em_pass`),
-        the summed ``log c_t + m_t``, the number of rows, the expected
-        transition counts *divided by* the transition matrix (``xi =
-        transmat * result``), the summed start posteriors, and zeros (the
-        log-space transitions are added by the caller).
+    Serial (``nogil``) worker of :func:`_posterior_pass`, run on the
+    caller's threads: each copy takes the next chunk from the shared counter
+    ``next_chunk`` and writes the chunk's partials to its own slot ``ch`` of
+    ``p_*`` (whichever thread computed it); they are reduced in chunk order
+    by :func:`_t_reduce_hmm`.
     """
     _fm.wide_simd()
+    if _fm.fetch_add(next_chunk, 0) >= n_chunks:
+        return  # queue empty: skip the scratch allocations
     N, D = X.shape
     K = alpha.shape[1]
-    sd1 = 1
-    if SQUARE:
-        sd1 = D
-    p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start, _ = _hmm_partials(
-        n_chunks, K, D, s_rows, sd1)
-    for ch in prange(n_chunks):
-        _fm.wide_simd()
+    s_rows = p_scatter.shape[1]
+    sd1 = p_scatter.shape[2]
+    w1 = block + 1
+    xt = np.empty((D, block))
+    dt = np.empty((D, block))
+    wd = np.empty((D, block))
+    at = np.empty((K, w1))
+    lp = np.empty((K, w1))
+    hh = np.empty((K, w1))
+    ginv = np.empty(w1)
+    nv = np.empty(block)
+    okr = np.empty(block)
+    sf = np.empty(block)
+    wr = np.empty(block)
+    wb = np.ones(block)
+    nk = np.empty(K)
+    sums = np.empty((K, D))
+    scatter = np.empty((s_rows, sd1, D))
+    xi = np.empty((K, K))
+    st = np.empty(K)
+    while True:
+        ch = _fm.fetch_add(next_chunk, 1)
+        if ch >= n_chunks:
+            break
         start = ch * N // n_chunks
         stop = (ch + 1) * N // n_chunks
-        w1 = block + 1
-        xt = np.empty((D, block))
-        dt = np.empty((D, block))
-        wd = np.empty((D, block))
-        at = np.empty((K, w1))
-        lp = np.empty((K, w1))
-        hh = np.empty((K, w1))
-        ginv = np.empty(w1)
-        nv = np.empty(block)
-        okr = np.empty(block)
-        sf = np.empty(block)
-        wr = np.empty(block)
-        wb = np.ones(block)
-        nk = np.zeros(K)
-        sums = np.zeros((K, D))
-        scatter = np.zeros((s_rows, sd1, D))
-        xi = np.zeros((K, K))
-        st = np.zeros(K)
+        nk[:] = 0.0
+        sums[:] = 0.0
+        scatter[:] = 0.0
+        xi[:] = 0.0
+        st[:] = 0.0
         ll = 0.0
         seq = np.searchsorted(starts, start, side="right") - 1
         seq_end = starts[seq + 1]
@@ -566,48 +653,67 @@ def _t_posterior_pass(X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
             if first_bad >= 0:
                 bad[np.searchsorted(starts, b0 + first_bad, side="right")
                     - 1] = 1
-        p_nk[ch] = nk
-        p_sums[ch] = sums
-        p_scatter[ch] = scatter
+        _fm.put(p_nk, ch, nk)
+        _fm.put(p_sums, ch, sums)
+        _fm.put(p_scatter, ch, scatter)
         p_ll[ch] = ll
         p_ws[ch] = stop - start
-        p_xi[ch] = xi
-        p_start[ch] = st
-    return _t_reduce_hmm(p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi,
-                         p_start, np.zeros((1, K, K)))
+        _fm.put(p_xi, ch, xi)
+        _fm.put(p_start, ch, st)
 
 
 # ------------------------------------- many sequences: one fused pass per group
-@_layout_template(PJIT)
-def _t_grouped_pass(X, starts, groups, startprob, transmat, log_startprob,
-                  log_transmat, means, prec, logconst, ref, block, s_rows,
-                  backward, want_gamma, want_stats, want_xi, out_gamma):
-    """Run the whole E-step in one parallel pass over groups of sequences.
+@_layout_template(JIT)
+def _t_grouped_worker(next_group, X, starts, groups, startprob, transmat,
+                      log_startprob, log_transmat, means, prec, logconst, ref,
+                      block, want_gamma, want_stats, want_xi, out_gamma, p_nk,
+                      p_sums, p_scatter, p_ll, p_ws, p_xi, p_start, p_xifb):
+    """Run the whole E-step of the queue's groups of sequences.
 
-    Group ``g`` is sequences ``groups[g]:groups[g + 1]`` (consecutive, about
-    ``N / G`` rows each, fixed by the lengths only).  Each task runs, for
-    each of its sequences in turn: emissions, forward and backward
+    Serial (``nogil``) worker of :func:`_grouped_pass`, run on the caller's
+    threads: each copy takes the next group ``g`` from the shared counter
+    ``next_group`` -- sequences ``groups[g]:groups[g + 1]`` -- and runs, for
+    each of its sequences in turn, emissions, forward and backward
     recursions, posteriors and statistics, on lattices the size of one
     sequence (which stay in cache); a sequence that underflows is redone in
-    log space on the spot.  Partials are reduced in group order.
-
-    Returns
-    -------
-    The same tuple as :func:`_posterior_pass`, with the log-space sequences'
-    log-likelihoods included and their transition counts in ``xi_fb``.
+    log space on the spot.  The group's partials go to its slot ``g`` of
+    ``p_*``.
     """
     _fm.wide_simd()
-    N, D = X.shape
-    K = means.shape[0]
     G = groups.shape[0] - 1
-    sd1 = 1
-    if SQUARE:
-        sd1 = D
-    p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start, p_xifb = _hmm_partials(
-        G, K, D, s_rows, sd1)
+    if _fm.fetch_add(next_group, 0) >= G:
+        return  # queue empty: skip the scratch allocations
+    D = X.shape[1]
+    K = means.shape[0]
+    s_rows = p_scatter.shape[1]
+    sd1 = p_scatter.shape[2]
     need_post = want_gamma or want_xi
-    for g in prange(G):
-        _fm.wide_simd()
+    w1 = block + 1
+    xt = np.empty((D, block))
+    dt = np.empty((D, block))
+    wd = np.empty((D, block))
+    at = np.empty((K, w1))
+    lp = np.empty((K, w1))
+    hh = np.empty((K, w1))
+    ginv = np.empty(w1)
+    tq = np.empty(block)
+    q = np.empty(block)
+    mx = np.empty(block)
+    nv = np.empty(block)
+    okr = np.empty(block)
+    sf = np.empty(block)
+    wr = np.empty(block)
+    wb = np.ones(block)
+    nk = np.empty(K)
+    sums = np.empty((K, D))
+    scatter = np.empty((s_rows, sd1, D))
+    xi = np.empty((K, K))
+    xifb = np.empty((K, K))
+    st = np.empty(K)
+    while True:
+        g = _fm.fetch_add(next_group, 1)
+        if g >= G:
+            break
         s0 = groups[g]
         s1 = groups[g + 1]
         Lmax = 1
@@ -618,28 +724,12 @@ def _t_grouped_pass(X, starts, groups, startprob, transmat, log_startprob,
         bl = np.empty((Lmax, K))
         cl = np.empty(Lmax)
         ml = np.empty(Lmax)
-        w1 = block + 1
-        xt = np.empty((D, block))
-        dt = np.empty((D, block))
-        wd = np.empty((D, block))
-        at = np.empty((K, w1))
-        lp = np.empty((K, w1))
-        hh = np.empty((K, w1))
-        ginv = np.empty(w1)
-        tq = np.empty(block)
-        q = np.empty(block)
-        mx = np.empty(block)
-        nv = np.empty(block)
-        okr = np.empty(block)
-        sf = np.empty(block)
-        wr = np.empty(block)
-        wb = np.ones(block)
-        nk = np.zeros(K)
-        sums = np.zeros((K, D))
-        scatter = np.zeros((s_rows, sd1, D))
-        xi = np.zeros((K, K))
-        xifb = np.zeros((K, K))
-        st = np.zeros(K)
+        nk[:] = 0.0
+        sums[:] = 0.0
+        scatter[:] = 0.0
+        xi[:] = 0.0
+        xifb[:] = 0.0
+        st[:] = 0.0
         ll = 0.0
         for s in range(s0, s1):
             a = starts[s]
@@ -664,7 +754,9 @@ def _t_grouped_pass(X, starts, groups, startprob, transmat, log_startprob,
                                            log_transmat, means, prec,
                                            logconst, block, al, bl, cl, ml, 0)
                 ll += ll_s
-                xifb += xi_s
+                for i in range(K):
+                    for j in range(K):
+                        xifb[i, j] += xi_s[i, j]
             okv = 1.0 if ok else 0.0
             for r0 in range(0, L, block):
                 nb = min(block, L - r0)
@@ -678,30 +770,27 @@ def _t_grouped_pass(X, starts, groups, startprob, transmat, log_startprob,
                     a + r0, xt, dt, wd, at, lp, hh, ginv, wr, wb, nk, sums,
                     scatter, xi, st)
                 ll += ll_b
-        p_nk[g] = nk
-        p_sums[g] = sums
-        p_scatter[g] = scatter
+        _fm.put(p_nk, g, nk)
+        _fm.put(p_sums, g, sums)
+        _fm.put(p_scatter, g, scatter)
         p_ll[g] = ll
         p_ws[g] = starts[s1] - starts[s0]
-        p_xi[g] = xi
-        p_start[g] = st
-        p_xifb[g] = xifb
-    return _t_reduce_hmm(p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi,
-                         p_start, p_xifb)
+        _fm.put(p_xi, g, xi)
+        _fm.put(p_start, g, st)
+        _fm.put(p_xifb, g, xifb)
 
 
 # --------------------------------------------------------------------- Viterbi
-@njit(**PJIT)
-def _viterbi_pass(starts, log_startprob, log_transmat, lat, path, seq_logprob):
-    """Viterbi decoding of every sequence (parallel over sequences).
-
-    ``lat`` holds the emission log-densities on entry and the Viterbi lattice
-    on exit.  Ties are broken as hmmlearn does: the first maximum at the last
-    step, the largest index while backtracking.
-    """
+@njit(**JIT)
+def _viterbi_worker(next_seq, starts, log_startprob, log_transmat, lat, path,
+                    seq_logprob):
+    """Decode the queue's sequences by Viterbi (see :func:`_viterbi_pass`)."""
     S = starts.shape[0] - 1
     K = log_startprob.shape[0]
-    for s in prange(S):
+    while True:
+        s = _fm.fetch_add(next_seq, 1)
+        if s >= S:
+            break
         a = starts[s]
         b = starts[s + 1]
         for k in range(K):
@@ -730,6 +819,20 @@ def _viterbi_pass(starts, log_startprob, log_transmat, lat, path, seq_logprob):
             prev = arg
 
 
+def _viterbi_pass(starts, log_startprob, log_transmat, lat, path, seq_logprob):
+    """Viterbi decoding of every sequence (parallel over sequences).
+
+    ``lat`` holds the emission log-densities on entry and the Viterbi lattice
+    on exit.  Ties are broken as hmmlearn does: the first maximum at the last
+    step, the largest index while backtracking.  Each sequence is decoded by
+    one thread (:func:`_viterbi_worker`).
+    """
+    S = starts.shape[0] - 1
+    run_workers(_viterbi_worker, (np.zeros(1, np.int64), starts,
+                                  log_startprob, log_transmat, lat, path,
+                                  seq_logprob), S)
+
+
 _SPECIALIZED = _specialize()
 
 
@@ -737,15 +840,18 @@ def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
                    out, m):
     """Emission log-densities of every row (see :func:`_t_emit_block`).
 
-    Runs the layout ``code``'s :func:`_t_emission_pass`.
+    Parallel over ``n_chunks`` fixed chunks of rows: the layout ``code``'s
+    :func:`_t_emission_worker` on the caller's threads
+    (:func:`fastem._config.run_workers`).
     """
-    _SPECIALIZED[code]["_t_emission_pass"](
-        X, means, prec, logconst, n_chunks, block, shifted, out, m)
+    run_workers(_SPECIALIZED[code]["_t_emission_worker"],
+                (np.zeros(1, np.int64), X, means, prec, logconst, n_chunks,
+                 block, shifted, out, m), n_chunks)
 
 
 def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
                 logconst, block, alpha, beta, c, m, off):
-    """:func:`_t_fb_log_seq` of the layout ``code``.
+    """:func:`_t_fb_log_seq` of the layout ``code`` (the exact fallback).
 
     Returns
     -------
@@ -760,27 +866,63 @@ def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
 def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
                     block, s_rows, want_gamma, want_stats, want_xi, out_gamma,
                     bad):
-    """:func:`_t_posterior_pass` of the layout ``code``.
+    """Posteriors, transition counts, log-likelihood and Gaussian statistics.
+
+    Parallel over the ``n_chunks`` fixed chunks of rows: the layout
+    ``code``'s :func:`_t_posterior_worker` on the caller's threads, then
+    :func:`_t_reduce_hmm` in chunk order.  ``ok[s] == 0`` marks a sequence
+    already handled by :func:`_fb_log_seq` (it contributes its posteriors
+    here, but no transitions and no log-likelihood).  ``out_gamma`` (N, K)
+    is written when it has rows.  ``bad[s]`` is set to 1 when a posterior
+    normalizer of an ``ok`` sequence underflowed (the caller then redoes
+    that sequence in log space).
 
     Returns
     -------
     nk, sums, scatter, loglik, n_rows, xi, start, xi_fb
+        Gaussian statistics around ``ref`` (as
+        :func:`fastem.kernels.gaussian._em_pass`), the summed ``log c_t +
+        m_t``, the number of rows, the expected transition counts *divided
+        by* the transition matrix (``xi = transmat * result``), the summed
+        start posteriors, and zeros (the log-space transitions are added by
+        the caller).
     """
-    return _SPECIALIZED[code]["_t_posterior_pass"](
-        X, starts, ok, alpha, beta, B, c, m, ref, n_chunks, block, s_rows,
-        want_gamma, want_stats, want_xi, out_gamma, bad)
+    fns = _SPECIALIZED[code]
+    D = X.shape[1]
+    K = alpha.shape[1]
+    parts = _hmm_partials(n_chunks, K, D, s_rows,
+                          D if code in (FULL, TIED) else 1)[:7]
+    run_workers(fns["_t_posterior_worker"],
+                (np.zeros(1, np.int64), X, starts, ok, alpha, beta, B, c, m,
+                 ref, n_chunks, block, want_gamma, want_stats, want_xi,
+                 out_gamma, bad) + parts, n_chunks)
+    return fns["_t_reduce_hmm"](*parts, np.zeros((1, K, K)))
 
 
 def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
                   log_transmat, means, prec, logconst, ref, block, s_rows,
                   backward, want_gamma, want_stats, want_xi, out_gamma):
-    """:func:`_t_grouped_pass` of the layout ``code``.
+    """Run the whole E-step in one parallel pass over groups of sequences.
+
+    Group ``g`` is sequences ``groups[g]:groups[g + 1]`` (consecutive, about
+    ``N / G`` rows each, fixed by the lengths only), one task of the layout
+    ``code``'s :func:`_t_grouped_worker` on the caller's threads; the
+    partials are reduced in group order.  ``backward`` is not used (the
+    backward recursion runs whenever posteriors are wanted).
 
     Returns
     -------
-    nk, sums, scatter, loglik, n_rows, xi, start, xi_fb
+    The same tuple as :func:`_posterior_pass`, with the log-space sequences'
+    log-likelihoods included and their transition counts in ``xi_fb``.
     """
-    return _SPECIALIZED[code]["_t_grouped_pass"](
-        X, starts, groups, startprob, transmat, log_startprob, log_transmat,
-        means, prec, logconst, ref, block, s_rows, backward, want_gamma,
-        want_stats, want_xi, out_gamma)
+    fns = _SPECIALIZED[code]
+    D = X.shape[1]
+    K = means.shape[0]
+    G = groups.shape[0] - 1
+    parts = _hmm_partials(G, K, D, s_rows, D if code in (FULL, TIED) else 1)
+    run_workers(fns["_t_grouped_worker"],
+                (np.zeros(1, np.int64), X, starts, groups, startprob,
+                 transmat, log_startprob, log_transmat, means, prec, logconst,
+                 ref, block, want_gamma, want_stats, want_xi, out_gamma)
+                + parts, G)
+    return fns["_t_reduce_hmm"](*parts)
