@@ -330,7 +330,7 @@ def _t_emission_worker(next_chunk, X, means, prec, logconst, n_chunks, block,
 
 
 # ------------------------------------------------------ pass 2: the recursions
-@njit(**JIT)
+@njit(**JIT_NO_REASSOC)
 def _forward_scaled(a, b, startprob, transmat, B, alpha, c):
     """Scaled forward recursion of rows ``a:b``; False on underflow.
 
@@ -338,8 +338,19 @@ def _forward_scaled(a, b, startprob, transmat, B, alpha, c):
     ``[RESCALE_LO, 1]`` (and always at the first and last row of the
     sequence), with ``c[t]`` the divisor (1 when none); this takes the
     division off the recursion's critical path.
+
+    ``alpha[t, j] = B[t, j] sum_i alpha[t - 1, i] A[i, j]`` is computed for
+    four states ``j`` at a time: four independent chains of multiply-adds
+    sharing each load of ``alpha[t - 1, i]``.  Every sum runs in index
+    order (compiled without 'reassoc', so the order does not depend on how
+    LLVM vectorizes).  The previous form, a loop over ``i`` per state ``j``,
+    was front-end bound for small K, and its speed depended on where the
+    loop landed in memory (the same machine code ran 1.3x slower in one
+    build than in another, K = 4); this one measured 12.0 -> 8.4 ns per row
+    at K = 4 and 430-560 -> 215 at K = 32 (one thread).
     """
     K = startprob.shape[0]
+    K4 = K - K % 4
     s = 0.0
     for k in range(K):
         v = startprob[k] * B[a, k]
@@ -354,7 +365,30 @@ def _forward_scaled(a, b, startprob, transmat, B, alpha, c):
     last = b - 1
     for t in range(a + 1, b):
         s = 0.0
-        for j in range(K):
+        for j0 in range(0, K4, 4):
+            acc0 = 0.0
+            acc1 = 0.0
+            acc2 = 0.0
+            acc3 = 0.0
+            for i in range(K):
+                x = alpha[t - 1, i]
+                acc0 += x * transmat[i, j0]
+                acc1 += x * transmat[i, j0 + 1]
+                acc2 += x * transmat[i, j0 + 2]
+                acc3 += x * transmat[i, j0 + 3]
+            v0 = acc0 * B[t, j0]
+            v1 = acc1 * B[t, j0 + 1]
+            v2 = acc2 * B[t, j0 + 2]
+            v3 = acc3 * B[t, j0 + 3]
+            alpha[t, j0] = v0
+            alpha[t, j0 + 1] = v1
+            alpha[t, j0 + 2] = v2
+            alpha[t, j0 + 3] = v3
+            s += v0
+            s += v1
+            s += v2
+            s += v3
+        for j in range(K4, K):
             acc = 0.0
             for i in range(K):
                 acc += alpha[t - 1, i] * transmat[i, j]
