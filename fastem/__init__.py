@@ -7,6 +7,7 @@ compile on first use (and are cached on disk).
 __version__ = "0.1.0"
 
 __all__ = [
+    "BayesianGaussianMixture",
     "ConvergenceWarning",
     "GaussianHMM",
     "GaussianMixture",
@@ -32,6 +33,7 @@ _LAZY = {
     "ConvergenceWarning": "fastem.models.mixture",
     "NotFittedError": "fastem._validation",
     "PoissonMixture": "fastem.models.poisson",
+    "BayesianGaussianMixture": "fastem.models.bayesian",
     "set_num_threads": "fastem._config",
     "get_num_threads": "fastem._config",
     "select": "fastem.selection",

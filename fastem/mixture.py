@@ -4,7 +4,9 @@ The estimators live in :mod:`fastem.models`; this module is where a user
 switching ``from sklearn.mixture import GaussianMixture`` looks.
 """
 
+from fastem.models.bayesian import BayesianGaussianMixture
 from fastem.models.mixture import ConvergenceWarning, GaussianMixture
 from fastem.models.poisson import PoissonMixture
 
-__all__ = ["ConvergenceWarning", "GaussianMixture", "PoissonMixture"]
+__all__ = ["BayesianGaussianMixture", "ConvergenceWarning", "GaussianMixture",
+           "PoissonMixture"]

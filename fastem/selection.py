@@ -31,7 +31,13 @@ _SINK = threading.local()
 _FIELDS = ("n_components", "covariance_type", "criterion", "bic", "aic", "icl",
            "cv", "log_likelihood", "cv_loglik", "entropy", "n_parameters",
            "converged", "n_iter", "degenerate", "fit_time", "error",
-           "cv_error", "warnings")
+           "cv_error", "warnings", "effective_components")
+
+#: A component whose weight exceeds this counts as effective (the
+#: ``effective_components`` of :func:`select`'s results): a variational fit
+#: (:class:`~fastem.BayesianGaussianMixture`) leaves the components the data
+#: does not need with weights near ``weight_concentration_prior / n``.
+EFFECTIVE_WEIGHT = 0.01
 
 
 def n_parameters(n_components, n_features, covariance_type):
@@ -258,7 +264,11 @@ class SelectionResult:
         (``None``, or why a fold's fit failed, as ``'fold i/cv: ...'``;
         ``cv`` is then ``inf`` and, with ``criterion='cv'``, the fit is not
         chosen) and ``warnings`` (messages the fits issued; a fold's are
-        prefixed ``'fold i/cv: '``).  With ``standardize=True`` every value
+        prefixed ``'fold i/cv: '``), ``effective_components`` (the number of
+        components of the all-data fit whose weight exceeds
+        :data:`EFFECTIVE_WEIGHT`, 1%: what a
+        :class:`~fastem.BayesianGaussianMixture` fit actually uses; None
+        for a failed fit).  With ``standardize=True`` every value
         is that of the original-unit data and model.
     models : dict
         ``(n_components, covariance_type) -> fitted GaussianMixture`` for
@@ -607,7 +617,10 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         ``'diag'``).
     estimator : unfitted mixture estimator, optional
         The model to select over (default :class:`~fastem.GaussianMixture`),
-        for example ``fastem.PoissonMixture(reg_rate=1e-4)``: each fit is
+        for example ``fastem.PoissonMixture(reg_rate=1e-4)`` or
+        ``fastem.BayesianGaussianMixture()`` (each row then reports its
+        ``effective_components``; its criteria use the variational
+        ``score_samples``, as scikit-learn's ``score`` does): each fit is
         a copy with its parameters, ``n_components`` from the grid and the
         ``n_init`` and ``random_state`` given here.  Without a
         ``covariance_type`` parameter the grid is over ``n_components``
@@ -678,6 +691,13 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         covariance_types = (("full", "tied", "diag") if standardize
                             else _ALL_TYPES)
     types = _as_types(covariance_types) if typed else [None]
+    if standardize and "weight_concentration_prior_type" in \
+            estimator.get_params():
+        raise ValueError(
+            "standardize=True maps GaussianMixture fits back to the original "
+            f"units; {type(estimator).__name__}'s priors and lower bound "
+            "would not follow. Standardize X yourself, or use "
+            "standardize=False.")
     if standardize and "spherical" in types:
         raise ValueError(
             "standardize=True cannot report a 'spherical' model in the "
@@ -777,6 +797,8 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         main = parts[None]
         row = dict.fromkeys(_FIELDS)
         gm = main["model"]
+        row["effective_components"] = None if gm is None else int(
+            np.count_nonzero(np.asarray(gm.weights_) > EFFECTIVE_WEIGHT))
         row.update(n_components=k, covariance_type=t,
                    n_parameters=n_parameters(k, D, t) if typed else
                    None if gm is None else gm.n_parameters(),

@@ -4,7 +4,9 @@
 * :mod:`~fastem.models.hmm` -- :class:`GaussianHMM`;
 * :mod:`~fastem.models.base` -- :class:`MixtureModel`, everything a mixture
   family gets for free;
-* :mod:`~fastem.models.poisson` -- :class:`PoissonMixture`.
+* :mod:`~fastem.models.poisson` -- :class:`PoissonMixture`;
+* :mod:`~fastem.models.bayesian` -- :class:`BayesianGaussianMixture`
+  (variational).
 
 ``MODELS`` registers the models built on :class:`MixtureModel` (name ->
 module), for :mod:`fastem.io` (file format ``"fastem.<name>"``) and the
@@ -13,4 +15,5 @@ command line.  A new model is one module plus one line here.
 
 MODELS = {
     "PoissonMixture": "fastem.models.poisson",
+    "BayesianGaussianMixture": "fastem.models.bayesian",
 }
