@@ -143,23 +143,37 @@ def _specialize():
     globals: each layout's copy sees its own ``LAYOUT``, the mixture's
     dispatchers of that layout under their template names
     (``_t_block_logp``, ...) and this module's templates of that layout.
+    One more copy, ``LATTICE`` (suffix ``_lattice``), runs the same
+    templates on a precomputed (N, K) log-emission matrix passed as ``X``
+    (any emission): its ``_t_emit_block`` is :func:`_lattice_emit_block`
+    (copy, shifted or not), and the Gaussian block kernels are stubs never
+    reached (the statistics pass is called with ``want_stats`` False).
 
     Returns
     -------
     list of dict
-        Per layout code, template name -> that layout's dispatcher.
+        Per layout code (``LATTICE`` last), template name -> that layout's
+        dispatcher.
     """
     out = []
-    for code, lname in enumerate(LAYOUT_NAMES):
+    for code, lname in enumerate(LAYOUT_NAMES + ("lattice",)):
         g = dict(globals())
         g["LAYOUT"] = code
         g["SQUARE"] = code in (FULL, TIED)
-        for name in _MIXTURE_TEMPLATES:
-            g[name] = _MIXTURE_SPECIALIZED[code][name]
+        if code == LATTICE:
+            g["_t_block_logp"] = _lattice_stub
+            g["_t_block_accumulate"] = _lattice_stub
+            g["_load_block"] = _lattice_stub
+        else:
+            for name in _MIXTURE_TEMPLATES:
+                g[name] = _MIXTURE_SPECIALIZED[code][name]
         for tmpl, options in _TEMPLATES:
             name = f"{tmpl.__name__[2:]}_{lname}"
-            fn = types.FunctionType(tmpl.__code__, g, name,
-                                    tmpl.__defaults__, tmpl.__closure__)
+            src = tmpl
+            if code == LATTICE and tmpl is _t_emit_block:
+                src = _lattice_emit_block
+            fn = types.FunctionType(src.__code__, g, name,
+                                    src.__defaults__, src.__closure__)
             # the qualified name names the disk-cache files: one per layout
             fn.__qualname__ = name
             fn.__doc__ = tmpl.__doc__
@@ -167,6 +181,42 @@ def _specialize():
         out.append({tmpl.__name__: g[tmpl.__name__]
                     for tmpl, _ in _TEMPLATES})
     return out
+
+
+# A pseudo-layout after the four Gaussian ones: the emissions are given as
+# an (N, K) matrix of log-densities (any emission; see _specialize).
+LATTICE = len(LAYOUT_NAMES)
+
+
+@njit(**JIT)
+def _lattice_stub(*args):
+    """Stands for the Gaussian block kernels in the ``LATTICE`` copies."""
+    return None
+
+
+def _lattice_emit_block(X, x0, nb, means, prec, logconst, shifted, out, m,
+                        o0, xt, dt, lp, t, q, mx):
+    """``_t_emit_block`` of the ``LATTICE`` copies: ``X`` is log-densities.
+
+    Rows ``x0 .. x0 + nb`` of the (N, K) log-emission matrix ``X`` go to
+    ``out`` rows ``o0 ..``, shifted as :func:`_t_emit_block` does (the same
+    arithmetic: ``exp(logB - max_k logB)``, 0 and ``m = -inf`` for a row
+    with no finite density) or copied as they are.
+    """
+    K = X.shape[1]
+    if shifted:
+        for i in range(nb):
+            v = X[x0 + i, 0]
+            for k in range(1, K):
+                v = max(v, X[x0 + i, k])
+            m[o0 + i] = v
+            sh = v if (v > -np.inf and v < np.inf) else 0.0
+            for k in range(K):
+                out[o0 + i, k] = _fm.exp(X[x0 + i, k] - sh)
+    else:
+        for i in range(nb):
+            for k in range(K):
+                out[o0 + i, k] = X[x0 + i, k]
 
 
 # ------------------------------------------------------------ block helpers
