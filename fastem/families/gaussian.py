@@ -30,7 +30,7 @@ from fastem.families.covariances import (  # noqa: F401  (re-exported)
     COVARIANCE_MODELS,
     ComponentCollapseError,
 )
-from fastem.kernels.gaussian import EM_PASS, STATS_GIVEN, TIED
+from fastem.kernels.gaussian import DIAG, EM_PASS, FULL, SPHERICAL, STATS_GIVEN, TIED
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -53,8 +53,21 @@ _EMPTY_I = np.empty(0, dtype=np.int64)
 _LOG_2PI = np.log(2.0 * np.pi)
 
 
-def _code(covariance_type):
-    return _model(covariance_type).code
+def _code(covariance_type, n_features=None):
+    """Return the compiled layout ``covariance_type`` runs on, given ``n_features``.
+
+    With one feature, full, diag and spherical covariances are the same
+    scalar variance, with the same (K, 1, 1) precision factors and
+    (K, 1, 1) scatter, and every pass computes the same numbers through
+    each layout's one-feature branch: they all run on the diag layout, so a
+    1-D fit compiles neither the triangular solve nor the cross products.
+    (Tied keeps its own layout: its single shared precision is indexed
+    differently.)
+    """
+    code = _model(covariance_type).code
+    if n_features == 1 and code in (FULL, SPHERICAL):
+        return DIAG
+    return code
 
 
 def _model(covariance_type):
@@ -150,7 +163,7 @@ class GaussianParams:
                 f"{want}; got weights {w.shape}, means {means.shape}, "
                 f"precisions_cholesky {pc.shape}.")
         prec, logdet = model.kernel_prec(pc, K, D)
-        code = model.code
+        code = _code(self.covariance_type, D)
         with np.errstate(divide="ignore"):
             logw = np.log(w)
         logconst = logw + logdet - 0.5 * D * _LOG_2PI
@@ -345,10 +358,10 @@ def stats_from_responsibilities(X, resp=None, covariance_type="full",
     GaussianStats
         With ``loglik = 0``.
     """
-    code = _code(covariance_type)
     X = check_array(X)
     sw = check_sample_weight(sample_weight, X.shape[0])
     N, D = X.shape
+    code = _code(covariance_type, D)
     if resp is not None:
         resp = np.ascontiguousarray(resp, dtype=np.float64)
         if resp.ndim != 2 or resp.shape[0] != N:

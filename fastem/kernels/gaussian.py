@@ -33,9 +33,11 @@ layout's dispatchers.  numba reads globals as compile-time constants and
 prunes the branches of the other layouts before typing them, so their
 helpers are neither typed nor compiled.  The products are module globals
 with their own qualified names, so numba's disk cache keeps one entry per
-layout (and float type).  ``_em_pass``, ``_block_logp``, ``_block_accumulate``
-and ``_reduce`` with the layout ``code`` as their first argument remain, as
-run-time dispatchers over the four layouts (the HMM kernels use them).
+layout (and float type).  ``_em_pass``, ``_block_logp`` and
+``_block_accumulate`` with the layout ``code`` as their first argument
+remain, as run-time dispatchers over the four layouts (the HMM kernels use
+them).  The per-chunk partials are allocated and summed in NumPy
+(:mod:`fastem.kernels.partials`): nothing to compile.
 """
 
 import functools
@@ -46,6 +48,7 @@ from numba import njit
 
 from fastem._config import BLOCK_PAD, JIT, JIT_NO_REASSOC, run_workers
 from fastem.kernels import fastmath as _fm
+from fastem.kernels import partials as _partials
 
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
 LAYOUT_NAMES = ("full", "tied", "diag", "spherical")
@@ -138,17 +141,7 @@ def _t_accumulate(x, wr, k, ref, nk, sums, scatter, diff):
             scatter[k, 0, a] += da * diff[a]
 
 
-@_layout_template(JIT)
-def _t_mirror(scatter):
-    if SQUARE:
-        for k in range(scatter.shape[0]):
-            D = scatter.shape[1]
-            for a in range(D):
-                for b in range(a + 1, D):
-                    scatter[k, b, a] = scatter[k, a, b]
-
-
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _load_block(X, b0, nb, xt):
     """Copy rows ``b0 .. b0 + nb`` of ``X`` (N, D) transposed into ``xt``.
 
@@ -372,7 +365,7 @@ def _diag_quadratic(xt, nb, mu, p, q):
             q[i] += v * v
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _sq_distance(xt, nb, mu, q):
     """``q[i] = |x_i - mu|^2``, four features per pass."""
     _fm.wide_simd()
@@ -705,7 +698,7 @@ def _t_block_accumulate(xt, nb, lp, wb, ref, wref, nk, sums, scatter,
         _cross_products(wd, dt, nb, scatter[kk])
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _weighted_resp(lp, k, nb, wb, wr):
     """``wr[i] = lp[k, i] wb[i]`` over the block; return their sum.
 
@@ -720,7 +713,7 @@ def _weighted_resp(lp, k, nb, wb, wr):
     return tot
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _diag_moments(xt, nb, wr, rf, s1, s2):
     """Add the block's first and second moments about ``rf``, per feature.
 
@@ -788,7 +781,7 @@ def _diag_moments(xt, nb, wr, rf, s1, s2):
         s2[a] += sq
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _write_rows(lp, lse, nb, order, start, out_lse, out_resp, out_label):
     """Copy a block's outputs to their rows.
 
@@ -829,7 +822,7 @@ def _t_em_worker(next_chunk, X, sw, ref, wmeans, wprec, wlogc, wref,
     the shared counter ``next_chunk``, so a thread that starts late or runs
     slow takes fewer chunks.  A chunk's partial statistics go to its own
     slot of ``p_*``, whichever thread computed them, and are reduced in
-    chunk order by :func:`_t_em_finish`: the result does not depend on the
+    chunk order by :func:`_finish_partials`: the result does not depend on the
     thread count.  (Python threads rather than a numba ``prange``: the
     parallel-loop lowering cost about 9 s of the full layout's cold
     compile.)
@@ -906,84 +899,6 @@ def _t_em_worker(next_chunk, X, sw, ref, wmeans, wprec, wlogc, wref,
         _fm.put(p_scatter, c, scatter)
         p_ll[c] = ll
         p_ws[c] = ws
-
-
-@_layout_template(JIT)
-def _t_em_finish(p_nk, p_sums, p_scatter, p_ll, p_ws, wref, ref):
-    """Reduce the workers' partials in chunk order; re-centre the moments."""
-    nk, sums, scatter, ll, ws = _t_reduce(p_nk, p_sums, p_scatter, p_ll,
-                                          p_ws)
-    shift = True
-    if SQUARE:
-        shift = ref.shape[1] <= 1
-    if shift:
-        _t_shift_moments(nk, sums, scatter, wref, ref)
-    return nk, sums, scatter, ll, ws
-
-
-@_layout_template(JIT)
-def _t_shift_moments(nk, sums, scatter, wref, ref):
-    """Re-centre diag/spherical/one-feature moments from ``wref`` to ``ref``.
-
-    With ``delta = wref - ref`` (exact in float64), ``sum w (x - ref) = S1 +
-    delta nk`` and ``sum w (x - ref)^2 = S2 + 2 delta S1 + delta^2 nk``.  For
-    float32 data ``wref`` is ``ref`` rounded to float32, ``|delta| <= 6e-8
-    |ref|``, so the correction is small and adds no cancellation; for
-    float64 data ``delta = 0`` and nothing changes.
-    """
-    K, D = ref.shape
-    for k in range(K):
-        kk = k
-        if LAYOUT == TIED:
-            kk = 0
-        for a in range(D):
-            dl = np.float64(wref[k, a]) - ref[k, a]
-            if dl != 0.0:
-                s1 = sums[k, a]
-                scatter[kk, 0, a] += dl * (2.0 * s1 + dl * nk[k])
-                sums[k, a] = s1 + dl * nk[k]
-
-
-@njit(**JIT)
-def _work_params(X, means, prec, logconst):
-    """Return the E-step parameters in ``X``'s float type (not parallel)."""
-    return (means.astype(X.dtype), prec.astype(X.dtype),
-            logconst.astype(X.dtype))
-
-
-@njit(**JIT)
-def _partials(n_chunks, K, D, s_rows, sd1):
-    """Per-chunk partial statistics, zeroed.
-
-    Allocated in a non-parallel function on purpose: inside a
-    ``parallel=True`` function every ``np.zeros`` becomes a parallel region
-    of its own, each a wake-up of the thread pool.
-    """
-    return (np.zeros((n_chunks, K)), np.zeros((n_chunks, K, D)),
-            np.zeros((n_chunks, s_rows, sd1, D)), np.zeros(n_chunks),
-            np.zeros(n_chunks))
-
-
-@_layout_template(JIT)
-def _t_reduce(p_nk, p_sums, p_scatter, p_ll, p_ws):
-    """Sum per-chunk partials in chunk order (deterministic).
-
-    A separate non-parallel function: array expressions in a
-    ``parallel=True`` function would each become a parallel region.
-    """
-    nk = p_nk[0].copy()
-    sums = p_sums[0].copy()
-    scatter = p_scatter[0].copy()
-    ll = p_ll[0]
-    ws = p_ws[0]
-    for c in range(1, p_nk.shape[0]):
-        nk += p_nk[c]
-        sums += p_sums[c]
-        scatter += p_scatter[c]
-        ll += p_ll[c]
-        ws += p_ws[c]
-    _t_mirror(scatter)
-    return nk, sums, scatter, ll, ws
 
 
 @njit(**JIT)
@@ -1097,15 +1012,54 @@ def _em_pass_layout(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     fns = _SPECIALIZED[code]
     if code <= TIED:  # compile one triangular variant, not both
         fns = _BY_QUAD[1 if D <= WIDE_TRI_MAX_D else 2][code]
-    parts = _partials(n_chunks, K, D, s_rows, D if code <= TIED else 1)
-    wmeans, wprec, wlogc = _work_params(X, means, prec, logconst)
+    parts = _zero_partials(n_chunks, K, D, s_rows, D if code <= TIED else 1)
+    wmeans = means.astype(X.dtype, copy=False)
+    wprec = prec.astype(X.dtype, copy=False)
+    wlogc = logconst.astype(X.dtype, copy=False)
     wref = ref.astype(X.dtype)
     counter = np.zeros(1, np.int64)
     run_workers(fns["_t_em_worker"],
                 (counter, X, sw, ref, wmeans, wprec, wlogc, wref, n_chunks,
                  block, want_stats, out_lse, out_resp, out_label) + parts,
                 n_chunks)
-    return fns["_t_em_finish"](*parts, wref, ref)
+    nk, sums, scatter, ll, ws = _finish_partials(code, parts)
+    if code > TIED or D <= 1:
+        _shift_moments(code, nk, sums, scatter, wref, ref)
+    return nk, sums, scatter, ll, ws
+
+
+def _zero_partials(n_chunks, K, D, s_rows, sd1):
+    """Per-chunk partials ``nk, sums, scatter, loglik, weight_sum``, zeroed."""
+    return _partials.zeros(n_chunks, (K,), (K, D), (s_rows, sd1, D), (), ())
+
+
+def _finish_partials(code, parts):
+    """Sum the partials in chunk order; mirror a full/tied scatter."""
+    nk, sums, scatter, ll, ws = _partials.reduce_partials(*parts)
+    if code <= TIED:
+        _partials.mirror_upper(scatter)
+    return nk, sums, scatter, ll, ws
+
+
+def _shift_moments(code, nk, sums, scatter, wref, ref):
+    """Re-centre diag/spherical/one-feature moments from ``wref`` to ``ref``.
+
+    With ``delta = wref - ref`` (exact in float64), ``sum w (x - ref) = S1 +
+    delta nk`` and ``sum w (x - ref)^2 = S2 + 2 delta S1 + delta^2 nk``.  For
+    float32 data ``wref`` is ``ref`` rounded to float32, ``|delta| <= 6e-8
+    |ref|``, so the correction is small and adds no cancellation; for
+    float64 data ``delta = 0`` and nothing changes.  In place.
+    """
+    dl = wref.astype(np.float64) - ref
+    if not dl.any():
+        return
+    if code == TIED:  # one feature, one shared scatter row
+        for k in range(ref.shape[0]):
+            scatter[0, 0] += dl[k] * (2.0 * sums[k] + dl[k] * nk[k])
+            sums[k] += dl[k] * nk[k]
+        return
+    scatter[:, 0] += dl * (2.0 * sums + dl * nk[:, None])
+    sums += dl * nk[:, None]
 
 
 (_em_pass_full, _em_pass_tied, _em_pass_diag,
@@ -1126,12 +1080,12 @@ def _stats_given_layout(code, X, sw, mode, labels, resp, seed, K, ref,
     """
     fns = _SPECIALIZED[code]
     D = X.shape[1]
-    p_nk, p_sums, p_scatter, p_ll, p_ws = _partials(
+    p_nk, p_sums, p_scatter, p_ll, p_ws = parts = _zero_partials(
         n_chunks, K, D, s_rows, D if code <= TIED else 1)
     run_workers(fns["_t_stats_given_worker"],
                 (np.zeros(1, np.int64), X, sw, mode, labels, resp, seed, ref,
                  n_chunks, p_nk, p_sums, p_scatter, p_ws), n_chunks)
-    return fns["_t_reduce"](p_nk, p_sums, p_scatter, p_ll, p_ws)
+    return _finish_partials(code, parts)
 
 
 STATS_GIVEN = tuple(functools.partial(_stats_given_layout, code)
@@ -1141,8 +1095,6 @@ STATS_GIVEN = tuple(functools.partial(_stats_given_layout, code)
 (_block_accumulate_full, _block_accumulate_tied, _block_accumulate_diag,
  _block_accumulate_spherical) = (d["_t_block_accumulate"]
                                  for d in _SPECIALIZED)
-(_reduce_full, _reduce_tied, _reduce_diag,
- _reduce_spherical) = (d["_t_reduce"] for d in _SPECIALIZED)
 
 
 # Run-time dispatch over the layouts, for callers whose layout is a run-time
@@ -1176,18 +1128,6 @@ def _block_accumulate(code, xt, nb, lp, wb, ref, wref, nk, sums, scatter,
     else:
         _block_accumulate_spherical(xt, nb, lp, wb, ref, wref, nk, sums,
                                     scatter, dt, wd, wr)
-
-
-@njit(**JIT)
-def _reduce(code, p_nk, p_sums, p_scatter, p_ll, p_ws):
-    """:func:`_t_reduce` for the layout ``code``."""
-    if code == FULL:
-        return _reduce_full(p_nk, p_sums, p_scatter, p_ll, p_ws)
-    elif code == TIED:
-        return _reduce_tied(p_nk, p_sums, p_scatter, p_ll, p_ws)
-    elif code == DIAG:
-        return _reduce_diag(p_nk, p_sums, p_scatter, p_ll, p_ws)
-    return _reduce_spherical(p_nk, p_sums, p_scatter, p_ll, p_ws)
 
 
 def _em_pass(code, X, sw, means, prec, logconst, ref, n_chunks, block,

@@ -12,6 +12,7 @@ from numba import njit
 
 from fastem._config import JIT, run_workers
 from fastem.kernels import fastmath as _fm
+from fastem.kernels import partials as _partials
 
 
 @njit(**JIT)
@@ -155,28 +156,11 @@ def _lloyd_step(X, sw, centers, labels, n_chunks):
     Returns weighted sums, counts and inertia (reduced in chunk order).
     """
     K, D = centers.shape
-    p_sum, p_cnt, p_in = _lloyd_partials(n_chunks, K, D)
+    p_sum, p_cnt, p_in = _partials.zeros(n_chunks, (K, D), (K,), ())
     run_workers(_lloyd_worker, (np.zeros(1, np.int64), X, sw, centers,
                                 labels, n_chunks, p_sum, p_cnt, p_in),
                 n_chunks)
-    return _lloyd_reduce(p_sum, p_cnt, p_in)
-
-
-@njit(**JIT)
-def _lloyd_partials(n_chunks, K, D):
-    return np.zeros((n_chunks, K, D)), np.zeros((n_chunks, K)), np.zeros(n_chunks)
-
-
-@njit(**JIT)
-def _lloyd_reduce(p_sum, p_cnt, p_in):
-    tot = p_sum[0].copy()
-    cnt = p_cnt[0].copy()
-    inertia = p_in[0]
-    for c in range(1, p_sum.shape[0]):
-        tot += p_sum[c]
-        cnt += p_cnt[c]
-        inertia += p_in[c]
-    return tot, cnt, inertia
+    return _partials.reduce_partials(p_sum, p_cnt, p_in)
 
 
 def _lloyd(X, sw, centers, max_iter, tol, n_chunks):

@@ -30,10 +30,10 @@ from fastem.kernels.gaussian import (
     _block_normalize,
     _cross_products,
     _diag_moments,
-    _partials,
-    _reduce_full,
+    _finish_partials,
     _weighted_resp,
     _write_rows,
+    _zero_partials,
 )
 
 _LOG_2PI = np.log(2.0 * np.pi)
@@ -448,7 +448,7 @@ def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,
     ef = np.empty(0)
     diag = params.covariance_type in ("diag", "spherical")
     n_chunks = max(1, min(MAX_CHUNKS, plan.t_pat.shape[0]))
-    parts = _partials(n_chunks, K, D, K, D)
+    parts = _zero_partials(n_chunks, K, D, K, D)
     run_workers(_MISSING_PASS[diag], (
         np.zeros(1, np.int64), X, sw, plan.order, plan.t_pat, plan.t_start,
         plan.t_len, plan.n_obs, plan.obs_idx, means, U, B, C, logconst, ref,
@@ -457,7 +457,7 @@ def missing_pass(X, sw, plan, params, want_stats=True, lse=None, resp=None,
         np.empty((0, K)) if resp is None else resp,
         np.empty(0, np.int64) if label is None else label,
         np.empty((0, D)) if imp is None else imp) + parts, n_chunks)
-    out = _reduce_full(*parts)
+    out = _finish_partials(0, parts)  # full layout: mirror the scatter
     if not want_stats:
         return None
     nk, sums, scatter, ll, ws = out

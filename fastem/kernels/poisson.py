@@ -27,6 +27,7 @@ from numba import njit
 
 from fastem._config import JIT, run_workers
 from fastem.kernels import fastmath as _fm
+from fastem.kernels import partials as _partials
 
 LOG_FACTORIAL_TABLE = np.array([math.lgamma(n + 1.0) for n in range(1024)])
 
@@ -134,27 +135,11 @@ def _poisson_pass(X, sw, a, loglam, table, n_chunks, want_stats,
     nk, sums, loglik, weight_sum
     """
     K, D = loglam.shape
-    parts = (np.zeros((n_chunks, K)), np.zeros((n_chunks, K, D)),
-             np.zeros(n_chunks), np.zeros(n_chunks))
+    parts = _partials.zeros(n_chunks, (K,), (K, D), (), ())
     run_workers(_poisson_worker, (np.zeros(1, np.int64), X, sw, a, loglam,
                                   table, n_chunks, want_stats, out_lse,
                                   out_resp, out_label) + parts, n_chunks)
-    return _reduce(*parts)
-
-
-@njit(**JIT)
-def _reduce(p_nk, p_sums, p_ll, p_ws):
-    """Sum the per-chunk partials in chunk order (deterministic)."""
-    nk = p_nk[0].copy()
-    sums = p_sums[0].copy()
-    ll = p_ll[0]
-    ws = p_ws[0]
-    for c in range(1, p_nk.shape[0]):
-        nk += p_nk[c]
-        sums += p_sums[c]
-        ll += p_ll[c]
-        ws += p_ws[c]
-    return nk, sums, ll, ws
+    return _partials.reduce_partials(*parts)
 
 
 @njit(**JIT)
