@@ -1,12 +1,13 @@
 """Hidden Markov models under hmmlearn's module name (``hmmlearn.hmm``).
 
 The estimators live in :mod:`fastem.models`; this module is where a user
-switching ``from hmmlearn.hmm import GaussianHMM`` looks.  :class:`HMMStats`
-is the E-step's additive sufficient statistics (what ``fit_chunks``, Dask
-fits and ``partial_fit`` add up).
+switching ``from hmmlearn.hmm import GaussianHMM`` (or ``PoissonHMM``)
+looks.  :class:`HMMStats` is the E-step's additive sufficient statistics
+(what ``fit_chunks``, Dask fits and ``partial_fit`` add up).
 """
 
 from fastem.core.monitor import ConvergenceMonitor
 from fastem.models.hmm import GaussianHMM, HMMStats
+from fastem.models.poisson_hmm import PoissonHMM
 
-__all__ = ["ConvergenceMonitor", "GaussianHMM", "HMMStats"]
+__all__ = ["ConvergenceMonitor", "GaussianHMM", "HMMStats", "PoissonHMM"]

@@ -873,6 +873,18 @@ class BaseHMM(BaseEstimator):
                       lsp, np.ascontiguousarray(ltm), means, prec, logconst,
                       emission)
 
+    def _check(self):
+        """Check the parameters set on the model (hmmlearn's ``_check``).
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter that is missing or unusable.
+        """
+        self._check_parameters()
+        self._check_is_fitted()
+        self._model(self._n_features_of(getattr(self, self._FEATURES_ATTR)))
+
     def _check_is_fitted(self):
         if not self._is_set():
             raise not_fitted_error(type(self).__name__)

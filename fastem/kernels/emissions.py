@@ -1,0 +1,71 @@
+"""Private Numba kernels: per-row log-densities of HMM emissions.
+
+An emission without a fused kernel path gives the HMM kernels
+(:mod:`fastem.kernels.hmm`, its ``LATTICE`` copies) an (N, K) matrix of
+log-densities, ``out[i, k] = log p(x_i | state k)``; these kernels compute
+it, as serial ``nogil`` workers on a work queue over fixed row chunks (the
+pattern of CONTRIBUTING, "Parallel kernels": every row is written by exactly
+one chunk, so the result does not depend on the thread count).  Arrays in,
+arrays out; no validation (the estimator checks the data first).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from fastem._config import JIT, run_workers
+from fastem.kernels import fastmath as _fm
+
+
+@njit(**JIT)
+def _poisson_logb_worker(next_chunk, X, a, loglam, table, n_chunks, out):
+    """Poisson log-densities of the queue's row chunks.
+
+    ``out[i, k] = a[k] + sum_d x_id log lambda_kd - sum_d log(x_id!)`` with
+    ``a[k] = -sum_d lambda_kd``; a zero count adds nothing (also where
+    ``lambda_kd = 0``: ``log Poisson(0; 0) = 0``).
+    """
+    N, D = X.shape
+    K = a.shape[0]
+    T = table.shape[0]
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            lfact = 0.0
+            for d in range(D):
+                x = X[i, d]
+                if x < T:
+                    lfact += table[int(x)]
+                else:
+                    lfact += math.lgamma(x + 1.0)
+            for k in range(K):
+                v = a[k] - lfact
+                for d in range(D):
+                    x = X[i, d]
+                    if x != 0:
+                        v += x * loglam[k, d]
+                out[i, k] = v
+
+
+def poisson_log_emissions(X, a, loglam, table, n_chunks):
+    """Return the (N, K) Poisson log-densities of the rows of ``X``.
+
+    Parameters
+    ----------
+    X : (N, D) float64 or float32, non-negative integer counts
+    a : (K,) ``-sum_d lambda_kd``
+    loglam : (K, D) ``log lambda_kd`` (``-inf`` for a zero rate)
+    table : (T,) ``log n!`` for ``n < T``
+    n_chunks : fixed chunk count (depends on N only)
+
+    Returns
+    -------
+    ndarray of shape (N, K)
+    """
+    out = np.empty((X.shape[0], a.shape[0]))
+    run_workers(_poisson_logb_worker, (np.zeros(1, np.int64), X, a, loglam,
+                                       table, n_chunks, out), n_chunks)
+    return out
