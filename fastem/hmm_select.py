@@ -22,7 +22,8 @@ from fastem.selection import (
     run_grid,
 )
 
-__all__ = ["CRITERIA", "HMMSelectionResult", "select_states", "sequence_folds"]
+__all__ = ["CRITERIA", "HMMSelectionResult", "fit_best", "select_states",
+           "sequence_folds"]
 
 CRITERIA = ("bic", "aic", "cv")
 DEFAULT_CV = 5
@@ -181,15 +182,45 @@ def _take(X, ranges):
     return X[idx], [b - a for a, b in ranges]
 
 
-def _fit(params, X, lengths, seed, n_init):
-    """Fit ``n_init`` HMMs (seeds ``seed``, ``seed + 1``...); keep the best."""
-    from fastem.models.hmm import GaussianHMM
+def fit_best(params, X, lengths=None, seed=None, n_init=1, estimator=None):
+    """Fit ``n_init`` HMMs from different seeds and keep the best.
+
+    The fit behind :func:`select_states` and ``fastem hmm fit``: run ``i``
+    uses ``random_state = seed + i`` (None: unseeded); with more than one
+    run, the one whose fitted model scores ``X`` highest is kept.  A run
+    that fails (a collapsed covariance, a non-finite log-likelihood) is
+    skipped; when all fail, the last error is raised.
+
+    Parameters
+    ----------
+    params : dict
+        Constructor arguments of the estimator (without ``random_state``).
+    X : array-like of shape (n_samples, n_features)
+    lengths : array-like of int, optional
+        Lengths of the sequences in ``X``.
+    seed : int or None, default=None
+    n_init : int, default=1
+    estimator : class, optional
+        The HMM class (default :class:`~fastem.GaussianHMM`), e.g.
+        :class:`~fastem.PoissonHMM`.
+
+    Returns
+    -------
+    The best fitted model.
+
+    Raises
+    ------
+    ValueError, numpy.linalg.LinAlgError, FloatingPointError
+        The last run's error, when every run failed.
+    """
+    if estimator is None:
+        from fastem.models.hmm import GaussianHMM as estimator
 
     best = best_ll = error = None
     for i in range(n_init):
         rs = None if seed is None else seed + i
         try:
-            m = GaussianHMM(**params, random_state=rs).fit(X, lengths)
+            m = estimator(**params, random_state=rs).fit(X, lengths)
             ll = m.score(X, lengths) if n_init > 1 else 0.0
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as e:
             error = e
@@ -334,7 +365,7 @@ def select_states(X, lengths=None, n_components=range(1, 6),
         model = None
         try:
             try:
-                model = _fit(params, X, lens, seed, n_init)
+                model = fit_best(params, X, lens, seed, n_init)
                 ll = model.score(X, lens)
             except (ValueError, np.linalg.LinAlgError,
                     FloatingPointError) as e:
@@ -347,7 +378,7 @@ def select_states(X, lengths=None, n_components=range(1, 6),
                     try:
                         Xtr, ltr = _take(X, _train_ranges(starts, held))
                         Xte, lte = _take(X, held)
-                        m = _fit(params, Xtr, ltr, seed, n_init)
+                        m = fit_best(params, Xtr, ltr, seed, n_init)
                         held_ll += m.score(Xte, lte)
                         held_n += Xte.shape[0]
                     except (ValueError, np.linalg.LinAlgError,

@@ -453,11 +453,11 @@ def _metadata(args, X, lengths, q, **extra):
 
 
 def _fit_model(args, K, covariance_type, X, lengths):
-    from fastem.hmm_select import _fit
+    from fastem.hmm_select import fit_best
 
     params = dict(n_components=K, covariance_type=covariance_type,
                   n_iter=args.n_iter, tol=args.tol, n_threads=args.threads)
-    return _fit(params, X, lengths, args.seed, args.n_init)
+    return fit_best(params, X, lengths, args.seed, args.n_init)
 
 
 # ------------------------------------------------------------------ fit
