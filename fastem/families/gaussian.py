@@ -390,7 +390,8 @@ def stats_from_responsibilities(X, resp=None, covariance_type="full",
     ref = _check_ref(ref, (K, D))
     with _config.threads():
         out = STATS_GIVEN[code](X, sw, mode, labels_a, resp, seed, K, ref,
-                                _config.n_chunks_for(N), _s_rows(code, K))
+                                _config.n_chunks_for(N), _s_rows(code, K),
+                                _config.em_block_rows(D, K, code <= TIED))
     return _wrap_stats(covariance_type, ref, N, out)
 
 

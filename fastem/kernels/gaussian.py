@@ -118,29 +118,6 @@ def _specialize(quad=0, codes=(FULL, TIED, DIAG, SPHERICAL), suffix="",
                     for tmpl, _ in _TEMPLATES})
     return out
 
-@_layout_template(JIT)
-def _t_accumulate(x, wr, k, ref, nk, sums, scatter, diff):
-    """Add ``wr`` times row ``x`` to component ``k``'s statistics."""
-    D = x.shape[0]
-    nk[k] += wr
-    for j in range(D):
-        diff[j] = x[j] - ref[k, j]
-    if SQUARE:
-        kk = k
-        if LAYOUT == TIED:
-            kk = 0
-        for a in range(D):
-            da = wr * diff[a]
-            sums[k, a] += da
-            for b in range(a, D):
-                scatter[kk, a, b] += da * diff[b]
-    else:
-        for a in range(D):
-            da = wr * diff[a]
-            sums[k, a] += da
-            scatter[k, 0, a] += da * diff[a]
-
-
 @njit(inline="always", **JIT)
 def _load_block(X, b0, nb, xt):
     """Copy rows ``b0 .. b0 + nb`` of ``X`` (N, D) transposed into ``xt``.
@@ -813,7 +790,8 @@ def _write_rows(lp, lse, nb, order, start, out_lse, out_resp, out_label):
 @_layout_template(JIT)
 def _t_em_worker(next_chunk, X, sw, ref, wmeans, wprec, wlogc, wref,
                  n_chunks, block, want_stats, out_lse, out_resp, out_label,
-                 p_nk, p_sums, p_scatter, p_ll, p_ws):
+                 mode, labels, resp, seed, p_nk, p_sums, p_scatter, p_ll,
+                 p_ws):
     """One worker of the E-step pass: chunks from the queue until none is left.
 
     Serial code (``nogil``): :func:`_em_pass_layout` runs it on as many
@@ -826,6 +804,16 @@ def _t_em_worker(next_chunk, X, sw, ref, wmeans, wprec, wlogc, wref,
     thread count.  (Python threads rather than a numba ``prange``: the
     parallel-loop lowering cost about 9 s of the full layout's cold
     compile.)
+
+    ``mode`` chooses where the responsibilities come from: -1, the E-step
+    (log-densities of ``wmeans``, ``wprec``, ``wlogc``); 0, hard
+    ``labels`` (N,) (a negative label leaves the row out); 1, uniform
+    random numbers, row-normalized, from :func:`_hash_uniform` seeded by
+    ``seed`` (the same numbers for any chunking or thread count); 2, the
+    matrix ``resp`` (N, K).  The given modes are the initialization's
+    statistics (loglik 0), accumulated row by row in float64 by
+    :func:`_t_given_rows`: a branch of this worker rather than a kernel of
+    its own, which would cost a second top-level compile.
     """
     _fm.wide_simd()
     if _fm.fetch_add(next_chunk, 0) >= n_chunks:
@@ -858,6 +846,9 @@ def _t_em_worker(next_chunk, X, sw, ref, wmeans, wprec, wlogc, wref,
     nk = np.empty(K)
     sums = np.empty((K, D))
     scatter = np.empty((s_rows, sd1, D))
+    gx = np.empty(D)
+    gdiff = np.empty(D)
+    gr = np.empty(K)
     while True:
         c = _fm.fetch_add(next_chunk, 1)
         if c >= n_chunks:
@@ -869,7 +860,12 @@ def _t_em_worker(next_chunk, X, sw, ref, wmeans, wprec, wlogc, wref,
         scatter[:] = 0.0
         ll = 0.0
         ws = 0.0
-        for b0 in range(start, stop, block):
+        e_stop = stop
+        if mode >= 0:  # given responsibilities: no E-step blocks
+            ws = _t_given_rows(X, sw, mode, labels, resp, seed, ref, start,
+                               stop, nk, sums, scatter, gx, gdiff, gr)
+            e_stop = start
+        for b0 in range(start, e_stop, block):
             nb = min(block, stop - b0)
             _load_block(X, b0, nb, xt)
             _t_block_logp(xt, nb, wmeans, wprec, wlogc, lp, dtw, t, q)
@@ -913,71 +909,71 @@ def _hash_uniform(seed, i, k):
 
 
 @_layout_template(JIT)
-def _t_stats_given_worker(next_chunk, X, sw, mode, labels, resp, seed, ref,
-                          n_chunks, p_nk, p_sums, p_scatter, p_ws):
-    """Statistics from given responsibilities: one worker (see below).
+def _t_accumulate(x, wr, k, ref, nk, sums, scatter, diff):
+    """Add ``wr`` times row ``x`` to component ``k``'s statistics (float64)."""
+    D = x.shape[0]
+    nk[k] += wr
+    for j in range(D):
+        diff[j] = x[j] - ref[k, j]
+    if SQUARE:
+        kk = k
+        if LAYOUT == TIED:
+            kk = 0
+        for a in range(D):
+            da = wr * diff[a]
+            sums[k, a] += da
+            for b in range(a, D):
+                scatter[kk, a, b] += da * diff[b]
+    else:
+        for a in range(D):
+            da = wr * diff[a]
+            sums[k, a] += da
+            scatter[k, 0, a] += da * diff[a]
 
-    ``mode`` 0: hard ``labels`` (N,) (negative label: row ignored);
-    1: random responsibilities, uniform then row-normalized, from a
-    counter-based generator seeded by ``seed`` (thread-count independent);
-    2: a responsibility matrix ``resp`` (N, K).  Chunks come from the
-    shared counter and partials go to per-chunk slots, as in
-    :func:`_t_em_worker`.
+
+@_layout_template(JIT)
+def _t_given_rows(X, sw, mode, labels, resp, seed, ref, start, stop, nk,
+                  sums, scatter, x, diff, r):
+    """Add rows ``start:stop`` with given responsibilities to the statistics.
+
+    See :func:`_t_em_worker` for ``mode``.  Row by row in float64 whatever
+    the data's float type: the responsibilities are the caller's, exact,
+    and the statistics keep float64 precision (the initialization's
+    statistics, once per fit).  Returns the weight of the rows kept.
     """
-    _fm.wide_simd()
-    N, D = X.shape
-    K = p_nk.shape[1]
-    s_rows = p_scatter.shape[1]
-    sd1 = p_scatter.shape[2]
+    D = X.shape[1]
+    K = nk.shape[0]
     has_w = sw.shape[0] > 0
-    x = np.empty(D)
-    diff = np.empty(D)
-    r = np.empty(K)
-    nk = np.empty(K)
-    sums = np.empty((K, D))
-    scatter = np.empty((s_rows, sd1, D))
-    while True:
-        c = _fm.fetch_add(next_chunk, 1)
-        if c >= n_chunks:
-            break
-        start = c * N // n_chunks
-        stop = (c + 1) * N // n_chunks
-        nk[:] = 0.0
-        sums[:] = 0.0
-        scatter[:] = 0.0
-        ws = 0.0
-        for row in range(start, stop):
-            wi = sw[row] if has_w else 1.0
-            if wi == 0.0:
-                continue
-            for j in range(D):
-                x[j] = X[row, j]
-            if mode == 0:
-                lab = labels[row]
-                if lab < 0:
-                    continue
-                ws += wi
-                _t_accumulate(x, wi, lab, ref, nk, sums, scatter, diff)
+    ws = 0.0
+    for row in range(start, stop):
+        wi = sw[row] if has_w else 1.0
+        if wi == 0.0:
+            continue
+        for j in range(D):
+            x[j] = X[row, j]
+        if mode == 0:
+            lab = labels[row]
+            if lab < 0:
                 continue
             ws += wi
-            if mode == 1:
-                tot = 0.0
-                for k in range(K):
-                    r[k] = _hash_uniform(seed, row, k)
-                    tot += r[k]
-                for k in range(K):
-                    r[k] /= tot
-            else:
-                for k in range(K):
-                    r[k] = resp[row, k]
+            _t_accumulate(x, wi, lab, ref, nk, sums, scatter, diff)
+            continue
+        ws += wi
+        if mode == 1:
+            tot = 0.0
             for k in range(K):
-                wr = wi * r[k]
-                if wr != 0.0:
-                    _t_accumulate(x, wr, k, ref, nk, sums, scatter, diff)
-        _fm.put(p_nk, c, nk)
-        _fm.put(p_sums, c, sums)
-        _fm.put(p_scatter, c, scatter)
-        p_ws[c] = ws
+                r[k] = _hash_uniform(seed, row, k)
+                tot += r[k]
+            for k in range(K):
+                r[k] /= tot
+        else:
+            for k in range(K):
+                r[k] = resp[row, k]
+        for k in range(K):
+            wr = wi * r[k]
+            if wr != 0.0:
+                _t_accumulate(x, wr, k, ref, nk, sums, scatter, diff)
+    return ws
 
 
 _SPECIALIZED = _specialize()
@@ -1009,9 +1005,7 @@ def _em_pass_layout(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     nk, sums, scatter, loglik, weight_sum
     """
     K, D = means.shape
-    fns = _SPECIALIZED[code]
-    if code <= TIED:  # compile one triangular variant, not both
-        fns = _BY_QUAD[1 if D <= WIDE_TRI_MAX_D else 2][code]
+    fns = _fns(code, D)
     parts = _zero_partials(n_chunks, K, D, s_rows, D if code <= TIED else 1)
     wmeans = means.astype(X.dtype, copy=False)
     wprec = prec.astype(X.dtype, copy=False)
@@ -1020,8 +1014,8 @@ def _em_pass_layout(code, X, sw, means, prec, logconst, ref, n_chunks, block,
     counter = np.zeros(1, np.int64)
     run_workers(fns["_t_em_worker"],
                 (counter, X, sw, ref, wmeans, wprec, wlogc, wref, n_chunks,
-                 block, want_stats, out_lse, out_resp, out_label) + parts,
-                n_chunks)
+                 block, want_stats, out_lse, out_resp, out_label, -1,
+                 _NO_LABELS, _NO_RESP, 0) + parts, n_chunks)
     nk, sums, scatter, ll, ws = _finish_partials(code, parts)
     if code > TIED or D <= 1:
         _shift_moments(code, nk, sums, scatter, wref, ref)
@@ -1062,29 +1056,48 @@ def _shift_moments(code, nk, sums, scatter, wref, ref):
     sums += dl * nk[:, None]
 
 
+_NO_LABELS = np.empty(0, np.int64)
+_NO_RESP = np.empty((0, 0))
+_NO_LSE = np.empty(0)
+
+
+def _fns(code, D):
+    """Return layout ``code``'s dispatchers (full/tied: the variant for ``D``)."""
+    if code <= TIED:  # compile one triangular variant, not both
+        return _BY_QUAD[1 if D <= WIDE_TRI_MAX_D else 2][code]
+    return _SPECIALIZED[code]
+
+
 (_em_pass_full, _em_pass_tied, _em_pass_diag,
  _em_pass_spherical) = EM_PASS = tuple(
      functools.partial(_em_pass_layout, code) for code in range(4))
 
 
 def _stats_given_layout(code, X, sw, mode, labels, resp, seed, K, ref,
-                        n_chunks, s_rows):
+                        n_chunks, s_rows, block):
     """Statistics from given responsibilities, in one parallel pass.
 
-    See :func:`_t_stats_given_worker` for ``mode``; run on the caller's
-    threads like :func:`_em_pass_layout`.
+    The E-step worker with ``mode`` 0 (``labels``), 1 (random, ``seed``) or
+    2 (``resp``): see :func:`_t_em_worker`.  ``block`` rows per block, as
+    for the E-step.
 
     Returns
     -------
     nk, sums, scatter, loglik (0), weight_sum
     """
-    fns = _SPECIALIZED[code]
     D = X.shape[1]
-    p_nk, p_sums, p_scatter, p_ll, p_ws = parts = _zero_partials(
-        n_chunks, K, D, s_rows, D if code <= TIED else 1)
-    run_workers(fns["_t_stats_given_worker"],
-                (np.zeros(1, np.int64), X, sw, mode, labels, resp, seed, ref,
-                 n_chunks, p_nk, p_sums, p_scatter, p_ws), n_chunks)
+    fns = _fns(code, D)
+    parts = _zero_partials(n_chunks, K, D, s_rows, D if code <= TIED else 1)
+    wref = ref.astype(X.dtype)
+    # placeholders of the E-step's types (one compiled worker for both uses)
+    wmeans = np.zeros((K, D), X.dtype)
+    wprec = np.zeros((1, 1, 1), X.dtype)
+    wlogc = np.zeros(K, X.dtype)
+    run_workers(fns["_t_em_worker"],
+                (np.zeros(1, np.int64), X, sw, ref, wmeans, wprec, wlogc,
+                 wref, n_chunks, block, True, _NO_LSE, _NO_RESP, _NO_LABELS,
+                 mode, labels, resp, seed) + parts, n_chunks)
+    # accumulated in float64 about ref itself: nothing to re-centre
     return _finish_partials(code, parts)
 
 
