@@ -325,3 +325,32 @@ def test_select_reports_effective_components():
     assert row["effective_components"] == 3
     assert row["error"] is None
     assert np.count_nonzero(res.best_model.weights_ > 0.01) == 3
+
+
+def test_cli_fit_and_select_bayesian(tmp_path, capsys):
+    import json
+
+    import fastem
+    from fastem.cli import main
+
+    data = tmp_path / "x.npy"
+    np.save(data, X)
+    out = tmp_path / "m.json"
+    rc = main(["fit", str(data), "-k", "7", "--bayesian", "--max-iter", "300",
+               "--out", str(out), "-q"])
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "effective components: 3 of 7 (weight above 0.01)" in text
+    assert type(fastem.load(out)) is BayesianGaussianMixture
+    rc = main(["fit", str(data), "-k", "7", "--bayesian",
+               "dirichlet_distribution", "--max-iter", "300", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["effective_components"] == 3
+    rc = main(["select", str(data), "-k", "7", "--covariance", "full",
+               "--bayesian", "--max-iter", "300"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "effective components (weight above 1%): K=7 full: 3" \
+        in text
+    rc = main(["fit", str(data), "-k", "3", "--bayesian", "--standardize"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "--bayesian does not support --standardize" in err

@@ -357,6 +357,15 @@ def _add_fit_options(p):
                    help="initialization (default kmeans)")
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="kernel threads (default all cores)")
+    p.add_argument("--bayesian", nargs="?", const="dirichlet_process",
+                   default=None,
+                   choices=("dirichlet_process", "dirichlet_distribution"),
+                   metavar="PRIOR",
+                   help="fit a variational BayesianGaussianMixture instead "
+                        "(weight prior dirichlet_process, the default, or "
+                        "dirichlet_distribution): K is then the most "
+                        "components, and the output reports how many the "
+                        "fit uses (weight above 1%%)")
 
 
 # Seconds a fit runs before the progress display appears, and between two
@@ -658,9 +667,46 @@ def _pair(args, gm):
     return tuple(out)
 
 
+def _bayesian_model(args):
+    """Return an unfitted BayesianGaussianMixture for --bayesian (or None)."""
+    prior = getattr(args, "bayesian", None)
+    if prior is None:
+        return None
+    if getattr(args, "nan_policy", None) == "marginalize":
+        raise CLIError("--bayesian does not support --nan-policy "
+                       "marginalize; drop the rows with missing values or "
+                       "fit without --bayesian")
+    if getattr(args, "standardize", False):
+        raise CLIError("--bayesian does not support --standardize; "
+                       "standardize the columns yourself")
+    from fastem.models.bayesian import BayesianGaussianMixture
+
+    return BayesianGaussianMixture(weight_concentration_prior_type=prior)
+
+
+def _effective_line(gm):
+    """Return the effective-components line of a --bayesian fit (or None)."""
+    if not hasattr(gm, "weight_concentration_"):
+        return None
+    import numpy as np
+
+    from fastem.selection import EFFECTIVE_WEIGHT
+
+    n = int(np.count_nonzero(np.asarray(gm.weights_) > EFFECTIVE_WEIGHT))
+    return (f"effective components: {n} of {gm.weights_.shape[0]} (weight "
+            f"above {EFFECTIVE_WEIGHT:g}); lower bound (ELBO) "
+            f"{float(gm.lower_bound_):.4f}")
+
+
 def _make_model(args, **extra):
     from fastem.models.mixture import GaussianMixture
 
+    bayes = _bayesian_model(args)
+    if bayes is not None:
+        return bayes.set_params(
+            n_init=args.n_init, random_state=args.seed,
+            max_iter=args.max_iter, tol=args.tol, reg_covar=args.reg_covar,
+            init_params=args.init, n_threads=args.threads, **extra)
     return GaussianMixture(
         n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter,
         tol=args.tol, reg_covar=args.reg_covar, init_params=args.init,
@@ -755,6 +801,8 @@ def run_fit(args):
                      "n_missing": _n_missing(X),
                      "standardized": bool(args.standardize),
                      **_model_json(gm, names), **q, "fit_time": t_fit,
+                     **({"effective_components": int((gm.weights_ > 0.01).sum())}
+                        if hasattr(gm, "weight_concentration_") else {}),
                      "read_time": t_read, "model": args.out,
                      "plot": args.plot})
     else:
@@ -831,6 +879,9 @@ def _fit_summary(path, X, gm, q, t_read, t_fit, names, args=None):
     if getattr(args, "standardize", False):
         lines.append("fitted on standardized features; parameters in the "
                      "original units")
+    eff = _effective_line(gm)
+    if eff is not None:
+        lines.append(eff)
     return lines + _param_lines(gm, names)
 
 
@@ -900,6 +951,9 @@ def run_select(args):
             bar.write(f"fitted {done}/{total}: K={row['n_components']} "
                       f"{row['covariance_type']} ({row['fit_time']:.2f} s)")
 
+    bayes = _bayesian_model(args)
+    if bayes is not None:
+        extra["estimator"] = bayes
     t0 = perf_counter()
     try:
         res = select(X, args.components, types, criterion=args.criterion,
@@ -957,6 +1011,11 @@ def run_select(args):
               f"{r['log_likelihood']:.4f}; {r['n_parameters']} parameters; "
               f"{'converged' if r['converged'] else 'did NOT converge'} after "
               f"{r['n_iter']} iterations)")
+        if bayes is not None:
+            print("effective components (weight above 1%): " + ", ".join(
+                f"K={q['n_components']} {q['covariance_type']}: "
+                f"{q['effective_components']}" for q in res.results
+                if q.get("effective_components") is not None))
     if args.out:
         _note(args, f"best model saved to {args.out}")
     if args.plot:
