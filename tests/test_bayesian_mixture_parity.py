@@ -354,3 +354,63 @@ def test_cli_fit_and_select_bayesian(tmp_path, capsys):
     rc = main(["fit", str(data), "-k", "3", "--bayesian", "--standardize"])
     err = capsys.readouterr().err
     assert rc != 0 and "--bayesian does not support --standardize" in err
+
+
+def _with_nan(seed=4, frac=0.15):
+    rng = np.random.RandomState(seed)
+    Xn = X.copy()
+    Xn[rng.rand(*X.shape) < frac] = np.nan
+    Xn[5] = np.nan  # a row with nothing observed is ignored
+    return Xn
+
+
+@pytest.mark.parametrize("ct", COV)
+def test_marginalize_missing_values(ct):
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    from fastem.chunks import array_chunks
+    from fastem.families.covariances import COVARIANCE_MODELS
+
+    kw = dict(n_components=4, covariance_type=ct, random_state=0,
+              init_params="random", tol=0)
+    # complete data: the same fit as nan_policy='raise'
+    a = BayesianGaussianMixture(max_iter=6, **kw).fit(X)
+    b = BayesianGaussianMixture(max_iter=6, nan_policy="marginalize",
+                                **kw).fit(X)
+    assert a.lower_bounds_ == b.lower_bounds_
+    # with NaN: the variational bound never decreases
+    Xn = _with_nan()
+    m = BayesianGaussianMixture(max_iter=40, nan_policy="marginalize",
+                                **kw).fit(Xn)
+    lb = np.array(m.lower_bounds_)
+    assert np.all(np.diff(lb) >= -1e-9 * np.abs(lb[1:]))
+    # log sum_k rho_ik of a row equals c_k + log N(x_o | m_ko, cov_k[o, o])
+    p = m._params
+    _, means, _, logconst = p.kernel_args()
+    K, D = means.shape
+    _, logdet = COVARIANCE_MODELS[ct].kernel_prec(
+        np.asarray(p.precisions_cholesky), K, D)
+    shift = logconst - logdet + 0.5 * D * np.log(2 * np.pi)
+    cov = np.asarray(p.covariances, dtype=float)
+    full = {"full": lambda k: cov[k], "tied": lambda k: cov,
+            "diag": lambda k: np.diag(cov[k]),
+            "spherical": lambda k: np.eye(D) * cov[k]}[ct]
+    rows = [i for i in range(40)
+            if np.isnan(Xn[i]).any() and not np.isnan(Xn[i]).all()]
+    direct = []
+    for i in rows:
+        o = ~np.isnan(Xn[i])
+        direct.append(logsumexp([
+            shift[k] + multivariate_normal(
+                means[k][o], full(k)[np.ix_(o, o)]).logpdf(Xn[i][o])
+            for k in range(K)]))
+    _close(m.score_samples(Xn[rows]), direct, rtol=1e-12)
+    assert m.predict(Xn).shape == (X.shape[0],)
+    # chunked equals in-memory from the same start
+    s = BayesianGaussianMixture(max_iter=1, warm_start=True,
+                                nan_policy="marginalize", **kw).fit(Xn)
+    _same_fit(_continue(s).fit(Xn),
+              _continue(s).fit_chunks(array_chunks(Xn, 77)))
+    with pytest.raises(ValueError, match="NaN"):
+        BayesianGaussianMixture(**kw).fit(Xn)

@@ -211,6 +211,78 @@ def chunk_moments(X, w, rows=1 << 16):
                          mean[None].copy(), 0.0, W, n)
 
 
+@dataclass
+class MissingMoments:
+    """Additive moments of data with missing values (NaN).
+
+    ``complete``: :func:`chunk_moments` of the rows without NaN;
+    ``columns``: per-column weighted moments of the observed entries, as
+    one-feature statistics with a "component" per column (so that they add
+    exactly, re-centred like any :class:`GaussianStats`); ``n_missing``: the
+    number of NaN entries.
+    """
+
+    complete: GaussianStats
+    columns: GaussianStats
+    n_missing: int = 0
+
+    def __add__(self, other):
+        if other is None:
+            return self
+        return MissingMoments(self.complete + other.complete,
+                              self.columns + other.columns,
+                              self.n_missing + other.n_missing)
+
+    __radd__ = __add__
+
+    @property
+    def weight_sum(self):
+        """Total weight of the rows with at least one observed entry."""
+        return self.columns.weight_sum
+
+    @property
+    def n_samples(self):
+        """Rows with at least one observed entry."""
+        return self.columns.n_samples
+
+
+def missing_moments(X, w, rows=1 << 16):
+    """:class:`MissingMoments` of a chunk that may hold NaN (block by block)."""
+    n, D = X.shape
+    weighted = w.shape[0] > 0
+    W = np.zeros(D)
+    tot = np.zeros(D)
+    row_w = 0.0
+    n_inf = 0
+    n_missing = 0
+    complete = None
+    for a in range(0, n, rows):
+        b = X[a:a + rows]
+        wb = w[a:a + rows] if weighted else np.ones(b.shape[0])
+        obs = ~np.isnan(b)
+        informative = obs.any(axis=1)
+        n_inf += int(np.count_nonzero(informative))
+        row_w += float(wb[informative].sum())
+        n_missing += int(obs.size - np.count_nonzero(obs))
+        W += wb @ obs
+        tot += wb @ np.where(obs, b, 0.0)
+        ok = obs.all(axis=1)
+        part = chunk_moments(b[ok], w[a:a + rows][ok] if weighted else w)
+        complete = part if complete is None else complete + part
+    if complete is None:
+        complete = chunk_moments(X, w)
+    mean = np.where(W > 0, tot / np.maximum(W, 1e-300), 0.0)
+    S = np.zeros(D)
+    for a in range(0, n, rows):
+        b = X[a:a + rows]
+        wb = w[a:a + rows] if weighted else np.ones(b.shape[0])
+        d = np.where(np.isnan(b), 0.0, b - mean)
+        S += wb @ (d * d)
+    cols = GaussianStats("diag", W, np.zeros((D, 1)), S[:, None],
+                         mean[:, None].copy(), 0.0, row_w, n_inf)
+    return MissingMoments(complete, cols, n_missing)
+
+
 def moments_mean_cov(stats):
     """Mean and (ddof=1) covariance from :func:`chunk_moments`' sum.
 
@@ -225,6 +297,14 @@ def moments_mean_cov(stats):
         ``np.cov(X.T)`` for unweighted data; with weights, the scatter about
         the weighted mean over ``sum(w) - 1`` (equal to repeating rows).
     """
+    if isinstance(stats, MissingMoments):
+        c = stats.columns
+        if stats.n_missing == 0:
+            # no missing entry: the complete-data moments
+            return moments_mean_cov(stats.complete)
+        delta = c.sums[:, 0] / np.maximum(c.nk, 1e-300)
+        var = (c.scatter[:, 0] - c.nk * delta * delta) / (c.nk - 1.0)
+        return c.ref[:, 0] + delta, np.diag(var)
     W = float(stats.nk[0])
     delta = stats.sums[0] / W
     mean = stats.ref[0] + delta
@@ -425,11 +505,12 @@ class BayesianFamily:
               "prior_settings": 1}
 
     def __init__(self, priors=None, covariance_type="full",
-                 online_weight=None):
+                 online_weight=None, allow_nan=False):
         self.priors = priors
         self.covariance_type = (priors.covariance_type if priors is not None
                                 else covariance_type)
         self.online_weight = online_weight
+        self.allow_nan = bool(allow_nan)
 
     # ------------------------------------------------------------ passes
     def check_data(self, X, where="X"):
@@ -442,7 +523,11 @@ class BayesianFamily:
         (:func:`chunk_moments`), for the data-dependent priors.
         """
         if isinstance(params, _PriorPass):
-            return chunk_moments(X, w)
+            return missing_moments(X, w) if self.allow_nan \
+                else chunk_moments(X, w)
+        if self.allow_nan and np.isnan(X).any():
+            return VariationalStats(_missing(params, X, w, True), params,
+                                    self)
         code, means, prec, logconst = params.kernel_args()
         g = _stats_pass(X, w, params.covariance_type, code, means, prec,
                         logconst)
@@ -454,6 +539,13 @@ class BayesianFamily:
         ``lse`` is ``log sum_k rho_ik`` (scikit-learn's ``score_samples``
         for this estimator), ``resp`` the variational responsibilities.
         """
+        if self.allow_nan and np.isnan(X).any():
+            N, K = X.shape[0], params.means.shape[0]
+            out = (np.empty(N) if lse else None,
+                   np.empty((N, K)) if resp else None,
+                   np.empty(N, dtype=np.int64) if label else None)
+            _missing(params, X, np.empty(0), False, *out)
+            return out
         out = _outputs(X, params, lse, resp, label)
         return tuple(o if want else None
                      for o, want in zip(out, (lse, resp, label)))
@@ -699,6 +791,45 @@ class BayesianFamily:
                 "fields 'weight_concentration' and 'mean_precision' must be "
                 f"positive and 'degrees_of_freedom' greater than {D - 1}.")
         return BayesianParams(wc, beta, means, nu, cov, pc, pr)
+
+
+def _missing(params, X, w, want_stats, lse=None, resp=None, label=None):
+    """Run the variational E-step on rows with missing entries.
+
+    With ``q(z, x_m) = q(z) q(x_m | z)`` (the missing entries' posterior
+    given the component), the optimal ``q(x_m | k)`` is the Gaussian
+    conditional under scikit-learn's ``covariances_`` and
+
+        log rho_ik = c_k + log N(x_o | m_ko, covariances_k[o, o])
+
+    with the same per-component shift ``c_k = E[log pi_k] + (log Lambda~_k
+    - D log nu_k - D / beta_k) / 2`` as complete rows: the plug-in
+    missing-data pass (:mod:`fastem.kernels.missing`) with weights
+    ``exp(c_k)``.  Its statistics are the expected sufficient statistics
+    under ``q(x_m | k)``, which the M-step and the lower bound take as
+    they are (the bound then includes the entropy of ``q(x_m | z)``).
+    """
+    from types import SimpleNamespace
+
+    from fastem.kernels.missing import MissingPlan, missing_pass
+
+    _, means, _, logconst = params.kernel_args()
+    K, D = means.shape
+    pc = np.asarray(params.precisions_cholesky, dtype=np.float64)
+    _, logdet = COVARIANCE_MODELS[params.covariance_type].kernel_prec(pc, K, D)
+    shift = logconst - logdet + 0.5 * D * _LOG_2PI
+    top = float(shift.max())
+    proxy = SimpleNamespace(weights=np.exp(shift - top), means=means,
+                            covariances=params.covariances,
+                            precisions_cholesky=pc,
+                            covariance_type=params.covariance_type)
+    stats = missing_pass(X, w, MissingPlan(X), proxy, want_stats, lse, resp,
+                         label)
+    if lse is not None:
+        lse += top
+    if stats is not None:
+        stats.loglik += top * stats.weight_sum
+    return stats
 
 
 def entropy_term(stats):

@@ -133,6 +133,10 @@ default='kmeans'
     callback : callable or None, default=None
         ``callback(n_iter, lower_bound)`` after every iteration (fastem
         addition); True stops the current initialization.
+    nan_policy : {'raise', 'marginalize'}, default='raise'
+        What NaN entries mean (fastem addition): rejected, or missing at
+        random and integrated out (see Notes).  Rows with every entry
+        missing are ignored by ``fit``.
     online_decay : float in (0.5, 1], default=0.6
         Step-size exponent of :meth:`partial_fit` (fastem addition).
 
@@ -156,9 +160,15 @@ degrees_of_freedom_prior_, covariance_prior_
 
     Notes
     -----
-    Missing values (``nan_policy='marginalize'`` of GaussianMixture) are not
-    supported: the variational constants of a row depend on which of its
-    features are observed.  With sample weights the default priors are the
+    With ``nan_policy='marginalize'`` a row's missing entries get their own
+    variational factor given its component, ``q(x_m | z)`` (the Gaussian
+    conditional, see :func:`fastem.families.bayesian._missing`); the
+    E-step is the missing-data pass with the variational constants, the
+    M-step uses the expected statistics, and the lower bound includes the
+    entropy of ``q(x_m | z)``.  The default priors are then the observed
+    column means and, when some entries are missing, a diagonal
+    covariance prior of the observed column variances (the complete-data
+    default when none is).  With sample weights the default priors are the
     weighted mean and the weighted covariance over ``sum(w) - 1``, so that a
     weight of 2 equals repeating the row.
 
@@ -180,7 +190,7 @@ degrees_of_freedom_prior_, covariance_prior_
                  mean_prior=None, degrees_of_freedom_prior=None,
                  covariance_prior=None, random_state=None, warm_start=False,
                  verbose=0, verbose_interval=10, n_threads=None,
-                 callback=None, online_decay=0.6):
+                 callback=None, nan_policy="raise", online_decay=0.6):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -200,6 +210,7 @@ degrees_of_freedom_prior_, covariance_prior_
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.callback = callback
+        self.nan_policy = nan_policy
         self.online_decay = online_decay
 
     # ------------------------------------------------------------ checks
@@ -217,6 +228,11 @@ degrees_of_freedom_prior_, covariance_prior_
                 f"{short_repr(self.weight_concentration_prior_type)}. Valid "
                 f"options are {list(PRIOR_TYPES)}.")
         check_float("reg_covar", self.reg_covar, 0.0)
+        if not isinstance(self.nan_policy, str) or \
+                self.nan_policy not in ("raise", "marginalize"):
+            raise ValueError(
+                f"Invalid value for 'nan_policy': {short_repr(self.nan_policy)}"
+                ". Valid options are ['raise', 'marginalize'].")
         for name in ("weight_concentration_prior", "mean_precision_prior",
                      "degrees_of_freedom_prior"):
             _positive_or_none(name, getattr(self, name))
@@ -325,8 +341,9 @@ degrees_of_freedom_prior_, covariance_prior_
         if self.covariance_prior is None and not np.all(np.isfinite(cp)):
             raise ValueError(
                 "The default covariance_prior (the covariance of X) is not "
-                "finite: X needs at least two rows of positive weight. Pass "
-                "covariance_prior.")
+                "finite: every column of X needs at least two observed "
+                "values of positive weight. Pass covariance_prior, or drop "
+                "the columns without data.")
         return Priors(ct, self.weight_concentration_prior_type, K, wcp, mpp,
                       np.asarray(mp, dtype=np.float64), dof, cp,
                       float(self.reg_covar), float(total_weight), int(n_rows))
@@ -338,7 +355,25 @@ degrees_of_freedom_prior_, covariance_prior_
             priors = self._params.priors
         return BayesianFamily(priors, self.covariance_type,
                               online_weight or self.__dict__.get(
-                                  "_online_weight"))
+                                  "_online_weight"), self._allow_nan())
+
+    def _allow_nan(self):
+        return getattr(self, "nan_policy", "raise") == "marginalize"
+
+    def _prepare_init(self, X):
+        # initialization sees a mean-imputed copy; the passes are exact
+        if np.isnan(X).any():
+            from fastem.models.mixture import _mean_impute
+
+            return _mean_impute(X)
+        return X
+
+    def _check_source(self, source, names):
+        from fastem.models.mixture import _check_observed
+
+        observed = getattr(source, "observed", None)
+        if observed is not None:
+            _check_observed(observed, names)
 
     _empty_note = ("the variational fit left it unused (see "
                    "effective_components).")
