@@ -1,7 +1,10 @@
 """Estimators: thin classes over the core and a family.
 
 * :mod:`~fastem.models.mixture` -- :class:`GaussianMixture`;
+* :mod:`~fastem.models.hmm_base` -- :class:`BaseHMM`, everything an HMM
+  emission gets for free (its docstring is the emission interface);
 * :mod:`~fastem.models.hmm` -- :class:`GaussianHMM`;
+* :mod:`~fastem.models.poisson_hmm` -- :class:`PoissonHMM`;
 * :mod:`~fastem.models.base` -- :class:`MixtureModel`, everything a mixture
   family gets for free;
 * :mod:`~fastem.models.poisson` -- :class:`PoissonMixture`;
