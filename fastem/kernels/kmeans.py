@@ -24,23 +24,13 @@ def _sqdist(X, i, c):
     return s
 
 
-@njit(**JIT)
-def _min_dist_worker(next_chunk, X, center, d2, cand_d2, n_chunks):
-    """cand_d2[i] = min(d2[i], |x_i - center|^2) over the queue's chunks."""
-    N = X.shape[0]
-    while True:
-        c = _fm.fetch_add(next_chunk, 1)
-        if c >= n_chunks:
-            break
-        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
-            v = _sqdist(X, i, center)
-            cand_d2[i] = v if v < d2[i] else d2[i]
-
-
 def _update_min_dist(X, center, d2, cand_d2, n_chunks):
     """cand_d2[i] = min(d2[i], |x_i - center|^2) for all rows (parallel)."""
-    run_workers(_min_dist_worker, (np.zeros(1, np.int64), X, center, d2,
-                                   cand_d2, n_chunks), n_chunks)
+    K, D = 1, X.shape[1]
+    run_workers(_lloyd_worker, (np.zeros(1, np.int64), X, _NO_W,
+                                center.reshape(1, D), _NO_LABELS, n_chunks)
+                + _partials.zeros(0, (K, D), (K,), ()) + (d2, cand_d2),
+                n_chunks)
 
 
 @njit(**JIT)
@@ -115,10 +105,20 @@ def _kmeanspp(X, sw, K, uniforms, n_trials, n_chunks):
     return idx
 
 
+_NO_W = np.empty(0)
+_NO_LABELS = np.empty(0, np.int64)
+_NO_D2 = np.empty(0)
+
+
 @njit(**JIT)
 def _lloyd_worker(next_chunk, X, sw, centers, labels, n_chunks, p_sum, p_cnt,
-                  p_in):
-    """Assign the queue's chunks' rows to their nearest center; partials."""
+                  p_in, d2, cand_d2):
+    """Assign the queue's chunks' rows to their nearest center; partials.
+
+    With a non-empty ``d2`` it is k-means++'s distance update instead:
+    ``cand_d2[i] = min(d2[i], |x_i - centers[0]|^2)`` (one worker for both:
+    a second top-level kernel would cost its own compile).
+    """
     N, D = X.shape
     K = centers.shape[0]
     has_w = sw.shape[0] > 0
@@ -128,6 +128,11 @@ def _lloyd_worker(next_chunk, X, sw, centers, labels, n_chunks, p_sum, p_cnt,
         c = _fm.fetch_add(next_chunk, 1)
         if c >= n_chunks:
             break
+        if d2.shape[0] > 0:
+            for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+                v = _sqdist(X, i, centers[0])
+                cand_d2[i] = v if v < d2[i] else d2[i]
+            continue
         s[:] = 0.0
         cnt[:] = 0.0
         inertia = 0.0
@@ -158,8 +163,8 @@ def _lloyd_step(X, sw, centers, labels, n_chunks):
     K, D = centers.shape
     p_sum, p_cnt, p_in = _partials.zeros(n_chunks, (K, D), (K,), ())
     run_workers(_lloyd_worker, (np.zeros(1, np.int64), X, sw, centers,
-                                labels, n_chunks, p_sum, p_cnt, p_in),
-                n_chunks)
+                                labels, n_chunks, p_sum, p_cnt, p_in, _NO_D2,
+                                _NO_D2), n_chunks)
     return _partials.reduce_partials(p_sum, p_cnt, p_in)
 
 
