@@ -414,3 +414,31 @@ def test_marginalize_missing_values(ct):
               _continue(s).fit_chunks(array_chunks(Xn, 77)))
     with pytest.raises(ValueError, match="NaN"):
         BayesianGaussianMixture(**kw).fit(Xn)
+
+
+def _expected_failed_checks(estimator):
+    # as for GaussianMixture (tests/test_estimator_checks.py): fitting with
+    # integer sample_weight equals fitting on repeated rows from the same
+    # start (test_sample_weight_equals_repeated_rows), but k-means++ seeding
+    # and random_from_data draw different starting rows on repeated rows
+    return {"check_sample_weight_equivalence_on_dense_data":
+            "the initialization draws different rows from weighted and from "
+            "repeated data; equivalence holds from the same start"}
+
+
+def _estimator_checks():
+    import warnings
+
+    from sklearn.utils.estimator_checks import parametrize_with_checks
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Estimator BayesianGaussianMixture "
+                                "does not inherit from", UserWarning)
+        return parametrize_with_checks(
+            [BayesianGaussianMixture(n_components=2, random_state=0)],
+            expected_failed_checks=_expected_failed_checks)
+
+
+@_estimator_checks()
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
