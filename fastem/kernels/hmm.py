@@ -87,7 +87,6 @@ count.
 """
 
 import math
-import types
 
 import numpy as np
 from numba import njit
@@ -105,6 +104,7 @@ from fastem.kernels.gaussian import (
     _t_block_accumulate,
     _t_block_logp,
 )
+from fastem.kernels.templates import layout_template, specialize
 
 # A forward/backward normalizer (or a posterior normalizer g_t) below this
 # sends the sequence to the exact log-space path.  It leaves ~18 orders of
@@ -130,24 +130,21 @@ _MIXTURE_TEMPLATES = tuple(f.__name__ for f in (
 
 def _layout_template(options):
     """Register a ``_t_`` template, compiled per layout with ``options``."""
-    def register(fn):
-        _TEMPLATES.append((fn, options))
-        return fn
-    return register
+    return layout_template(_TEMPLATES, options)
 
 
 def _specialize():
     """Compile nothing; create every template's dispatcher for every layout.
 
-    As :func:`fastem.kernels.gaussian._specialize`, with this module's
-    globals: each layout's copy sees its own ``LAYOUT``, the mixture's
-    dispatchers of that layout under their template names
-    (``_t_block_logp``, ...) and this module's templates of that layout.
-    One more copy, ``LATTICE`` (suffix ``_lattice``), runs the same
-    templates on a precomputed (N, K) log-emission matrix passed as ``X``
-    (any emission): its ``_t_emit_block`` is :func:`_lattice_emit_block`
-    (copy, shifted or not), and the Gaussian block kernels are stubs never
-    reached (the statistics pass is called with ``want_stats`` False).
+    :func:`fastem.kernels.templates.specialize` over this module's globals,
+    one variant per Gaussian layout -- its own ``LAYOUT`` and ``SQUARE``,
+    the mixture's dispatchers of that layout under their template names
+    (``_t_block_logp``, ...) -- and one more, ``LATTICE`` (suffix
+    ``_lattice``), which runs the same templates on a precomputed (N, K)
+    log-emission matrix passed as ``X`` (any emission): its
+    ``_t_emit_block`` is :func:`_lattice_emit_block` (copy, shifted or
+    not), and the Gaussian block kernels are stubs never reached (the
+    statistics pass is called with ``want_stats`` False).
 
     Returns
     -------
@@ -155,32 +152,17 @@ def _specialize():
         Per layout code (``LATTICE`` last), template name -> that layout's
         dispatcher.
     """
-    out = []
-    for code, lname in enumerate(LAYOUT_NAMES + ("lattice",)):
-        g = dict(globals())
-        g["LAYOUT"] = code
-        g["SQUARE"] = code in (FULL, TIED)
-        if code == LATTICE:
-            g["_t_block_logp"] = _lattice_stub
-            g["_t_block_accumulate"] = _lattice_stub
-            g["_load_block"] = _lattice_stub
-        else:
-            for name in _MIXTURE_TEMPLATES:
-                g[name] = _MIXTURE_SPECIALIZED[code][name]
-        for tmpl, options in _TEMPLATES:
-            name = f"{tmpl.__name__[2:]}_{lname}"
-            src = tmpl
-            if code == LATTICE and tmpl is _t_emit_block:
-                src = _lattice_emit_block
-            fn = types.FunctionType(src.__code__, g, name,
-                                    src.__defaults__, src.__closure__)
-            # the qualified name names the disk-cache files: one per layout
-            fn.__qualname__ = name
-            fn.__doc__ = tmpl.__doc__
-            g[tmpl.__name__] = njit(**options)(fn)
-        out.append({tmpl.__name__: g[tmpl.__name__]
-                    for tmpl, _ in _TEMPLATES})
-    return out
+    variants = []
+    for code, lname in enumerate(LAYOUT_NAMES):
+        overrides = {"LAYOUT": code, "SQUARE": code in (FULL, TIED)}
+        for name in _MIXTURE_TEMPLATES:
+            overrides[name] = _MIXTURE_SPECIALIZED[code][name]
+        variants.append((lname, overrides, {}))
+    variants.append(("lattice", {
+        "LAYOUT": LATTICE, "SQUARE": False, "_t_block_logp": _lattice_stub,
+        "_t_block_accumulate": _lattice_stub, "_load_block": _lattice_stub},
+        {_t_emit_block: _lattice_emit_block}))
+    return specialize(_TEMPLATES, globals(), variants)
 
 
 # A pseudo-layout after the four Gaussian ones: the emissions are given as
