@@ -55,15 +55,19 @@ class attributes and methods -- plus a registration line (the lazy export in
     The kernels' view: ``(code, means, prec, logconst, emission)``; for a
     lattice emission ``code`` is :data:`~fastem.kernels.hmm.LATTICE`, the
     three Gaussian arrays are placeholders of K rows and ``emission`` is
-    what ``_log_emissions`` reads.
-``_stats_function()``
-    A picklable ``f(model, need_stats, want_xi, X, starts) -> HMMStats``
-    for one chunk of whole sequences (Dask sends it to the workers); for a
-    lattice emission ``partial(lattice_sequence_stats, log_emissions,
-    emission_stats)`` with two module-level functions:
-    ``log_emissions(emission, X) -> (N, K)`` log-densities, and
-    ``emission_stats(emission, X, gamma) -> stats`` (additive: ``a + b``,
-    ``scale(f)``) from the state posteriors ``gamma`` (N, K).
+    what ``log_emissions`` reads.
+``_lattice_functions()``
+    Two module-level (picklable: Dask sends them to the workers) functions:
+    ``log_emissions(emission, X) -> (N, K)`` per-row log-densities, and
+    ``emission_stats(emission, X, gamma) -> stats`` from the state
+    posteriors ``gamma`` (N, K): additive statistics (``a + b``,
+    ``scale(f)``, e.g. a :class:`~fastem.families.base.SumStats`) that add
+    across sequences, chunks and Dask blocks.  The base runs the
+    forward-backward kernels on the log-densities
+    (:func:`lattice_sequence_stats`).  An emission with a fused kernel path
+    overrides ``_e_step``, ``_stats_function`` (a picklable ``f(model,
+    need_stats, want_xi, X, starts) -> HMMStats``) and ``_emission_logb``
+    instead.
 ``_init_emission(p, X, needs_init, rng)``
     Initialize the emission parameters ``needs_init(letter, name, attr)``
     asks for, from the data ``X`` (or a sample of it), into ``p``.
@@ -84,8 +88,15 @@ Optional hooks with defaults: ``_check_init_rows(N)`` and
 ``_check_init_sample(init_size)`` (rows the initialization needs),
 ``_start_model(p, D)``, ``_recentre(running, model)`` (online statistics
 kept about a reference), ``_online_compatible(running, D)``,
-``_check_layout()`` and ``_lattice_arrays`` (extra (N, K) arrays of the
-E-step, for the memory check).
+``_check_layout()``, ``_install_init(p)`` (hmmlearn's ``_init``),
+``_STRING_PARAMS`` (string arguments checked first) and
+``_lattice_arrays`` (extra (N, K) arrays of the E-step, for the memory
+check).
+
+Files: :meth:`BaseHMM.save` writes :func:`hmm_to_dict` as JSON (``"format":
+"fastem.<Class>"``, exact floats), :meth:`BaseHMM.load` reads it back
+through :func:`hmm_from_dict` and ``import_state`` (GaussianHMM keeps
+:mod:`fastem.io`'s format).
 """
 
 import copy
@@ -125,8 +136,8 @@ from fastem.kernels.hmm import (
 from fastem.models.base import check_int as _check_int
 from fastem.models.base import check_random_state
 
-__all__ = ["BaseHMM", "HMMStats", "check_lengths", "lattice_e_step",
-           "lattice_sequence_stats"]
+__all__ = ["BaseHMM", "HMMStats", "check_lengths", "hmm_from_dict",
+           "hmm_to_dict", "lattice_e_step", "lattice_sequence_stats"]
 
 _log = logging.getLogger("fastem.hmm")  # hmmlearn users look for fastem.hmm
 
@@ -1924,13 +1935,24 @@ def _json_value(v):
     return v
 
 
-def _save_hmm(model, path, metadata=None):
-    """Write ``model`` (constructor parameters and export_state) as JSON.
+def hmm_to_dict(model, metadata=None):
+    """Return ``model`` as a JSON-ready dict (constructor and export_state).
 
     The format of HMMs other than :class:`~fastem.GaussianHMM` (which
     :mod:`fastem.io` writes): ``{"format": "fastem.<Class>",
-    "format_version": 1, "params": {...}, "fitted": export_state() or
-    null, "metadata": {...}}``; floats are written by ``repr`` (exact).
+    "format_version": 1, "fastem_version": ..., "params": {...},
+    "fitted": export_state() or null, "metadata": {...}}``; arrays are
+    nested lists, non-finite floats the strings ``"inf"``, ``"-inf"``,
+    ``"nan"``.
+
+    Parameters
+    ----------
+    model : BaseHMM
+    metadata : dict, optional
+
+    Returns
+    -------
+    dict
     """
     from fastem import __version__
 
@@ -1941,14 +1963,89 @@ def _save_hmm(model, path, metadata=None):
     if model.__sklearn_is_fitted__():
         st = model.export_state()
         fitted = {k: _json_value(v) for k, v in st.items()}
-    d = {"format": f"fastem.{type(model).__name__}",
-         "format_version": FORMAT_VERSION, "fastem_version": __version__,
-         "params": params, "fitted": fitted, "metadata": dict(metadata or {})}
+        if fitted.get("monitor") is not None:
+            fitted["monitor"] = {k: _json_value(v) for k, v in
+                                 fitted["monitor"].items()}
+    return {"format": f"fastem.{type(model).__name__}",
+            "format_version": FORMAT_VERSION, "fastem_version": __version__,
+            "params": params, "fitted": fitted,
+            "metadata": dict(metadata or {})}
+
+
+def hmm_from_dict(d, cls, where="the model"):
+    """Rebuild a model of class ``cls`` from :func:`hmm_to_dict`'s output.
+
+    Every field is checked (the constructor parameters by ``check_params``,
+    the fitted state by ``import_state``).
+
+    Parameters
+    ----------
+    d : dict
+    cls : type
+        A :class:`BaseHMM` subclass; the dict's ``"format"`` must name it.
+    where : str
+        How messages name the source (a path).
+
+    Returns
+    -------
+    BaseHMM
+
+    Raises
+    ------
+    ValueError
+        Naming the field that is wrong.
+    """
+    want = f"fastem.{cls.__name__}"
+    fmt = d.get("format") if isinstance(d, dict) else None
+    if fmt != want:
+        raise ValueError(f"{where}: expected \"format\" {want!r}, found "
+                         f"{fmt!r}; load it with the class the file holds.")
+    if d.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{where}: unsupported format_version "
+                         f"{d.get('format_version')!r} (this fastem reads "
+                         f"{FORMAT_VERSION}).")
+    params = d.get("params")
+    if not isinstance(params, dict):
+        raise ValueError(f"{where}: \"params\" must be an object.")
+    known = set(cls().get_params())
+    kwargs = {}
+    for k, v in params.items():
+        if k not in known:
+            continue    # a parameter this version does not have
+        if isinstance(v, str) and v in ("inf", "-inf", "nan"):
+            v = float(v)
+        elif isinstance(v, list):
+            v = np.asarray(v, dtype=np.float64)
+        kwargs[k] = v
+    model = cls(**kwargs)
+    try:
+        model.check_params()
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: invalid parameter: {e}") from None
+    fitted = d.get("fitted")
+    if fitted is not None:
+        if not isinstance(fitted, dict):
+            raise ValueError(f"{where}: \"fitted\" must be an object or "
+                             "null.")
+        try:
+            model.import_state(fitted)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: {e}") from None
+    return model
+
+
+def _save_hmm(model, path, metadata=None):
+    """Write :func:`hmm_to_dict` to ``path`` as JSON, atomically."""
+    d = hmm_to_dict(model, metadata)
     path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(d, f, indent=1, allow_nan=False)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(d, f, indent=1, allow_nan=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return path
 
 
@@ -1960,39 +2057,4 @@ def _load_hmm(cls, path):
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not a fastem model file ({e}).") \
                 from None
-    want = f"fastem.{cls.__name__}"
-    fmt = d.get("format") if isinstance(d, dict) else None
-    if fmt != want:
-        raise ValueError(f"{path}: expected \"format\" {want!r}, found "
-                         f"{fmt!r}; load it with the class the file holds.")
-    if d.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported format_version "
-                         f"{d.get('format_version')!r} (this fastem reads "
-                         f"{FORMAT_VERSION}).")
-    params = d.get("params")
-    if not isinstance(params, dict):
-        raise ValueError(f"{path}: \"params\" must be an object.")
-    known = set(cls().get_params())
-    kwargs = {}
-    for k, v in params.items():
-        if k not in known:
-            continue
-        if isinstance(v, str) and v in ("inf", "-inf", "nan"):
-            v = float(v)
-        elif isinstance(v, list):
-            v = np.asarray(v, dtype=np.float64)
-        kwargs[k] = v
-    model = cls(**kwargs)
-    try:
-        model.check_params()
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: invalid parameter: {e}") from None
-    fitted = d.get("fitted")
-    if fitted is not None:
-        if not isinstance(fitted, dict):
-            raise ValueError(f"{path}: \"fitted\" must be an object or null.")
-        try:
-            model.import_state(fitted)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{path}: {e}") from None
-    return model
+    return hmm_from_dict(d, cls, where=str(path))
