@@ -13,10 +13,18 @@
 
 ``MODELS`` registers the models built on :class:`MixtureModel` (name ->
 module), for :mod:`fastem.io` (file format ``"fastem.<name>"``) and the
-command line.  A new model is one module plus one line here.
+command line.  A new model is one module plus one line here.  ``HMMS``
+registers the HMMs built on :class:`~fastem.models.hmm_base.BaseHMM`
+other than :class:`GaussianHMM` (whose file format :mod:`fastem.io`
+writes itself); their files are :func:`~fastem.models.hmm_base.hmm_to_dict`
+(``"format": "fastem.<name>"``).
 """
 
 MODELS = {
     "PoissonMixture": "fastem.models.poisson",
     "BayesianGaussianMixture": "fastem.models.bayesian",
+}
+
+HMMS = {
+    "PoissonHMM": "fastem.models.poisson_hmm",
 }
