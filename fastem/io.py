@@ -48,7 +48,6 @@ has no such numbers).
 """
 
 import contextlib
-import functools
 import json
 import math
 import os
@@ -58,6 +57,8 @@ import tempfile
 import warnings
 
 import numpy as np
+
+from fastem.families.covariances import COVARIANCE_MODELS
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "HMM_FORMAT", "from_dict",
            "from_sklearn", "load", "save", "to_dict", "to_sklearn"]
@@ -252,15 +253,9 @@ def to_dict(model, metadata=None):
             "metadata": dict(metadata or {})}
 
 
-def _shape(covariance_type, K, D):
-    # the Gaussian family's table, imported when used (io imports no numba)
-    from fastem.families.gaussian import covariance_shape
-
-    return covariance_shape(covariance_type, K, D)
-
-
-_SHAPES = {ct: functools.partial(_shape, ct)
-           for ct in ("full", "tied", "diag", "spherical")}
+# The covariance types and their parameter shapes, from the covariance
+# registry (NumPy only: io imports no numba).
+_SHAPES = {ct: m.shape for ct, m in COVARIANCE_MODELS.items()}
 
 
 def _fitted_covariance_type(model):
