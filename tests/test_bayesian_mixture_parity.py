@@ -342,6 +342,9 @@ def test_cli_fit_and_select_bayesian(tmp_path, capsys):
     assert rc == 0
     assert "effective components: 3 of 7 (weight above 0.01)" in text
     assert type(fastem.load(out)) is BayesianGaussianMixture
+    rc = main(["info", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0 and "effective components: 3 of 7" in text
     rc = main(["fit", str(data), "-k", "7", "--bayesian",
                "dirichlet_distribution", "--max-iter", "300", "--json"])
     doc = json.loads(capsys.readouterr().out)

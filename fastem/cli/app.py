@@ -1220,9 +1220,15 @@ def run_info(args):
     feats = f": {', '.join(map(str, names))}" if names is not None else ""
     print(f"model: {K} component{'s' if K != 1 else ''}, covariance "
           f"'{gm.covariance_type}', {D} feature{'s' if D != 1 else ''}{feats}")
-    print(f"converged: {'yes' if gm.converged_ else 'NO'} after {gm.n_iter_} "
-          f"iterations; final mean log-likelihood per point "
-          f"{gm.lower_bound_:.6f}")
+    eff = _effective_line(gm)
+    if eff is None:
+        print(f"converged: {'yes' if gm.converged_ else 'NO'} after "
+              f"{gm.n_iter_} iterations; final mean log-likelihood per point "
+              f"{gm.lower_bound_:.6f}")
+    else:
+        print(f"converged: {'yes' if gm.converged_ else 'NO'} after "
+              f"{gm.n_iter_} iterations (variational BayesianGaussianMixture)")
+        print(eff)
     if meta.get("data"):
         labels = {"log_likelihood": "log-likelihood", "bic": "BIC",
                   "aic": "AIC"}
