@@ -178,7 +178,12 @@ class _PriorPass:
 PRIOR_PASS = _PriorPass()
 
 
-def chunk_moments(X, w, rows=1 << 16):
+def _block_rows(D):
+    # about 65,536 values (0.5 MB of float64) per temporary block
+    return max(256, (1 << 16) // max(1, D))
+
+
+def chunk_moments(X, w, rows=None):
     """Weighted count, mean and scatter of a chunk, as one-component stats.
 
     About the chunk's own mean (statistics with different references add
@@ -196,6 +201,7 @@ def chunk_moments(X, w, rows=1 << 16):
         ``'full'``, one component.
     """
     n, D = X.shape
+    rows = rows or _block_rows(D)
     weighted = w.shape[0] > 0
     if weighted:
         W = float(w.sum())
@@ -246,9 +252,10 @@ class MissingMoments:
         return self.columns.n_samples
 
 
-def missing_moments(X, w, rows=1 << 16):
+def missing_moments(X, w, rows=None):
     """:class:`MissingMoments` of a chunk that may hold NaN (block by block)."""
     n, D = X.shape
+    rows = rows or _block_rows(D)
     weighted = w.shape[0] > 0
     W = np.zeros(D)
     tot = np.zeros(D)

@@ -362,7 +362,8 @@ degrees_of_freedom_prior_, covariance_prior_
 
     def _prepare_init(self, X):
         # initialization sees a mean-imputed copy; the passes are exact
-        if np.isnan(X).any():
+        # (without nan_policy='marginalize' X was checked finite: no scan)
+        if self._allow_nan() and np.isnan(X).any():
             from fastem.models.mixture import _mean_impute
 
             return _mean_impute(X)
