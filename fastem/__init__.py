@@ -8,6 +8,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BayesianGaussianMixture",
+    "BernoulliMixture",
+    "CategoricalMixture",
     "ConvergenceWarning",
     "GaussianHMM",
     "GaussianMixture",
@@ -35,6 +37,8 @@ _LAZY = {
     "NotFittedError": "fastem._validation",
     "PoissonMixture": "fastem.models.poisson",
     "BayesianGaussianMixture": "fastem.models.bayesian",
+    "BernoulliMixture": "fastem.models.categorical",
+    "CategoricalMixture": "fastem.models.categorical",
     "set_num_threads": "fastem._config",
     "get_num_threads": "fastem._config",
     "select": "fastem.selection",

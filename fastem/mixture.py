@@ -5,8 +5,9 @@ switching ``from sklearn.mixture import GaussianMixture`` looks.
 """
 
 from fastem.models.bayesian import BayesianGaussianMixture
+from fastem.models.categorical import BernoulliMixture, CategoricalMixture
 from fastem.models.mixture import ConvergenceWarning, GaussianMixture
 from fastem.models.poisson import PoissonMixture
 
-__all__ = ["BayesianGaussianMixture", "ConvergenceWarning", "GaussianMixture",
-           "PoissonMixture"]
+__all__ = ["BayesianGaussianMixture", "BernoulliMixture", "CategoricalMixture",
+           "ConvergenceWarning", "GaussianMixture", "PoissonMixture"]

@@ -402,9 +402,11 @@ class SelectionResult:
         name = self.criterion.upper()
         if self.criterion == "cv":
             name += (f" (-2 x held-out log-likelihood, {self.cv} folds)")
-        width = max(12, max(len(t) for t in types) + 2)
+        # a family without covariance types (Poisson, ...) has one column
+        heads = [name if t is None else t for t in types]
+        width = max(12, max(len(h) for h in heads) + 2)
         lines = [f"{name} (lower is better)",
-                 f"{'K':>4}" + "".join(f"{t:>{width}}" for t in types)]
+                 f"{'K':>4}" + "".join(f"{h:>{width}}" for h in heads)]
         best = (self.best_params["n_components"],
                 self.best_params["covariance_type"])
         any_nc = any_deg = False

@@ -8,6 +8,8 @@
 * :mod:`~fastem.models.base` -- :class:`MixtureModel`, everything a mixture
   family gets for free;
 * :mod:`~fastem.models.poisson` -- :class:`PoissonMixture`;
+* :mod:`~fastem.models.categorical` -- :class:`CategoricalMixture` and
+  :class:`BernoulliMixture` (latent classes; missing entries marginalized);
 * :mod:`~fastem.models.bayesian` -- :class:`BayesianGaussianMixture`
   (variational).
 
@@ -23,6 +25,8 @@ writes itself); their files are :func:`~fastem.models.hmm_base.hmm_to_dict`
 MODELS = {
     "PoissonMixture": "fastem.models.poisson",
     "BayesianGaussianMixture": "fastem.models.bayesian",
+    "CategoricalMixture": "fastem.models.categorical",
+    "BernoulliMixture": "fastem.models.categorical",
 }
 
 HMMS = {
