@@ -200,6 +200,10 @@ def to_dict(model, metadata=None):
 
     if _is_hmm(model):
         return _hmm_to_dict(model, metadata)
+    if _hmm_format(type(model)):
+        from fastem.models.hmm_base import hmm_to_dict
+
+        return hmm_to_dict(model, metadata)
     if _generic_format(type(model)):
         return _generic_to_dict(model, metadata)
 
@@ -429,6 +433,8 @@ def from_dict(d, cls=None):
     fmt = _check_header(d, cls)
     if fmt == HMM_FORMAT:
         return _hmm_from_dict(d, cls)
+    if fmt in _hmm_formats():
+        return _other_hmm_from_dict(d, fmt, cls)
     if fmt != FORMAT:
         return _generic_from_dict(d, fmt, cls)
     if cls is None:
@@ -451,14 +457,15 @@ def _check_header(d, cls=None):
     from fastem.models import MODELS
 
     fmt = d.get("format") if isinstance(d, dict) else None
-    formats = _FORMATS + tuple(f"fastem.{n}" for n in MODELS)
+    formats = (_FORMATS + tuple(f"fastem.{n}" for n in MODELS)
+               + _hmm_formats())
     if fmt not in formats:
         raise ModelFileError(
             f"not a fastem model (expected \"format\" to be one of "
             f"{', '.join(repr(f) for f in formats)}; found {_what(fmt)})")
     if cls is not None:
         want = (HMM_FORMAT if _is_hmm_class(cls) else
-                _generic_format(cls) or FORMAT)
+                _hmm_format(cls) or _generic_format(cls) or FORMAT)
         if fmt != want:
             raise ModelFileError(
                 f"the file holds a {fmt}, not a {want}; load it with "
@@ -744,6 +751,43 @@ def _is_hmm_class(cls):
 
 def _is_hmm(model):
     return _is_hmm_class(type(model))
+
+
+# HMMs built on fastem.models.hmm_base.BaseHMM other than GaussianHMM
+# (fastem.models.HMMS lists them): the file is hmm_to_dict(model), read
+# back by hmm_from_dict (constructor checked, fitted state through
+# import_state).
+def _hmm_formats():
+    from fastem.models import HMMS
+
+    return tuple(f"fastem.{n}" for n in HMMS)
+
+
+def _hmm_format(cls):
+    """``"fastem.<Name>"`` for a registered HMM class (not GaussianHMM)."""
+    from fastem.models import HMMS
+
+    if not isinstance(cls, type):
+        return None
+    for name in HMMS:
+        if name in (c.__name__ for c in cls.__mro__):
+            return f"fastem.{name}"
+    return None
+
+
+def _other_hmm_from_dict(d, fmt, cls):
+    import importlib
+
+    from fastem.models import HMMS
+    from fastem.models.hmm_base import hmm_from_dict
+
+    if cls is None:
+        name = fmt.split(".", 1)[1]
+        cls = getattr(importlib.import_module(HMMS[name]), name)
+    try:
+        return hmm_from_dict(d, cls, where="the file")
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(_one_line(e)) from None
 
 
 def _hmm_param_value(name, value):
