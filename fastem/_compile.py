@@ -22,7 +22,10 @@ import time
 NOTICE = ("fastem: compiling fastem's kernels for this machine (first run "
           "only) ...")
 
-KINDS = ("mixture", "missing", "hmm", "poisson")
+KINDS = ("mixture", "missing", "hmm", "poisson", "categorical",
+         "poisson_hmm")
+# the kinds without covariance types: one step per dtype
+_NO_COVARIANCE = ("poisson", "categorical", "poisson_hmm")
 DTYPES = ("float64", "float32")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -451,8 +454,48 @@ def _call(errors, label, func, *args, **kwargs):
             errors.append(msg)
 
 
+def _categorical_steps(ct, dtype, layouts):
+    import numpy as np
+
+    from fastem.models.categorical import BernoulliMixture, CategoricalMixture
+
+    def run(call):
+        X0 = np.floor(np.abs(_data(dtype)) * 1.5).clip(0, 2).astype(dtype)
+        X0[::7, 1] = np.nan
+        for layout in layouts:
+            X = _read_only(X0) if layout == "read-only" else X0
+            cm = CategoricalMixture(2, max_iter=2, tol=0.0, random_state=0)
+            call(cm.fit, X)
+            for method in (cm.predict, cm.predict_proba, cm.score_samples):
+                call(method, X)
+            bm = BernoulliMixture(2, max_iter=2, tol=0.0, random_state=0)
+            call(bm.fit, np.minimum(X, 1))
+
+    return [(f"CategoricalMixture {dtype}", run)]
+
+
+def _poisson_hmm_steps(ct, dtype, layouts):
+    import numpy as np
+
+    from fastem.models.poisson_hmm import PoissonHMM
+
+    def run(call):
+        X0 = np.floor(np.abs(_data(dtype, n=80)) * 3).astype(dtype)
+        for layout in layouts:
+            X = _read_only(X0) if layout == "read-only" else X0
+            for lengths in (None, [30, 25, 25]):
+                h = PoissonHMM(2, n_iter=2, random_state=0)
+                call(h.fit, X, lengths)
+                for method in (h.score, h.predict, h.predict_proba):
+                    call(method, X, lengths)
+
+    return [(f"PoissonHMM {dtype}", run)]
+
+
 _STEPS = {"mixture": _mixture_steps, "missing": _missing_steps,
-          "hmm": _hmm_steps, "poisson": _poisson_steps}
+          "hmm": _hmm_steps, "poisson": _poisson_steps,
+          "categorical": _categorical_steps,
+          "poisson_hmm": _poisson_hmm_steps}
 
 
 class CompileReport(dict):
@@ -506,8 +549,9 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
 
     Parameters
     ----------
-    kinds : sequence of {"mixture", "missing", "hmm", "poisson"}
-        Which estimators (default all three).
+    kinds : sequence of {"mixture", "missing", "hmm", "poisson", \
+"categorical", "poisson_hmm"}
+        Which estimators (default all).
     dtypes : sequence of {"float64", "float32"}
         Input dtypes (default both).
     covariance_types : sequence of {"full", "tied", "diag", "spherical"}
@@ -545,7 +589,7 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
     stream = sys.stderr if stream is None else stream
     # (a family without covariance types compiles once per dtype)
     steps = [step for kind in kinds
-             for ct in (covariance_types if kind != "poisson"
+             for ct in (covariance_types if kind not in _NO_COVARIANCE
                         else covariance_types[:1])
              for dtype in dtypes
              for step in _STEPS[kind](ct, dtype, tuple(layouts))]
