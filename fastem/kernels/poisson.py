@@ -13,7 +13,8 @@ for counts below its length and :func:`math.lgamma` above.
 
 Chunks depend only on ``N`` (``n_chunks``) and are taken from a shared
 counter by serial ``nogil`` workers, one per thread
-(:func:`fastem._config.run_workers`); partials are reduced in chunk order,
+(:func:`fastem._config.run_workers`), in blocks of rows transposed so that
+the loops run over rows and vectorize; partials are reduced in chunk order,
 so results do not depend on the thread count.  No validation or
 exception here: the family (:mod:`fastem.families.poisson`) checks the data
 first.  Compiled once per input dtype (float64, float32); the arithmetic
@@ -25,9 +26,10 @@ import math
 import numpy as np
 from numba import njit
 
-from fastem._config import JIT, run_workers
+from fastem._config import BLOCK_PAD, BLOCK_ROWS, JIT, run_workers
 from fastem.kernels import fastmath as _fm
 from fastem.kernels import partials as _partials
+from fastem.kernels.gaussian import _block_normalize, _write_rows
 
 LOG_FACTORIAL_TABLE = np.array([math.lgamma(n + 1.0) for n in range(1024)])
 
@@ -45,18 +47,33 @@ def _poisson_worker(next_chunk, X, sw, a, loglam, table, n_chunks, want_stats,
                     out_lse, out_resp, out_label, p_nk, p_sums, p_ll, p_ws):
     """Chunks from the shared counter until none is left (see the module).
 
-    Per row: the log-densities, their logsumexp, the requested outputs and,
-    with ``want_stats``, the weighted statistics, into the chunk's slot of
-    ``p_nk`` (K,), ``p_sums`` (K, D), ``p_ll`` and ``p_ws``.
+    A chunk is processed in blocks of ``BLOCK_ROWS`` rows, transposed to
+    ``xt`` (D, B) in float64, so that every loop runs over the block's rows
+    and vectorizes: ``lp[k, i] = a_k + sum_d x_di log lambda_kd``, the
+    normalization (:func:`fastem.kernels.gaussian._block_normalize`, one
+    vectorized exponential per entry), the requested outputs and, with
+    ``want_stats``, the weighted statistics, into the chunk's slot of
+    ``p_nk`` (K,), ``p_sums`` (K, D), ``p_ll`` and ``p_ws``.  (Row by row,
+    with scalar loops over K and D, the pass was 4-5x slower at K = D = 8.)
     """
+    _fm.wide_simd()
     N, D = X.shape
     K = a.shape[0]
+    B = BLOCK_ROWS
     has_w = sw.shape[0] > 0
     w_lse = out_lse.shape[0] > 0
     w_resp = out_resp.shape[0] > 0
     w_label = out_label.shape[0] > 0
-    lp = np.empty(K)
-    x = np.empty(D)
+    w_out = w_lse or w_resp or w_label
+    no_order = np.empty(0, np.int64)
+    xt = np.empty((D, B + BLOCK_PAD))
+    lp = np.empty((K, B + BLOCK_PAD))
+    lf = np.empty(B)
+    m = np.empty(B)
+    s = np.empty(B)
+    lse = np.empty(B)
+    wb = np.empty(B)
+    wr = np.empty(B)
     nk = np.empty(K)
     sums = np.empty((K, D))
     while True:
@@ -67,47 +84,53 @@ def _poisson_worker(next_chunk, X, sw, a, loglam, table, n_chunks, want_stats,
         sums[:] = 0.0
         ll = 0.0
         ws = 0.0
-        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
-            lfact = 0.0
-            for d in range(D):
-                x[d] = X[i, d]
-                lfact += _log_factorial(x[d], table)
-            m = -np.inf
-            best = 0
-            for k in range(K):
-                v = a[k]
+        start = c * N // n_chunks
+        stop = (c + 1) * N // n_chunks
+        for b0 in range(start, stop, B):
+            nb = min(B, stop - b0)
+            for i in range(nb):
+                acc = 0.0
                 for d in range(D):
-                    v += x[d] * loglam[k, d]
-                lp[k] = v
-                if v > m:
-                    m = v
-                    best = k
-            s = 0.0
+                    v = np.float64(X[b0 + i, d])
+                    xt[d, i] = v
+                    acc += _log_factorial(v, table)
+                lf[i] = acc
             for k in range(K):
-                lp[k] = math.exp(lp[k] - m)
-                s += lp[k]
-            lse = m + math.log(s) - lfact
-            if w_lse:
-                out_lse[i] = lse
-            if w_label:
-                out_label[i] = best
-            inv = 1.0 / s
-            if w_resp:
-                for k in range(K):
-                    out_resp[i, k] = lp[k] * inv
-            if want_stats:
-                wi = 1.0
-                if has_w:
-                    wi = sw[i]
+                ak = a[k]
+                for i in range(nb):
+                    lp[k, i] = ak
+                for d in range(D):
+                    ld = loglam[k, d]
+                    for i in range(nb):
+                        lp[k, i] += xt[d, i] * ld
+            _block_normalize(lp, nb, m, s, lse, True)
+            for i in range(nb):
+                lse[i] -= lf[i]
+            if w_out:
+                _write_rows(lp, lse, nb, no_order, b0, out_lse, out_resp,
+                            out_label)
+            if not want_stats:
+                continue
+            for i in range(nb):
+                wi = sw[b0 + i] if has_w else 1.0
+                wb[i] = wi
                 if wi != 0.0:
-                    ll += wi * lse
+                    ll += wi * lse[i]
                     ws += wi
-                    f = wi * inv
-                    for k in range(K):
-                        r = f * lp[k]
-                        nk[k] += r
-                        for d in range(D):
-                            sums[k, d] += r * x[d]
+            for k in range(K):
+                tot = 0.0
+                for i in range(nb):
+                    r = lp[k, i] * wb[i]
+                    wr[i] = r
+                    tot += r
+                if tot == 0.0:
+                    continue
+                nk[k] += tot
+                for d in range(D):
+                    acc = 0.0
+                    for i in range(nb):
+                        acc += wr[i] * xt[d, i]
+                    sums[k, d] += acc
         _fm.put(p_nk, c, nk)
         _fm.put(p_sums, c, sums)
         p_ll[c] = ll
