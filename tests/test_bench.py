@@ -173,15 +173,17 @@ def test_main_without_sklearn(monkeypatch, capsys):
 
 
 def test_extras_structure():
-    # Missing-values and GaussianHMM rows of the side-by-side benchmark
-    # (issues 5 and 8): structure only, timings are not asserted.
+    # Missing-values, GaussianHMM, PoissonMixture and PoissonHMM rows of the
+    # side-by-side benchmark: structure only, timings are not asserted.
     from fastem.bench import extras, format_extras
 
     rows = extras(quick=True, repeat=1)
-    assert len(rows) == 3
+    assert len(rows) == 6
     for r in rows:
         assert set(r) == {"name", "reference", "fastem", "ratio"}
         assert np.isfinite(r["fastem"])
     assert "missing" in rows[0]["name"] and "hmmlearn" in rows[1]["name"]
+    assert "PoissonMixture" in rows[3]["name"] and "NumPy" in rows[3]["name"]
+    assert all("PoissonHMM" in r["name"] for r in rows[4:])
     text = format_extras(rows)
-    assert text.count("\n") == 3
+    assert text.count("\n") == 6
