@@ -28,12 +28,9 @@ from fastem.models.base import (
     distinct_rows,
     short_repr,
 )
+from fastem.selection import EFFECTIVE_WEIGHT  # what select reports with
 
 __all__ = ["BayesianGaussianMixture", "effective_components"]
-
-#: Default weight above which a component counts as effective (see
-#: :func:`effective_components`).
-EFFECTIVE_WEIGHT = 0.01
 
 
 def effective_components(weights, threshold=EFFECTIVE_WEIGHT):
@@ -160,6 +157,13 @@ degrees_of_freedom_prior_, covariance_prior_
 
     Notes
     -----
+    With ``covariance_type='tied'`` and hard seed responsibilities
+    (``init_params='random_from_data'`` or ``'k-means++'``) the initial
+    covariance differs from scikit-learn's: scikit-learn's tied estimate
+    sums ``X^T X`` over every row while dividing by the seed rows' weight
+    (its formula assumes that each row's responsibilities sum to one);
+    fastem uses the seed rows' own scatter.
+
     With ``nan_policy='marginalize'`` a row's missing entries get their own
     variational factor given its component, ``q(x_m | z)`` (the Gaussian
     conditional, see :func:`fastem.families.bayesian._missing`); the
