@@ -42,7 +42,7 @@ mixture's, see CONTRIBUTING): a worker (``_t_emission_worker``,
 a shared atomic counter (``_fm.fetch_add``) until none is left and writes
 that item's outputs or partials to the item's own slot;
 :func:`fastem._config.run_workers` runs one copy per thread of the
-caller's setting, and the partials are added by :func:`_t_reduce_hmm` in
+caller's setting, and the partials are added by :func:`_reduce_hmm` in
 slot order.  (A ``prange`` version cost several times the compile time.)
 
 Kernels compiled per layout: every kernel that calls the mixture's block
@@ -93,6 +93,7 @@ from numba import njit
 
 from fastem._config import JIT, JIT_NO_REASSOC, run_workers
 from fastem.kernels import fastmath as _fm
+from fastem.kernels import partials as _partials
 from fastem.kernels.gaussian import (
     _SPECIALIZED as _MIXTURE_SPECIALIZED,
 )
@@ -584,57 +585,22 @@ def _t_fb_log_seq(X, a, b, log_startprob, log_transmat, means, prec,
 
 
 # --------------------------------------------------- pass 3: posteriors, stats
-@njit(**JIT)
-def _sum_slots(p):
-    """Sum ``p`` (n, M) over its first axis in slot order; return (M,).
+def _reduce_hmm(code, *parts):
+    """Sum per-chunk (or per-group) partials in slot order (deterministic).
 
-    Element copies and adds (the same sums as ``p[0].copy()`` followed by
-    ``+= p[c]``, bit for bit): array expressions compile much slower.
+    ``nk, sums, scatter, loglik, n_rows, xi, start, xi_fb``, each summed
+    over its first axis in NumPy (:mod:`fastem.kernels.partials`: nothing
+    to compile; as a numba kernel per layout this reduction cost about 1 s
+    of CPU on a cold cache); the upper triangle of a full/tied scatter is
+    mirrored.  ``xi_fb`` is zeros (K, K) when not given.
     """
-    n, M = p.shape
-    out = np.empty(M)
-    for j in range(M):
-        out[j] = p[0, j]
-    for c in range(1, n):
-        for j in range(M):
-            out[j] += p[c, j]
-    return out
-
-
-@_layout_template(JIT_NO_REASSOC)
-def _t_reduce_hmm(p_nk, p_sums, p_scatter, p_ll, p_ws, p_xi, p_start,
-                  p_xifb):
-    """Sum per-chunk (or per-group) partials in order (deterministic).
-
-    Each ``p_*`` is summed over its own first axis, in slot order (the same
-    sums as the mixture's ``_t_reduce``), and the upper triangle of a
-    full/tied scatter is mirrored.  Compiled without 'reassoc': the scalar
-    sums (log-likelihood, rows) would otherwise be vectorized, in another
-    order.
-    """
-    n = p_nk.shape[0]
-    K = p_nk.shape[1]
-    D = p_sums.shape[2]
-    s_rows, sd1 = p_scatter.shape[1], p_scatter.shape[2]
-    nk = _sum_slots(p_nk)
-    sums = _sum_slots(p_sums.reshape((n, K * D))).reshape((K, D))
-    scatter = _sum_slots(p_scatter.reshape((n, s_rows * sd1 * D))).reshape(
-        (s_rows, sd1, D))
-    if SQUARE:
-        for k in range(s_rows):
-            for a in range(D):
-                for b in range(a + 1, D):
-                    scatter[k, b, a] = scatter[k, a, b]
-    ll = p_ll[0]
-    ws = p_ws[0]
-    for c in range(1, n):
-        ll += p_ll[c]
-        ws += p_ws[c]
-    xi = _sum_slots(p_xi.reshape((p_xi.shape[0], K * K))).reshape((K, K))
-    st = _sum_slots(p_start)
-    xifb = _sum_slots(p_xifb.reshape((p_xifb.shape[0], K * K))).reshape(
-        (K, K))
-    return nk, sums, scatter, ll, ws, xi, st, xifb
+    out = list(_partials.reduce_partials(*parts))
+    if len(out) == 7:
+        K = parts[0].shape[1]
+        out.append(np.zeros((K, K)))
+    if code in (FULL, TIED):
+        _partials.mirror_upper(out[2])
+    return tuple(out)
 
 
 def _hmm_partials(n, K, D, s_rows, sd1):
@@ -659,7 +625,7 @@ def _t_posterior_worker(next_chunk, X, starts, ok, alpha, beta, B, c, m, ref,
     caller's threads: each copy takes the next chunk from the shared counter
     ``next_chunk`` and writes the chunk's partials to its own slot ``ch`` of
     ``p_*`` (whichever thread computed it); they are reduced in chunk order
-    by :func:`_t_reduce_hmm`.
+    by :func:`_reduce_hmm`.
     """
     _fm.wide_simd()
     if _fm.fetch_add(next_chunk, 0) >= n_chunks:
@@ -936,7 +902,7 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
 
     Parallel over the ``n_chunks`` fixed chunks of rows: the layout
     ``code``'s :func:`_t_posterior_worker` on the caller's threads, then
-    :func:`_t_reduce_hmm` in chunk order.  ``ok[s] == 0`` marks a sequence
+    :func:`_reduce_hmm` in chunk order.  ``ok[s] == 0`` marks a sequence
     already handled by :func:`_fb_log_seq` (it contributes its posteriors
     here, but no transitions and no log-likelihood).  ``out_gamma`` (N, K)
     is written when it has rows.  ``bad[s]`` is set to 1 when a posterior
@@ -962,7 +928,7 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
                 (np.zeros(1, np.int64), X, starts, ok, alpha, beta, B, c, m,
                  ref, n_chunks, block, want_gamma, want_stats, want_xi,
                  out_gamma, bad) + parts, n_chunks)
-    return fns["_t_reduce_hmm"](*parts, np.zeros((1, K, K)))
+    return _reduce_hmm(code, *parts)
 
 
 def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
@@ -991,4 +957,4 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
                  transmat, log_startprob, log_transmat, means, prec, logconst,
                  ref, block, want_gamma, want_stats, want_xi, out_gamma)
                 + parts, G)
-    return fns["_t_reduce_hmm"](*parts)
+    return _reduce_hmm(code, *parts)
