@@ -95,12 +95,16 @@ from fastem._config import JIT, JIT_NO_REASSOC, run_workers
 from fastem.kernels import fastmath as _fm
 from fastem.kernels import partials as _partials
 from fastem.kernels.gaussian import (
+    _BY_QUAD as _MIXTURE_BY_QUAD,
+)
+from fastem.kernels.gaussian import (
     _SPECIALIZED as _MIXTURE_SPECIALIZED,
 )
 from fastem.kernels.gaussian import (
     FULL,
     LAYOUT_NAMES,
     TIED,
+    WIDE_TRI_MAX_D,
     _load_block,
     _t_block_accumulate,
     _t_block_logp,
@@ -868,6 +872,44 @@ def _viterbi_pass(starts, log_startprob, log_transmat, lat, path, seq_logprob):
 _SPECIALIZED = _specialize()
 
 
+def _specialize_quad():
+    """Create the full and tied templates once more per triangular variant.
+
+    As the mixture's pass does (:data:`fastem.kernels.gaussian._BY_QUAD`):
+    with the variant of the triangular quadratic form fixed (QUAD 1 for
+    ``D <= WIDE_TRI_MAX_D``, 2 above), a fit compiles one variant, not both
+    (about 3 s of CPU less per full or tied layout and float type).
+
+    Returns
+    -------
+    dict
+        QUAD -> {FULL: dispatchers, TIED: dispatchers}.
+    """
+    out = {}
+    for q, sfx in ((1, "_wide"), (2, "_narrow")):
+        variants = []
+        for code in (FULL, TIED):
+            overrides = {"LAYOUT": code, "SQUARE": True}
+            for name in _MIXTURE_TEMPLATES:
+                overrides[name] = _MIXTURE_SPECIALIZED[code][name]
+            overrides["_t_block_logp"] = (
+                _MIXTURE_BY_QUAD[q][code]["_t_block_logp"])
+            variants.append((LAYOUT_NAMES[code] + sfx, overrides, {}))
+        out[q] = dict(zip((FULL, TIED),
+                          specialize(_TEMPLATES, globals(), variants)))
+    return out
+
+
+_BY_QUAD = _specialize_quad()
+
+
+def _fns(code, D):
+    """Return layout ``code``'s dispatchers (full/tied: the variant for ``D``)."""
+    if code in (FULL, TIED):
+        return _BY_QUAD[1 if D <= WIDE_TRI_MAX_D else 2][code]
+    return _SPECIALIZED[code]
+
+
 def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
                    out, m):
     """Emission log-densities of every row (see :func:`_t_emit_block`).
@@ -876,7 +918,7 @@ def _emission_pass(code, X, means, prec, logconst, n_chunks, block, shifted,
     :func:`_t_emission_worker` on the caller's threads
     (:func:`fastem._config.run_workers`).
     """
-    run_workers(_SPECIALIZED[code]["_t_emission_worker"],
+    run_workers(_fns(code, X.shape[1])["_t_emission_worker"],
                 (np.zeros(1, np.int64), X, means, prec, logconst, n_chunks,
                  block, shifted, out, m), n_chunks)
 
@@ -890,7 +932,7 @@ def _fb_log_seq(code, X, a, b, log_startprob, log_transmat, means, prec,
     loglik : float
     xi : ndarray (K, K)
     """
-    return _SPECIALIZED[code]["_t_fb_log_seq"](
+    return _fns(code, X.shape[1])["_t_fb_log_seq"](
         X, a, b, log_startprob, log_transmat, means, prec, logconst, block,
         alpha, beta, c, m, off)
 
@@ -919,8 +961,8 @@ def _posterior_pass(code, X, starts, ok, alpha, beta, B, c, m, ref, n_chunks,
         start posteriors, and zeros (the log-space transitions are added by
         the caller).
     """
-    fns = _SPECIALIZED[code]
     D = X.shape[1]
+    fns = _fns(code, D)
     K = alpha.shape[1]
     parts = _hmm_partials(n_chunks, K, D, s_rows,
                           D if code in (FULL, TIED) else 1)[:7]
@@ -947,8 +989,8 @@ def _grouped_pass(code, X, starts, groups, startprob, transmat, log_startprob,
     The same tuple as :func:`_posterior_pass`, with the log-space sequences'
     log-likelihoods included and their transition counts in ``xi_fb``.
     """
-    fns = _SPECIALIZED[code]
     D = X.shape[1]
+    fns = _fns(code, D)
     K = means.shape[0]
     G = groups.shape[0] - 1
     parts = _hmm_partials(G, K, D, s_rows, D if code in (FULL, TIED) else 1)
