@@ -903,7 +903,7 @@ def _per_iter_fit(make, X, repeat, fit_kw=None):
 
 
 def extras(*, quick=False, repeat=3):
-    """Rows for missing values, GaussianHMM, PoissonMixture and PoissonHMM.
+    """Side-by-side rows beyond the GaussianMixture table.
 
     Missing values: fastem per-iteration time with 20% of the entries NaN
     (``nan_policy='marginalize'``) against the complete data, 8-D full,
@@ -911,8 +911,9 @@ def extras(*, quick=False, repeat=3):
     (when installed) per Baum-Welch iteration, K=4, D=2, diagonal
     covariances, one long sequence and 200 sequences, same start,
     ``init_params=''``.  PoissonMixture (D=8, K=8, 1,000,000 rows) against
-    a vectorized NumPy EM of the same model, and PoissonHMM (K=4, D=3)
-    against hmmlearn's, as the HMM rows.
+    a vectorized NumPy EM of the same model, PoissonHMM (K=4, D=3)
+    against hmmlearn's, as the HMM rows, and BayesianGaussianMixture (1-D
+    and 8-D full) against scikit-learn's.
 
     Parameters
     ----------
@@ -984,6 +985,46 @@ def extras(*, quick=False, repeat=3):
                              " vs hmmlearn",
                      "reference": ref, "fastem": fe, "ratio": _ratio(ref, fe)})
     rows += _poisson_rows(div, repeat)
+    rows += _bayesian_rows(div, repeat)
+    return rows
+
+
+def _bayesian_rows(div, repeat):
+    """Issue 16's targets: BayesianGaussianMixture against scikit-learn's.
+
+    The 1-D (2,000,000 points, K=2) and 8-D full (200,000 points, K=8)
+    workloads, ``init_params='random_from_data'`` with the same seed and
+    ``tol=0`` in both libraries; per iteration by differencing 11- and
+    1-iteration fits (medians).
+    """
+    from fastem.models.bayesian import BayesianGaussianMixture
+
+    try:
+        from sklearn.mixture import BayesianGaussianMixture as Ref
+    except ImportError:  # scikit-learn is optional here
+        Ref = None
+    rows = []
+    for name, (n, d, k) in (("1-D, K=2", (2_000_000, 1, 2)),
+                            ("8-D full, K=8", (200_000, 8, 8))):
+        n //= div
+        X = make_data(Workload("bgm", name, n, d, k, "full"))
+
+        def make(cls):
+            def build(it):
+                return cls(n_components=k, covariance_type="full",
+                           init_params="random_from_data", random_state=0,
+                           tol=0.0, max_iter=it)
+            return build
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make(BayesianGaussianMixture)(1).fit(X[:2000])
+        fe = _per_iter_fit(make(BayesianGaussianMixture), X, repeat)
+        ref = (_per_iter_fit(make(Ref), X, repeat) if Ref is not None
+               else float("nan"))
+        rows.append({"name": f"BayesianGaussianMixture {name}, N={n:,} vs "
+                             "scikit-learn",
+                     "reference": ref, "fastem": fe, "ratio": _ratio(ref, fe)})
     return rows
 
 

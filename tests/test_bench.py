@@ -173,17 +173,19 @@ def test_main_without_sklearn(monkeypatch, capsys):
 
 
 def test_extras_structure():
-    # Missing-values, GaussianHMM, PoissonMixture and PoissonHMM rows of the
-    # side-by-side benchmark: structure only, timings are not asserted.
+    # Missing-values, GaussianHMM, PoissonMixture, PoissonHMM and
+    # BayesianGaussianMixture rows of the side-by-side benchmark: structure
+    # only, timings are not asserted.
     from fastem.bench import extras, format_extras
 
     rows = extras(quick=True, repeat=1)
-    assert len(rows) == 6
+    assert len(rows) == 8
     for r in rows:
         assert set(r) == {"name", "reference", "fastem", "ratio"}
         assert np.isfinite(r["fastem"])
     assert "missing" in rows[0]["name"] and "hmmlearn" in rows[1]["name"]
     assert "PoissonMixture" in rows[3]["name"] and "NumPy" in rows[3]["name"]
-    assert all("PoissonHMM" in r["name"] for r in rows[4:])
+    assert all("PoissonHMM" in r["name"] for r in rows[4:6])
+    assert all("BayesianGaussianMixture" in r["name"] for r in rows[6:])
     text = format_extras(rows)
-    assert text.count("\n") == 6
+    assert text.count("\n") == 8
