@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SumStats"]
+__all__ = ["OutputsFromPass", "SumStats"]
 
 
 @dataclass
@@ -129,3 +129,35 @@ def mixing_weights(nk):
     scale = total / nk.shape[0] if total > 0 else 1.0
     nk = nk + 10 * np.finfo(np.float64).eps * scale
     return nk, nk / nk.sum()
+
+
+class OutputsFromPass:
+    """``outputs`` for a family whose kernel pass also writes per-row outputs.
+
+    The family defines ``_pass(params, X, w, want_stats, lse, resp, label)``
+    (the outputs are written where their length is not zero) and
+    ``n_components(params)``; this mixin gives it :meth:`outputs`.
+    """
+
+    def outputs(self, params, X, lse=False, resp=False, label=False):
+        """Per-row log-likelihood, responsibilities and labels.
+
+        Parameters
+        ----------
+        params : the family's parameters
+        X : ndarray of shape (n, D)
+        lse, resp, label : bool
+            Which outputs to compute.
+
+        Returns
+        -------
+        tuple
+            ``(lse, resp, label)``, None for those not asked for.
+        """
+        N, K = X.shape[0], self.n_components(params)
+        out = (np.empty(N) if lse else np.empty(0),
+               np.empty((N, K)) if resp else np.empty((0, K)),
+               np.empty(N, dtype=np.int64) if label else np.empty(0, np.int64))
+        self._pass(params, X, np.empty(0), False, *out)
+        return tuple(o if want else None
+                     for o, want in zip(out, (lse, resp, label)))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastem import _config
-from fastem.families.base import SumStats, mixing_weights
+from fastem.families.base import OutputsFromPass, SumStats, mixing_weights
 
 __all__ = ["BernoulliFamily", "CategoricalFamily", "CategoricalParams",
            "floored_frequencies"]
@@ -103,7 +103,7 @@ def floored_frequencies(counts, valid, floor):
     return np.where(empty & valid, 1.0 / np.maximum(n_valid, 1), theta)
 
 
-class CategoricalFamily:
+class CategoricalFamily(OutputsFromPass):
     """Independent categorical features (see the module docstring).
 
     Parameters
@@ -195,29 +195,6 @@ class CategoricalFamily:
                                         np.empty((0, K)), _EMPTY_I)
         return SumStats({"nk": nk, "counts": counts}, float(ll), float(ws),
                         int(X.shape[0]))
-
-    def outputs(self, params, X, lse=False, resp=False, label=False):
-        """Per-row log-likelihood, responsibilities and labels.
-
-        Parameters
-        ----------
-        params : CategoricalParams
-        X : ndarray of shape (n, D)
-        lse, resp, label : bool
-            Which outputs to compute.
-
-        Returns
-        -------
-        tuple
-            ``(lse, resp, label)``, None for those not asked for.
-        """
-        N, K = X.shape[0], params.probs.shape[0]
-        out = (np.empty(N) if lse else _EMPTY_F,
-               np.empty((N, K)) if resp else np.empty((0, K)),
-               np.empty(N, dtype=np.int64) if label else _EMPTY_I)
-        self._pass(params, X, _EMPTY_F, False, *out)
-        return tuple(o if want else None
-                     for o, want in zip(out, (lse, resp, label)))
 
     # -------------------------------------------------------- the M-step
     def _valid(self, D, C):

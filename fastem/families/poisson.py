@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastem import _config
-from fastem.families.base import SumStats, mixing_weights
+from fastem.families.base import OutputsFromPass, SumStats, mixing_weights
 
 __all__ = ["PoissonFamily", "PoissonParams"]
 
@@ -43,7 +43,7 @@ class PoissonParams:
         return logw - rates.sum(axis=1), np.log(rates)
 
 
-class PoissonFamily:
+class PoissonFamily(OutputsFromPass):
     """Independent Poisson counts (see the module docstring).
 
     Parameters
@@ -114,29 +114,6 @@ class PoissonFamily:
                                       np.empty((0, K)), _EMPTY_I)
         return SumStats({"nk": nk, "sums": sums}, float(ll), float(ws),
                         int(X.shape[0]))
-
-    def outputs(self, params, X, lse=False, resp=False, label=False):
-        """Per-row log-likelihood, responsibilities and labels.
-
-        Parameters
-        ----------
-        params : PoissonParams
-        X : ndarray of shape (n, D)
-        lse, resp, label : bool
-            Which outputs to compute.
-
-        Returns
-        -------
-        tuple
-            ``(lse, resp, label)``, None for those not asked for.
-        """
-        N, K = X.shape[0], params.rates.shape[0]
-        out = (np.empty(N) if lse else _EMPTY_F,
-               np.empty((N, K)) if resp else np.empty((0, K)),
-               np.empty(N, dtype=np.int64) if label else _EMPTY_I)
-        self._pass(params, X, _EMPTY_F, False, *out)
-        return tuple(o if want else None
-                     for o, want in zip(out, (lse, resp, label)))
 
     # -------------------------------------------------------- the M-step
     def m_step(self, stats, params=None):
