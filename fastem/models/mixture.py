@@ -11,12 +11,8 @@ import numpy as np
 
 from fastem import _config
 from fastem._validation import check_array, check_sample_weight
-from fastem.core._data import (
-    _MAX_ABS,  # noqa: F401  (fastem.hmm imports it here)
-    )
 from fastem.core._data import check_magnitude as _check_magnitude
 from fastem.core._data import feature_names as _feature_names
-from fastem.core._data import reservoir as _reservoir  # noqa: F401
 from fastem.core._data import sample_rows as _sample_rows  # noqa: F401
 from fastem.core.sources import ArraySource
 from fastem.families.gaussian import (
@@ -34,7 +30,6 @@ from fastem.kernels.missing import MissingPlan, missing_pass
 from fastem.models.base import INIT_SAMPLE as _INIT_SAMPLE
 from fastem.models.base import ConvergenceWarning, MixtureModel, check_random_state  # noqa: F401
 from fastem.models.base import check_float as _check_float
-from fastem.models.base import check_int as _check_int  # noqa: F401  (models.hmm)
 from fastem.models.base import column_variance as _column_variance
 from fastem.models.base import (
     convergence_warning_class as _convergence_warning_class,
