@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BayesianGaussianMixture",
     "BernoulliMixture",
+    "CategoricalHMM",
     "CategoricalMixture",
     "ConvergenceWarning",
     "GaussianHMM",
@@ -46,6 +47,7 @@ _LAZY = {
     "load": "fastem.io",
     "GaussianHMM": "fastem.models.hmm",
     "PoissonHMM": "fastem.models.poisson_hmm",
+    "CategoricalHMM": "fastem.models.categorical_hmm",
     "select_states": "fastem.hmm_select",
     "HMMSelectionResult": "fastem.hmm_select",
     "compile": "fastem._compile",

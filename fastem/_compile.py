@@ -477,6 +477,7 @@ def _categorical_steps(ct, dtype, layouts):
 def _poisson_hmm_steps(ct, dtype, layouts):
     import numpy as np
 
+    from fastem.models.categorical_hmm import CategoricalHMM
     from fastem.models.poisson_hmm import PoissonHMM
 
     def run(call):
@@ -484,12 +485,14 @@ def _poisson_hmm_steps(ct, dtype, layouts):
         for layout in layouts:
             X = _read_only(X0) if layout == "read-only" else X0
             for lengths in (None, [30, 25, 25]):
-                h = PoissonHMM(2, n_iter=2, random_state=0)
-                call(h.fit, X, lengths)
-                for method in (h.score, h.predict, h.predict_proba):
-                    call(method, X, lengths)
+                for h, Xh in ((PoissonHMM(2, n_iter=2, random_state=0), X),
+                              (CategoricalHMM(2, n_iter=2, random_state=0),
+                               X[:, :1])):
+                    call(h.fit, Xh, lengths)
+                    for method in (h.score, h.predict, h.predict_proba):
+                        call(method, Xh, lengths)
 
-    return [(f"PoissonHMM {dtype}", run)]
+    return [(f"PoissonHMM / CategoricalHMM {dtype}", run)]
 
 
 _STEPS = {"mixture": _mixture_steps, "missing": _missing_steps,

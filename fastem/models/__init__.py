@@ -5,6 +5,7 @@
   emission gets for free (its docstring is the emission interface);
 * :mod:`~fastem.models.hmm` -- :class:`GaussianHMM`;
 * :mod:`~fastem.models.poisson_hmm` -- :class:`PoissonHMM`;
+* :mod:`~fastem.models.categorical_hmm` -- :class:`CategoricalHMM`;
 * :mod:`~fastem.models.base` -- :class:`MixtureModel`, everything a mixture
   family gets for free;
 * :mod:`~fastem.models.poisson` -- :class:`PoissonMixture`;
@@ -31,4 +32,5 @@ MODELS = {
 
 HMMS = {
     "PoissonHMM": "fastem.models.poisson_hmm",
+    "CategoricalHMM": "fastem.models.categorical_hmm",
 }

@@ -693,6 +693,11 @@ class BaseHMM(BaseEstimator):
         shape = np.shape(value)
         return shape[-1] if shape else 1
 
+    def _set_n_features(self, D):
+        # the fitted number of data columns; an emission whose n_features
+        # means something else (CategoricalHMM: symbols) overrides this
+        self.n_features = self.n_features_in_ = D
+
     # ------------------------------------------------------------ checks
     def check_params(self, n_features=None):
         """Raise a clear error if a constructor parameter is invalid.
@@ -1149,7 +1154,7 @@ class BaseHMM(BaseEstimator):
     def _commit(self, p, D):
         for name in self._param_attrs():
             setattr(self, name, p[name])
-        self.n_features = self.n_features_in_ = D
+        self._set_n_features(D)
 
     def _start_model(self, p, D):
         """Return the validated starting model."""
@@ -1228,7 +1233,7 @@ class BaseHMM(BaseEstimator):
 
     def _partial_fit(self, X, lengths):
         is_set = self._is_set()
-        D = (np.shape(getattr(self, self._FEATURES_ATTR))[-1] or 1) \
+        D = (self._n_features_of(getattr(self, self._FEATURES_ATTR)) or 1) \
             if is_set else None
         X = self._validate_X(X, D)
         N, D = X.shape
@@ -1313,7 +1318,7 @@ class BaseHMM(BaseEstimator):
         with _config.threads(self.n_threads):
             p = self._initial_params(X)
         self._install_init(p)
-        self.n_features = self.n_features_in_ = D
+        self._set_n_features(D)
 
     def _install_init(self, p):
         for name in self._param_attrs():
@@ -1812,7 +1817,7 @@ class BaseHMM(BaseEstimator):
         # install (nothing above changed the model)
         for name in self._param_attrs():
             setattr(self, name, np.array(p[name], dtype=np.float64))
-        self.n_features = self.n_features_in_ = D
+        self._set_n_features(D)
         if names is not None:
             self.feature_names_in_ = np.asarray(list(names), dtype=object)
         elif hasattr(self, "feature_names_in_"):
