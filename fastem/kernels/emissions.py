@@ -69,3 +69,65 @@ def poisson_log_emissions(X, a, loglam, table, n_chunks):
     run_workers(_poisson_logb_worker, (np.zeros(1, np.int64), X, a, loglam,
                                        table, n_chunks, out), n_chunks)
     return out
+
+
+@njit(**JIT)
+def _categorical_logb_worker(next_chunk, X, logE, n_chunks, out):
+    """``out[i, k] = log emissionprob[k, x_i]`` over the queue's row chunks."""
+    N = X.shape[0]
+    K = logE.shape[0]
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            s = int(X[i, 0])
+            for k in range(K):
+                out[i, k] = logE[k, s]
+
+
+@njit(**JIT)
+def _categorical_counts_worker(next_chunk, X, gamma, n_chunks, p_obs):
+    """Chunk ``c``'s ``p_obs[c, k, s] = sum_i gamma[i, k] [x_i = s]``."""
+    N = X.shape[0]
+    K = gamma.shape[1]
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            s = int(X[i, 0])
+            for k in range(K):
+                p_obs[c, k, s] += gamma[i, k]
+
+
+def categorical_log_emissions(X, logE, n_chunks):
+    """Return the (N, K) log-probabilities of the symbols ``X[:, 0]``.
+
+    Parameters
+    ----------
+    X : (N, 1) float64 or float32 integer symbols, checked by the caller
+    logE : (K, M) log emission probabilities
+    n_chunks : fixed chunk count (depends on N only)
+
+    Returns
+    -------
+    ndarray of shape (N, K)
+    """
+    out = np.empty((X.shape[0], logE.shape[0]))
+    run_workers(_categorical_logb_worker, (np.zeros(1, np.int64), X, logE,
+                                           n_chunks, out), n_chunks)
+    return out
+
+
+def categorical_counts(X, gamma, M, n_chunks):
+    """Return ``obs[k, s] = sum_i gamma[i, k] [x_i = s]`` (K, M).
+
+    Per-chunk partials summed in chunk order (thread-count independent).
+    """
+    from fastem.kernels import partials as _partials
+
+    (p_obs,) = _partials.zeros(n_chunks, (gamma.shape[1], M))
+    run_workers(_categorical_counts_worker, (np.zeros(1, np.int64), X, gamma,
+                                             n_chunks, p_obs), n_chunks)
+    return _partials.chunk_sum(p_obs)
