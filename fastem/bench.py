@@ -912,8 +912,9 @@ def extras(*, quick=False, repeat=3):
     covariances, one long sequence and 200 sequences, same start,
     ``init_params=''``.  PoissonMixture (D=8, K=8, 1,000,000 rows) against
     a vectorized NumPy EM of the same model, PoissonHMM (K=4, D=3)
-    against hmmlearn's, as the HMM rows, and BayesianGaussianMixture (1-D
-    and 8-D full) against scikit-learn's.
+    against hmmlearn's, as the HMM rows, BayesianGaussianMixture (1-D
+    and 8-D full) against scikit-learn's, and CategoricalHMM (K=4, 6
+    symbols) against hmmlearn's.
 
     Parameters
     ----------
@@ -986,6 +987,48 @@ def extras(*, quick=False, repeat=3):
                      "reference": ref, "fastem": fe, "ratio": _ratio(ref, fe)})
     rows += _poisson_rows(div, repeat)
     rows += _bayesian_rows(div, repeat)
+    rows += _categorical_hmm_rows(div, repeat)
+    return rows
+
+
+def _categorical_hmm_rows(div, repeat):
+    """Issue 17's target for CategoricalHMM: K=4, 6 symbols, vs hmmlearn."""
+    from fastem.models.categorical_hmm import CategoricalHMM
+
+    try:
+        from hmmlearn.hmm import CategoricalHMM as Ref
+    except ImportError:  # hmmlearn is optional here
+        Ref = None
+    K, M, T = 4, 6, 200_000 // div
+    rng = np.random.default_rng(0)
+    trans = np.full((K, K), 0.1 / (K - 1)) + np.eye(K) * (0.9 - 0.1 / (K - 1))
+    start = np.full(K, 1.0 / K)
+    gen = CategoricalHMM(K, init_params="", n_features=M)
+    gen.startprob_, gen.transmat_ = start, trans
+    gen.emissionprob_ = rng.dirichlet(np.ones(M), K)
+    X, _ = gen.sample(T, random_state=0)
+    X = X.astype(np.int64)
+    E0 = rng.dirichlet(np.ones(M), K)
+    rows = []
+    for layout, lengths in (("1 sequence", None),
+                            ("200 sequences", [T // 200] * 200)):
+        def make(cls):
+            def build(it):
+                m = cls(K, n_iter=it, tol=-np.inf, init_params="",
+                        n_features=M)
+                m.startprob_, m.transmat_ = start.copy(), trans.copy()
+                m.emissionprob_ = E0.copy()
+                return m
+            return build
+
+        kw = {"lengths": lengths}
+        make(CategoricalHMM)(1).fit(X[:2000])
+        fe = _per_iter_fit(make(CategoricalHMM), X, repeat, kw)
+        ref = (_per_iter_fit(make(Ref), X, repeat, kw)
+               if Ref is not None else float("nan"))
+        rows.append({"name": f"CategoricalHMM K=4 M=6, T={T:,}, {layout} vs "
+                             "hmmlearn",
+                     "reference": ref, "fastem": fe, "ratio": _ratio(ref, fe)})
     return rows
 
 
