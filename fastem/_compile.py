@@ -478,6 +478,7 @@ def _poisson_hmm_steps(ct, dtype, layouts):
     import numpy as np
 
     from fastem.models.categorical_hmm import CategoricalHMM
+    from fastem.models.multinomial_hmm import MultinomialHMM
     from fastem.models.poisson_hmm import PoissonHMM
 
     def run(call):
@@ -487,12 +488,14 @@ def _poisson_hmm_steps(ct, dtype, layouts):
             for lengths in (None, [30, 25, 25]):
                 for h, Xh in ((PoissonHMM(2, n_iter=2, random_state=0), X),
                               (CategoricalHMM(2, n_iter=2, random_state=0),
-                               X[:, :1])):
+                               X[:, :1]),
+                              (MultinomialHMM(2, n_iter=2, random_state=0),
+                               X)):
                     call(h.fit, Xh, lengths)
                     for method in (h.score, h.predict, h.predict_proba):
                         call(method, Xh, lengths)
 
-    return [(f"PoissonHMM / CategoricalHMM {dtype}", run)]
+    return [(f"PoissonHMM / CategoricalHMM / MultinomialHMM {dtype}", run)]
 
 
 _STEPS = {"mixture": _mixture_steps, "missing": _missing_steps,

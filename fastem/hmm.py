@@ -10,7 +10,8 @@ looks.  :class:`HMMStats` is the E-step's additive sufficient statistics
 from fastem.core.monitor import ConvergenceMonitor
 from fastem.models.categorical_hmm import CategoricalHMM
 from fastem.models.hmm import GaussianHMM, HMMStats
+from fastem.models.multinomial_hmm import MultinomialHMM
 from fastem.models.poisson_hmm import PoissonHMM
 
 __all__ = ["CategoricalHMM", "ConvergenceMonitor", "GaussianHMM", "HMMStats",
-           "PoissonHMM"]
+           "MultinomialHMM", "PoissonHMM"]

@@ -131,3 +131,55 @@ def categorical_counts(X, gamma, M, n_chunks):
     run_workers(_categorical_counts_worker, (np.zeros(1, np.int64), X, gamma,
                                              n_chunks, p_obs), n_chunks)
     return _partials.chunk_sum(p_obs)
+
+
+@njit(**JIT)
+def _multinomial_logb_worker(next_chunk, X, logE, table, n_chunks, out):
+    """Multinomial log-probabilities of the queue's row chunks.
+
+    ``out[i, k] = log n_i! - sum_j log x_ij! + sum_j x_ij log p_kj`` with
+    ``n_i = sum_j x_ij``; a zero count adds nothing (also where
+    ``p_kj = 0``).
+    """
+    N, M = X.shape
+    K = logE.shape[0]
+    T = table.shape[0]
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            n = 0.0
+            lfact = 0.0
+            for j in range(M):
+                x = X[i, j]
+                n += x
+                lfact += table[int(x)] if x < T else math.lgamma(x + 1.0)
+            base = (table[int(n)] if n < T else math.lgamma(n + 1.0)) - lfact
+            for k in range(K):
+                v = base
+                for j in range(M):
+                    x = X[i, j]
+                    if x != 0:
+                        v += x * logE[k, j]
+                out[i, k] = v
+
+
+def multinomial_log_emissions(X, logE, table, n_chunks):
+    """Return the (N, K) multinomial log-probabilities of the rows of ``X``.
+
+    Parameters
+    ----------
+    X : (N, M) float64 or float32 non-negative integer counts
+    logE : (K, M) log emission probabilities (``-inf`` for a zero one)
+    table : (T,) ``log n!`` for ``n < T``
+    n_chunks : fixed chunk count (depends on N only)
+
+    Returns
+    -------
+    ndarray of shape (N, K)
+    """
+    out = np.empty((X.shape[0], logE.shape[0]))
+    run_workers(_multinomial_logb_worker, (np.zeros(1, np.int64), X, logE,
+                                           table, n_chunks, out), n_chunks)
+    return out

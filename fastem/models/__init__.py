@@ -6,6 +6,7 @@
 * :mod:`~fastem.models.hmm` -- :class:`GaussianHMM`;
 * :mod:`~fastem.models.poisson_hmm` -- :class:`PoissonHMM`;
 * :mod:`~fastem.models.categorical_hmm` -- :class:`CategoricalHMM`;
+* :mod:`~fastem.models.multinomial_hmm` -- :class:`MultinomialHMM`;
 * :mod:`~fastem.models.base` -- :class:`MixtureModel`, everything a mixture
   family gets for free;
 * :mod:`~fastem.models.poisson` -- :class:`PoissonMixture`;
@@ -33,4 +34,5 @@ MODELS = {
 HMMS = {
     "PoissonHMM": "fastem.models.poisson_hmm",
     "CategoricalHMM": "fastem.models.categorical_hmm",
+    "MultinomialHMM": "fastem.models.multinomial_hmm",
 }
