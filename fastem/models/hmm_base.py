@@ -35,6 +35,12 @@ class attributes and methods -- plus a registration line (the lazy export in
     dict, letter -> word for messages (``{"l": "lambdas"}``).
 ``_FEATURES_ATTR``
     The attribute whose last axis is the number of features.
+``_n_features_of(value)`` / ``_set_n_features(D)`` (optional)
+    The number of data columns a parameter implies, and what ``fit``
+    records for ``D`` columns (default: ``n_features = n_features_in_ =
+    D``).  :class:`CategoricalHMM <fastem.models.categorical_hmm.
+    CategoricalHMM>` overrides both: its data is one column of symbols and
+    its ``n_features`` counts the symbols, as hmmlearn's.
 ``_STATE_FIELDS``
     The emission's fields of :meth:`export_state` (``("lambdas",)``).
 ``_NAN_HINT``
