@@ -913,8 +913,8 @@ def extras(*, quick=False, repeat=3):
     ``init_params=''``.  PoissonMixture (D=8, K=8, 1,000,000 rows) against
     a vectorized NumPy EM of the same model, PoissonHMM (K=4, D=3)
     against hmmlearn's, as the HMM rows, BayesianGaussianMixture (1-D
-    and 8-D full) against scikit-learn's, and CategoricalHMM (K=4, 6
-    symbols) against hmmlearn's.
+    and 8-D full) against scikit-learn's, and CategoricalHMM and
+    MultinomialHMM (K=4, 6 symbols / categories) against hmmlearn's.
 
     Parameters
     ----------
@@ -988,22 +988,31 @@ def extras(*, quick=False, repeat=3):
     rows += _poisson_rows(div, repeat)
     rows += _bayesian_rows(div, repeat)
     rows += _categorical_hmm_rows(div, repeat)
+    rows += _categorical_hmm_rows(div, repeat, multinomial=True)
     return rows
 
 
-def _categorical_hmm_rows(div, repeat):
-    """Issue 17's target for CategoricalHMM: K=4, 6 symbols, vs hmmlearn."""
-    from fastem.models.categorical_hmm import CategoricalHMM
+def _categorical_hmm_rows(div, repeat, multinomial=False):
+    """Issue 17's targets for CategoricalHMM or MultinomialHMM vs hmmlearn.
 
+    CategoricalHMM: K=4, 6 symbols; with ``multinomial``, MultinomialHMM:
+    K=4, 6 categories, 10 trials.
+    """
+    import importlib
+
+    name = "MultinomialHMM" if multinomial else "CategoricalHMM"
+    module = "multinomial_hmm" if multinomial else "categorical_hmm"
+    Fast = getattr(importlib.import_module(f"fastem.models.{module}"), name)
     try:
-        from hmmlearn.hmm import CategoricalHMM as Ref
+        Ref = getattr(importlib.import_module("hmmlearn.hmm"), name)
     except ImportError:  # hmmlearn is optional here
         Ref = None
     K, M, T = 4, 6, 200_000 // div
+    extra = {"n_trials": 10} if multinomial else {"n_features": M}
     rng = np.random.default_rng(0)
     trans = np.full((K, K), 0.1 / (K - 1)) + np.eye(K) * (0.9 - 0.1 / (K - 1))
     start = np.full(K, 1.0 / K)
-    gen = CategoricalHMM(K, init_params="", n_features=M)
+    gen = Fast(K, init_params="", **extra)
     gen.startprob_, gen.transmat_ = start, trans
     gen.emissionprob_ = rng.dirichlet(np.ones(M), K)
     X, _ = gen.sample(T, random_state=0)
@@ -1014,19 +1023,20 @@ def _categorical_hmm_rows(div, repeat):
                             ("200 sequences", [T // 200] * 200)):
         def make(cls):
             def build(it):
-                m = cls(K, n_iter=it, tol=-np.inf, init_params="",
-                        n_features=M)
+                m = cls(K, n_iter=it, tol=-np.inf, init_params="", **extra)
                 m.startprob_, m.transmat_ = start.copy(), trans.copy()
                 m.emissionprob_ = E0.copy()
                 return m
             return build
 
         kw = {"lengths": lengths}
-        make(CategoricalHMM)(1).fit(X[:2000])
-        fe = _per_iter_fit(make(CategoricalHMM), X, repeat, kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make(Fast)(1).fit(X[:2000])
+        fe = _per_iter_fit(make(Fast), X, repeat, kw)
         ref = (_per_iter_fit(make(Ref), X, repeat, kw)
                if Ref is not None else float("nan"))
-        rows.append({"name": f"CategoricalHMM K=4 M=6, T={T:,}, {layout} vs "
+        rows.append({"name": f"{name} K=4 M=6, T={T:,}, {layout} vs "
                              "hmmlearn",
                      "reference": ref, "fastem": fe, "ratio": _ratio(ref, fe)})
     return rows

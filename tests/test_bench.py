@@ -179,7 +179,7 @@ def test_extras_structure():
     from fastem.bench import extras, format_extras
 
     rows = extras(quick=True, repeat=1)
-    assert len(rows) == 10
+    assert len(rows) == 12
     for r in rows:
         assert set(r) == {"name", "reference", "fastem", "ratio"}
         assert np.isfinite(r["fastem"])
@@ -187,6 +187,7 @@ def test_extras_structure():
     assert "PoissonMixture" in rows[3]["name"] and "NumPy" in rows[3]["name"]
     assert all("PoissonHMM" in r["name"] for r in rows[4:6])
     assert all("BayesianGaussianMixture" in r["name"] for r in rows[6:8])
-    assert all("CategoricalHMM" in r["name"] for r in rows[8:])
+    assert all("CategoricalHMM" in r["name"] for r in rows[8:10])
+    assert all("MultinomialHMM" in r["name"] for r in rows[10:])
     text = format_extras(rows)
-    assert text.count("\n") == 10
+    assert text.count("\n") == 12

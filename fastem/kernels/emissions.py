@@ -183,3 +183,40 @@ def multinomial_log_emissions(X, logE, table, n_chunks):
     run_workers(_multinomial_logb_worker, (np.zeros(1, np.int64), X, logE,
                                            table, n_chunks, out), n_chunks)
     return out
+
+
+@njit(**JIT)
+def _weighted_sums_worker(next_chunk, X, gamma, n_chunks, p_post, p_obs):
+    """Chunk ``c``'s posterior totals and posterior-weighted sums.
+
+    ``p_post[c, k] = sum_i gamma_ik`` and ``p_obs[c, k, j] = sum_i gamma_ik
+    x_ij`` over the chunk's rows.
+    """
+    N, D = X.shape
+    K = gamma.shape[1]
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            for k in range(K):
+                g = gamma[i, k]
+                p_post[c, k] += g
+                for j in range(D):
+                    p_obs[c, k, j] += g * X[i, j]
+
+
+def posterior_weighted_sums(X, gamma, n_chunks):
+    """Return ``post = gamma.sum(0)`` (K,) and ``obs = gamma.T @ X`` (K, D).
+
+    One parallel pass with per-chunk partials summed in chunk order: no
+    BLAS call (whose threads would compete with the kernels' on the same
+    cores) and no slow NumPy reduction over a narrow (N, K) array.
+    """
+    from fastem.kernels import partials as _partials
+
+    K, D = gamma.shape[1], X.shape[1]
+    p_post, p_obs = _partials.zeros(n_chunks, (K,), (K, D))
+    run_workers(_weighted_sums_worker, (np.zeros(1, np.int64), X, gamma,
+                                        n_chunks, p_post, p_obs), n_chunks)
+    return _partials.chunk_sum(p_post), _partials.chunk_sum(p_obs)

@@ -36,7 +36,9 @@ def _emission_stats(emission, X, gamma):
     obs = categorical_counts(X, np.ascontiguousarray(gamma),
                              emission.shape[1],
                              _config.n_chunks_for(X.shape[0]))
-    return SumStats({"post": gamma.sum(axis=0), "obs": obs}, 0.0,
+    # every row has one symbol: a state's posterior total is its row of obs
+    # (gamma.sum(axis=0) cost 3 ms per iteration at 200,000 x 4)
+    return SumStats({"post": obs.sum(axis=1), "obs": obs}, 0.0,
                     float(X.shape[0]), int(X.shape[0]))
 
 

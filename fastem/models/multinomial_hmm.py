@@ -16,7 +16,10 @@ import numpy as np
 
 from fastem import _config
 from fastem.families.base import SumStats
-from fastem.kernels.emissions import multinomial_log_emissions
+from fastem.kernels.emissions import (
+    multinomial_log_emissions,
+    posterior_weighted_sums,
+)
 from fastem.kernels.hmm import LATTICE
 from fastem.kernels.poisson import LOG_FACTORIAL_TABLE
 from fastem.models.base import check_random_state
@@ -33,9 +36,10 @@ def _log_emissions(emission, X):
 
 def _emission_stats(emission, X, gamma):
     """Posterior-weighted counts: ``post`` (K,) and ``obs`` (K, M)."""
-    return SumStats({"post": gamma.sum(axis=0),
-                     "obs": gamma.T @ X.astype(np.float64, copy=False)},
-                    0.0, float(X.shape[0]), int(X.shape[0]))
+    post, obs = posterior_weighted_sums(X, np.ascontiguousarray(gamma),
+                                        _config.n_chunks_for(X.shape[0]))
+    return SumStats({"post": post, "obs": obs}, 0.0, float(X.shape[0]),
+                    int(X.shape[0]))
 
 
 class MultinomialHMM(BaseHMM):
