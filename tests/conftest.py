@@ -159,3 +159,40 @@ def no_convergence_warning():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", SkCW)
         yield
+
+
+def run_hmmlearn_test_file(tmp_path, filename):
+    """Run hmmlearn's own ``tests/<filename>`` with ``import fastem as hmm``.
+
+    The file's only change is its import line (and its relative imports of
+    hmmlearn's test helpers, made absolute); it runs in a subprocess with
+    hmmlearn's conftest.  Skips when the installed hmmlearn ships no tests.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import hmmlearn
+
+    root = Path(hmmlearn.__file__).parent / "tests"
+    src = root / filename
+    if not src.exists():
+        pytest.skip("this hmmlearn install ships no tests")
+    text = src.read_text()
+    for old, new in {"from hmmlearn import hmm\n": "import fastem as hmm\n",
+                     "from . import ": "from hmmlearn.tests import "}.items():
+        assert text.count(old) == 1, f"hmmlearn changed its import {old!r}"
+        text = text.replace(old, new)
+    (tmp_path / filename).write_text(text)
+    (tmp_path / "conftest.py").write_text((root / "conftest.py").read_text())
+    env = dict(os.environ)
+    env.setdefault("HMMLEARN_SEED", "0")
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-p", "no:randomly", "--rootdir", str(tmp_path), filename],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    tail = out.stdout[-4000:]
+    assert out.returncode == 0, tail
+    assert " passed" in tail and " failed" not in tail, tail
+    return tail

@@ -11,14 +11,13 @@ forward-backward, posteriors, transitions and Viterbi run in fastem's
 parallel HMM kernels on the (N, K) log-densities.
 """
 
-import warnings
 
 import numpy as np
 
 from fastem import _config
 from fastem.families.base import SumStats
 from fastem.kernels.emissions import categorical_counts, categorical_log_emissions
-from fastem.kernels.hmm import LATTICE
+from fastem.models._emission_probs import EmissionProbabilities
 from fastem.models.base import check_random_state
 from fastem.models.hmm_base import BaseHMM, _float_array
 
@@ -42,7 +41,7 @@ def _emission_stats(emission, X, gamma):
                     float(X.shape[0]), int(X.shape[0]))
 
 
-class CategoricalHMM(BaseHMM):
+class CategoricalHMM(EmissionProbabilities, BaseHMM):
     """Hidden Markov model with categorical emissions, a drop-in for hmmlearn's.
 
     Same constructor arguments, defaults, methods and fitted attributes as
@@ -102,10 +101,6 @@ n_features), default=1.0
     warning (hmmlearn's become zeros).
     """
 
-    _EMISSION_PARAMS = {"e": "emissionprob_"}
-    _LETTER_NAMES = {"e": "emissionprob"}
-    _FEATURES_ATTR = "emissionprob_"
-    _STATE_FIELDS = ("emissionprob",)
     _NAN_HINT = ("and shorten the lengths of their sequences to match "
                  "(CategoricalHMM does not accept missing symbols)")
 
@@ -202,31 +197,8 @@ n_features), default=1.0
                 f"{'' if M is None else f' = {M}'}, but row "
                 f"{r + row_offset} holds {v!r}. Fix: {fix}.")
 
-    def _check_emission_values(self, p, D):
-        K = self.n_components
-        E = _float_array("emissionprob_", p["emissionprob_"])
-        E = np.atleast_2d(E)
-        M = self.n_features if self.n_features is not None else E.shape[-1]
-        if E.shape != (K, M):
-            raise ValueError(
-                f"emissionprob_ must have shape (n_components, n_features) = "
-                f"({K}, {M}), got {E.shape}.")
-        if (not np.all(np.isfinite(E)) or np.any(E < 0)
-                or not np.allclose(E.sum(axis=1), 1.0)):
-            raise ValueError(
-                "emissionprob_ rows must be probabilities (non-negative, "
-                "summing to 1).")
-        return E
-
-    def _check_emission(self, p, D, E, fit_iter=None):
-        return E
-
-    def _emission_model(self, E):
-        K = E.shape[0]
-        with np.errstate(divide="ignore"):
-            logE = np.log(E)
-        z = np.zeros((K, 1))
-        return (LATTICE, z, z, np.zeros(K), np.ascontiguousarray(logE))
+    def _n_categories(self, E, D):
+        return self.n_features if self.n_features is not None else E.shape[-1]
 
     def _lattice_functions(self):
         return _log_emissions, _emission_stats
@@ -253,17 +225,7 @@ n_features), default=1.0
             return
         obs = es.stats["obs"]
         new = np.maximum(priors["emissionprob_prior"] - 1 + obs, 0)
-        tot = new.sum(axis=1)
-        empty = tot <= 0
-        if empty.any():
-            warnings.warn(
-                f"State(s) {np.flatnonzero(empty).tolist()} have no "
-                "posterior weight; keeping their previous emissionprob.",
-                RuntimeWarning, stacklevel=stacklevel)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            new = new / tot[:, None]
-        p["emissionprob_"] = np.where(empty[:, None], p["emissionprob_"],
-                                      new)
+        self._set_probabilities(p, new, stacklevel)
 
     def _emission_scalars(self, D):
         return {"e": self.n_components * (self._n_symbols() - 1)}
@@ -273,20 +235,8 @@ n_features), default=1.0
         cdf = np.cumsum(E[state, :])
         return [(cdf > rng.rand()).argmax()]
 
-    def _sample_finish(self, E, draws, states):
-        return np.atleast_2d(np.array(draws))
-
     # ------------------------------------------------------- persistence
-    def _export_emission(self, E):
-        return {"emissionprob": np.array(E, dtype=np.float64)}
-
     def _import_emission(self, state, K):
-        E = _float_array("emissionprob", state["emissionprob"])
-        if E.ndim != 2 or E.shape[0] != K or E.shape[1] < 1:
-            raise ValueError("emissionprob: expected shape (n_components, "
-                             f"n_features) with {K} rows, found {E.shape}")
-        if not np.all(np.isfinite(E)) or np.any(E < 0):
-            raise ValueError("emissionprob: expected probabilities, found "
-                             f"{float(np.nanmin(E))!r}")
+        E = self._import_probabilities(state, K)
         self.n_features = E.shape[1]
         return {"emissionprob_": E}, 1

@@ -10,7 +10,6 @@ statistics are the posterior-weighted counts; the forward-backward,
 posteriors and Viterbi run in fastem's parallel HMM kernels.
 """
 
-import warnings
 
 import numpy as np
 
@@ -20,10 +19,10 @@ from fastem.kernels.emissions import (
     multinomial_log_emissions,
     posterior_weighted_sums,
 )
-from fastem.kernels.hmm import LATTICE
 from fastem.kernels.poisson import LOG_FACTORIAL_TABLE
+from fastem.models._emission_probs import EmissionProbabilities
 from fastem.models.base import check_random_state
-from fastem.models.hmm_base import BaseHMM, _float_array
+from fastem.models.hmm_base import BaseHMM
 
 __all__ = ["MultinomialHMM"]
 
@@ -42,7 +41,7 @@ def _emission_stats(emission, X, gamma):
                     int(X.shape[0]))
 
 
-class MultinomialHMM(BaseHMM):
+class MultinomialHMM(EmissionProbabilities, BaseHMM):
     """Hidden Markov model with multinomial emissions, a drop-in for hmmlearn's.
 
     Same constructor arguments, defaults, methods and fitted attributes as
@@ -95,10 +94,6 @@ class MultinomialHMM(BaseHMM):
     become NaN).
     """
 
-    _EMISSION_PARAMS = {"e": "emissionprob_"}
-    _LETTER_NAMES = {"e": "emissionprob"}
-    _FEATURES_ATTR = "emissionprob_"
-    _STATE_FIELDS = ("emissionprob",)
     _NAN_HINT = ("and shorten the lengths of their sequences to match "
                  "(MultinomialHMM models counts: it does not accept missing "
                  "values)")
@@ -171,30 +166,6 @@ class MultinomialHMM(BaseHMM):
                         "hold the counts of n_trials draws (or pass "
                         "n_trials=None).")
 
-    def _check_emission_values(self, p, D):
-        K = self.n_components
-        E = np.atleast_2d(_float_array("emissionprob_", p["emissionprob_"]))
-        if E.shape != (K, D):
-            raise ValueError(
-                f"emissionprob_ must have shape (n_components, n_features) = "
-                f"({K}, {D}), got {E.shape}.")
-        if (not np.all(np.isfinite(E)) or np.any(E < 0)
-                or not np.allclose(E.sum(axis=1), 1.0)):
-            raise ValueError(
-                "emissionprob_ rows must be probabilities (non-negative, "
-                "summing to 1).")
-        return E
-
-    def _check_emission(self, p, D, E, fit_iter=None):
-        return E
-
-    def _emission_model(self, E):
-        K = E.shape[0]
-        with np.errstate(divide="ignore"):
-            logE = np.log(E)
-        z = np.zeros((K, 1))
-        return (LATTICE, z, z, np.zeros(K), np.ascontiguousarray(logE))
-
     def _lattice_functions(self):
         return _log_emissions, _emission_stats
 
@@ -213,18 +184,7 @@ class MultinomialHMM(BaseHMM):
         """``obs / obs.sum(axis=1)`` (hmmlearn: no prior)."""
         if "e" not in self.params:
             return
-        obs = es.stats["obs"]
-        tot = obs.sum(axis=1)
-        empty = tot <= 0
-        if empty.any():
-            warnings.warn(
-                f"State(s) {np.flatnonzero(empty).tolist()} have no "
-                "posterior weight; keeping their previous emissionprob.",
-                RuntimeWarning, stacklevel=stacklevel)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            new = obs / tot[:, None]
-        p["emissionprob_"] = np.where(empty[:, None], p["emissionprob_"],
-                                      new)
+        self._set_probabilities(p, es.stats["obs"].copy(), stacklevel)
 
     def _emission_scalars(self, D):
         return {"e": self.n_components * (D - 1)}
@@ -239,19 +199,7 @@ class MultinomialHMM(BaseHMM):
                 f"n_trials to one int; it is {self.n_trials!r:.60}).")
         return rng.multinomial(int(n[0]), E[state])
 
-    def _sample_finish(self, E, draws, states):
-        return np.atleast_2d(np.array(draws))
-
     # ------------------------------------------------------- persistence
-    def _export_emission(self, E):
-        return {"emissionprob": np.array(E, dtype=np.float64)}
-
     def _import_emission(self, state, K):
-        E = _float_array("emissionprob", state["emissionprob"])
-        if E.ndim != 2 or E.shape[0] != K or E.shape[1] < 1:
-            raise ValueError("emissionprob: expected shape (n_components, "
-                             f"n_features) with {K} rows, found {E.shape}")
-        if not np.all(np.isfinite(E)) or np.any(E < 0):
-            raise ValueError("emissionprob: expected probabilities, found "
-                             f"{float(np.nanmin(E))!r}")
+        E = self._import_probabilities(state, K)
         return {"emissionprob_": E}, E.shape[1]
