@@ -16,6 +16,7 @@ from numba import njit
 
 from fastem._config import JIT, run_workers
 from fastem.kernels import fastmath as _fm
+from fastem.kernels import partials as _partials
 
 
 @njit(**JIT)
@@ -125,8 +126,6 @@ def categorical_counts(X, gamma, M, n_chunks):
 
     Per-chunk partials summed in chunk order (thread-count independent).
     """
-    from fastem.kernels import partials as _partials
-
     (p_obs,) = _partials.zeros(n_chunks, (gamma.shape[1], M))
     run_workers(_categorical_counts_worker, (np.zeros(1, np.int64), X, gamma,
                                              n_chunks, p_obs), n_chunks)
@@ -213,8 +212,6 @@ def posterior_weighted_sums(X, gamma, n_chunks):
     BLAS call (whose threads would compete with the kernels' on the same
     cores) and no slow NumPy reduction over a narrow (N, K) array.
     """
-    from fastem.kernels import partials as _partials
-
     K, D = gamma.shape[1], X.shape[1]
     p_post, p_obs = _partials.zeros(n_chunks, (K,), (K, D))
     run_workers(_weighted_sums_worker, (np.zeros(1, np.int64), X, gamma,
