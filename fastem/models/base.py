@@ -195,6 +195,10 @@ class MixtureModel(BaseEstimator):
     ``lower_bounds_``, ``n_features_in_`` and ``feature_names_in_``.
     """
 
+    #: The accepted ``init_params``.
+    _init_methods = INIT_METHODS
+
+
     # ------------------------------------------------------------- hooks
     def _family(self):
         raise NotImplementedError
@@ -246,10 +250,10 @@ class MixtureModel(BaseEstimator):
         check_int("max_iter", self.max_iter, 0)
         check_int("n_init", self.n_init, 1)
         if not isinstance(self.init_params, str) or \
-                self.init_params not in INIT_METHODS:
+                self.init_params not in self._init_methods:
             raise ValueError(
                 f"Invalid value for 'init_params': {self.init_params!r}. "
-                f"Valid options are {list(INIT_METHODS)}.")
+                f"Valid options are {list(self._init_methods)}.")
         check_int("verbose", int(self.verbose) if isinstance(
             self.verbose, (bool, np.bool_)) else self.verbose, 0)
         check_int("verbose_interval", self.verbose_interval, 1)

@@ -14,6 +14,7 @@ from fastem._validation import check_array, check_sample_weight
 from fastem.core._data import check_magnitude as _check_magnitude
 from fastem.core._data import feature_names as _feature_names
 from fastem.core._data import sample_rows as _sample_rows  # noqa: F401
+from fastem.core.hc import initial_partition
 from fastem.core.sources import ArraySource
 from fastem.families.gaussian import (
     COVARIANCE_MODELS,
@@ -27,6 +28,7 @@ from fastem.families.gaussian import (
 )
 from fastem.kernels.kmeans import _kmeanspp, _lloyd
 from fastem.kernels.missing import MissingPlan, missing_pass
+from fastem.models.base import INIT_METHODS as _INIT_METHODS
 from fastem.models.base import INIT_SAMPLE as _INIT_SAMPLE
 from fastem.models.base import ConvergenceWarning, MixtureModel, check_random_state  # noqa: F401
 from fastem.models.base import check_float as _check_float
@@ -69,11 +71,18 @@ class GaussianMixture(MixtureModel):
         Number of EM iterations to perform.
     n_init : int, default=1
         Number of initializations; the best result is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
-default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', \
+'hc'}, default='kmeans'
         Initialization: fastem's own weighted k-means (k-means++ seeding then
         Lloyd iterations); k-means++ seeds only; random responsibilities;
-        or randomly chosen data points.
+        randomly chosen data points; or mclust's model-based hierarchical
+        agglomeration (``'hc'``: the partition into ``n_components``
+        clusters of the tree of :func:`fastem.core.hc.hc`, built on a random
+        subset of 2,000 rows when there are more, then one M-step from it;
+        one-dimensional data are cut at quantiles, mclust's ``qclass``).
+        The tree ignores sample weights (the M-step from its partition uses
+        them); with at most 2,000 rows it is deterministic, so ``n_init``
+        repeats the same start.
     weights_init : array-like of shape (n_components,), default=None
         Initial weights.
     means_init : array-like of shape (n_components, n_features), default=None
@@ -130,6 +139,8 @@ default='kmeans'
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
     """
+
+    _init_methods = _INIT_METHODS + ("hc",)
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3,
                  reg_covar=1e-6, max_iter=100, n_init=1, init_params="kmeans",
@@ -377,6 +388,16 @@ default='kmeans'
             stats = stats_from_responsibilities(
                 X, covariance_type=ct, sample_weight=_none_if_empty(sw),
                 ref=centers, labels=labels, n_components=K)
+        elif method == "hc":
+            rows, labels = initial_partition(X, K, rng)
+            if rows is not None:
+                X, sw = X[rows], (sw[rows] if sw.shape[0] else sw)
+            ref = np.zeros((K, X.shape[1]))
+            np.add.at(ref, labels, X)
+            ref /= np.maximum(np.bincount(labels, minlength=K), 1)[:, None]
+            stats = stats_from_responsibilities(
+                X, covariance_type=ct, sample_weight=_none_if_empty(sw),
+                ref=ref, labels=labels, n_components=K)
         elif method == "random":
             stats = stats_from_responsibilities(
                 X, covariance_type=ct, sample_weight=_none_if_empty(sw),
