@@ -9,15 +9,18 @@ Cholesky factors of its precisions and back, the kernel's view of those
 factors, how its statistics re-centre, its degeneracy test and its
 sampling.  :data:`COVARIANCE_MODELS` registers them by name.
 
-A new covariance type whose E-step is one of the four layouts (for example
-an mclust model such as EEI: diagonal, shared by the components) is a new
+A new covariance type whose E-step is one of the four layouts is a new
 class here, or in a module of its own, plus one line in
-:data:`COVARIANCE_MODELS`.
+:data:`COVARIANCE_MODELS`: mclust's fourteen models (EII ... VVV, see
+:mod:`fastem.families.mclust`) are registered that way, beside
+scikit-learn's four names (aliases of VVV, EEE, VVI and VII).
 """
 
 import numpy as np
 
-__all__ = ["COVARIANCE_MODELS", "ComponentCollapseError", "CovarianceModel"]
+__all__ = ["ALIASES", "COVARIANCE_MODELS", "ComponentCollapseError",
+           "CovarianceModel", "MCLUST_COVARIANCE_TYPES",
+           "SKLEARN_COVARIANCE_TYPES"]
 
 
 class ComponentCollapseError(ValueError):
@@ -74,6 +77,8 @@ class CovarianceModel:
     name = None
     code = None
     square = False
+    #: the M-step iterates inside (a Generalized EM step, mclust's VEI, ...)
+    iterative = False
 
     def shape(self, K, D):
         """Shape of the covariances for ``K`` components, ``D`` features."""
@@ -83,12 +88,14 @@ class CovarianceModel:
         """Free parameters of the covariances (scikit-learn's counts)."""
         raise NotImplementedError
 
-    def estimate(self, nk, delta, scatter, reg_covar):
+    def estimate(self, nk, delta, scatter, reg_covar, previous=None):
         """Return the M-step's covariances, from the statistics.
 
         ``nk`` (K,) guarded weights, ``delta`` (K, D) new means minus the
         statistics' reference, ``scatter`` the weighted scatter around the
-        reference in this layout's statistics shape.
+        reference in this layout's statistics shape.  ``previous``: the
+        current covariances (this model's shape) or None; an iterative
+        M-step starts from them (a closed form ignores them).
         """
         raise NotImplementedError
 
@@ -200,7 +207,7 @@ class Full(CovarianceModel):
     def shift_scatter(self, scatter, outer):
         return scatter + outer
 
-    def estimate(self, nk, delta, scatter, reg_covar):
+    def estimate(self, nk, delta, scatter, reg_covar, previous=None):
         D = delta.shape[1]
         cov = scatter - nk[:, None, None] * np.einsum("ki,kj->kij", delta,
                                                        delta)
@@ -237,7 +244,7 @@ class Tied(CovarianceModel):
     def shift_scatter(self, scatter, outer):
         return scatter + outer.sum(axis=0)
 
-    def estimate(self, nk, delta, scatter, reg_covar):
+    def estimate(self, nk, delta, scatter, reg_covar, previous=None):
         D = delta.shape[1]
         cov = scatter - np.einsum("k,ki,kj->ij", nk, delta, delta)
         cov /= nk.sum()
@@ -266,7 +273,7 @@ class Diag(CovarianceModel):
     def n_parameters(self, K, D):
         return K * D
 
-    def estimate(self, nk, delta, scatter, reg_covar):
+    def estimate(self, nk, delta, scatter, reg_covar, previous=None):
         return scatter / nk[:, None] - delta * delta + reg_covar
 
     def kernel_prec(self, pc, K, D):
@@ -287,12 +294,28 @@ class Spherical(CovarianceModel):
     def n_parameters(self, K, D):
         return K
 
-    def estimate(self, nk, delta, scatter, reg_covar):
+    def estimate(self, nk, delta, scatter, reg_covar, previous=None):
         return (scatter / nk[:, None] - delta * delta + reg_covar).mean(axis=1)
 
     def kernel_prec(self, pc, K, D):
         return pc.reshape(K, 1, 1), D * np.log(pc)
 
 
-#: The covariance types, by name (scikit-learn's four).
+#: scikit-learn's four covariance types.
+SKLEARN_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+#: The covariance types, by name: scikit-learn's four, then mclust's
+#: fourteen (:mod:`fastem.families.mclust`; 'full', 'tied', 'diag' and
+#: 'spherical' are the same models as VVV, EEE, VVI and VII).
 COVARIANCE_MODELS = {m.name: m for m in (Full(), Tied(), Diag(), Spherical())}
+
+#: mclust's fourteen model names, in mclust's order.
+MCLUST_COVARIANCE_TYPES = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
+                           "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
+
+#: Each scikit-learn name and the mclust model it is.
+ALIASES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+
+# mclust's models derive from the four classes above and add themselves to
+# COVARIANCE_MODELS (whichever of the two modules is imported first).
+import fastem.families.mclust  # noqa: E402, F401

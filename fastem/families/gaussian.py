@@ -27,13 +27,17 @@ import numpy as np
 from fastem import _config
 from fastem._validation import check_array, check_sample_weight
 from fastem.families.covariances import (  # noqa: F401  (re-exported)
+    ALIASES,
     COVARIANCE_MODELS,
+    MCLUST_COVARIANCE_TYPES,
+    SKLEARN_COVARIANCE_TYPES,
     ComponentCollapseError,
 )
 from fastem.kernels.gaussian import DIAG, EM_PASS, FULL, SPHERICAL, STATS_GIVEN, TIED
 
 __all__ = [
     "COVARIANCE_TYPES",
+    "MIXTURE_COVARIANCE_TYPES",
     "GaussianParams",
     "GaussianStats",
     "compute_precision_cholesky",
@@ -45,8 +49,14 @@ __all__ = [
     "degenerate_components",
 ]
 
-# covariance type -> the compiled E-step layout it runs on
-COVARIANCE_TYPES = {name: m.code for name, m in COVARIANCE_MODELS.items()}
+# covariance type -> the compiled E-step layout it runs on: scikit-learn's
+# four (what GaussianHMM and BayesianGaussianMixture accept) ...
+COVARIANCE_TYPES = {name: COVARIANCE_MODELS[name].code
+                    for name in SKLEARN_COVARIANCE_TYPES}
+# ... and every type GaussianMixture accepts: those four and mclust's
+# fourteen models (EII ... VVV, fastem.families.mclust)
+MIXTURE_COVARIANCE_TYPES = {name: m.code
+                            for name, m in COVARIANCE_MODELS.items()}
 
 _EMPTY_F = np.empty(0)
 _EMPTY_I = np.empty(0, dtype=np.int64)
@@ -76,8 +86,8 @@ def _model(covariance_type):
         return COVARIANCE_MODELS[covariance_type]
     except (KeyError, TypeError):
         raise ValueError(
-            f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, "
-            f"got {covariance_type!r}."
+            f"covariance_type must be one of {list(MIXTURE_COVARIANCE_TYPES)}"
+            f", got {covariance_type!r}."
         ) from None
 
 
@@ -86,11 +96,14 @@ def covariance_shape(covariance_type, n_components, n_features):
 
     The one table of the layouts' shapes, in scikit-learn's conventions:
     ``(K, D, D)`` full, ``(D, D)`` tied, ``(K, D)`` diag, ``(K,)``
-    spherical.
+    spherical; mclust's models take their layout's shape (EII, VII:
+    ``(K,)``; EEI, VEI, EVI, VVI: ``(K, D)``; EEE: ``(D, D)``; the others
+    ``(K, D, D)``).
 
     Parameters
     ----------
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    covariance_type : str
+        scikit-learn's four names or mclust's fourteen.
     n_components, n_features : int
 
     Returns
@@ -104,11 +117,14 @@ def n_covariance_parameters(covariance_type, n_components, n_features):
     """Free parameters of the covariances of a layout.
 
     ``K D (D + 1) / 2`` (full), ``D (D + 1) / 2`` (tied), ``K D`` (diag),
-    ``K`` (spherical): the counts scikit-learn's ``bic`` uses.
+    ``K`` (spherical): the counts scikit-learn's ``bic`` uses; for mclust's
+    models mclust's ``nVarParams`` (for instance VEV: ``K + (D - 1) +
+    K D (D - 1) / 2``), so that BIC equals mclust's.
 
     Parameters
     ----------
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    covariance_type : str
+        scikit-learn's four names or mclust's fourteen.
     n_components, n_features : int
 
     Returns
@@ -134,7 +150,9 @@ class GaussianParams:
         triangular for ``'full'``, (D, D) for ``'tied'``, (K, D) for
         ``'diag'``, (K,) for ``'spherical'``.
     covariance_type : str
-        One of ``'full'``, ``'tied'``, ``'diag'``, ``'spherical'``.
+        One of ``'full'``, ``'tied'``, ``'diag'``, ``'spherical'`` or
+        mclust's model names (``'EII'`` ... ``'VVV'``, which take their
+        layout's shapes).
     covariances : ndarray or None
         Covariances with the same shape convention (optional).
     """
@@ -429,7 +447,7 @@ def compute_precision_cholesky(covariances, covariance_type):
         np.asarray(covariances, dtype=np.float64))
 
 
-def m_step(stats, reg_covar=1e-6):
+def m_step(stats, reg_covar=1e-6, previous=None):
     """Maximization step: parameters from statistics (pure function).
 
     Follows scikit-learn's estimates: ``nk += 10 * eps`` (times the mean
@@ -437,12 +455,20 @@ def m_step(stats, reg_covar=1e-6):
     covariances the weighted scatter around the new means divided by ``nk``
     plus ``reg_covar`` on the diagonal (tied: summed over components and
     divided by the total weight; spherical: the mean of the diagonal).
+    mclust's models (:mod:`fastem.families.mclust`) take their constrained
+    estimate from the scatter matrices ``W_k + reg_covar * nk * I``.
 
     Parameters
     ----------
     stats : GaussianStats
     reg_covar : float
         Non-negative regularization added to the diagonal of covariances.
+    previous : GaussianParams, optional
+        The current parameters.  The iterative M-steps (mclust's VEI, VEE,
+        EVE, VVE, VEV) start their inner iterations from its covariances
+        (a Generalized EM step: the expected complete log-likelihood does
+        not decrease); without it they start where mclust's ``mstep``
+        does.  The closed forms ignore it.
 
     Returns
     -------
@@ -464,7 +490,14 @@ def m_step(stats, reg_covar=1e-6):
     nk = stats.nk + 10 * np.finfo(np.float64).eps * unit
     delta = stats.sums / nk[:, None]  # new mean minus ref
     means = stats.ref + delta
-    cov = model.estimate(nk, delta, stats.scatter, reg_covar)
+    if model.iterative:
+        prev = None
+        if previous is not None and \
+                previous.covariance_type == stats.covariance_type:
+            prev = _covariances_for(previous)
+        cov = model.estimate(nk, delta, stats.scatter, reg_covar, prev)
+    else:
+        cov = model.estimate(nk, delta, stats.scatter, reg_covar)
     weights = nk / nk.sum()
     prec_chol = model.precision_cholesky(cov)
     return GaussianParams(weights, means, prec_chol, stats.covariance_type, cov)
@@ -564,7 +597,8 @@ class GaussianFamily:
 
     Parameters
     ----------
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    covariance_type : str
+        scikit-learn's four names or mclust's fourteen models.
     reg_covar : float, default=1e-6
     allow_nan : bool, default=False
         NaN entries are missing values: chunks with NaN go through the
@@ -618,8 +652,12 @@ class GaussianFamily:
         return stats.shift(params.means)
 
     def m_step(self, stats, params=None):
-        """Return the next parameters (:func:`m_step` with ``reg_covar``)."""
-        return m_step(stats, self.reg_covar)
+        """Return the next parameters (:func:`m_step` with ``reg_covar``).
+
+        ``params``, the current parameters, is where an iterative M-step
+        (mclust's VEI, VEE, EVE, VVE, VEV) starts.
+        """
+        return m_step(stats, self.reg_covar, params)
 
     def n_parameters(self, params):
         """Return the free parameters: weights, means, the covariances."""

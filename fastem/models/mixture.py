@@ -19,6 +19,7 @@ from fastem.core.sources import ArraySource
 from fastem.families.gaussian import (
     COVARIANCE_MODELS,
     COVARIANCE_TYPES,
+    MIXTURE_COVARIANCE_TYPES,
     GaussianFamily,
     GaussianParams,
     covariance_shape,
@@ -56,8 +57,27 @@ class GaussianMixture(MixtureModel):
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        Form of the covariance matrices.
+    covariance_type : str, default='full'
+        Form of the covariance matrices: scikit-learn's ``'full'``,
+        ``'tied'``, ``'diag'``, ``'spherical'``, or one of mclust's fourteen
+        models ``Sigma_k = lambda_k D_k A_k D_k^T`` (volume, shape,
+        orientation, each Equal across components, Variable, or the
+        Identity): ``'EII'``, ``'VII'``, ``'EEI'``, ``'VEI'``, ``'EVI'``,
+        ``'VVI'``, ``'EEE'``, ``'VEE'``, ``'EVE'``, ``'VVE'``, ``'EEV'``,
+        ``'VEV'``, ``'EVV'``, ``'VVV'`` (see :mod:`fastem.families.mclust`;
+        their M-steps are mclust's, VEI/VEE/EVE/VVE/VEV iterating inside
+        the M-step as a Generalized EM step).  ``'full'``, ``'tied'``,
+        ``'diag'``, ``'spherical'`` are the same models as VVV, EEE, VVI,
+        VII and fit bit-identically; the name given is kept (in
+        ``covariance_type`` and saved files).  ``covariances_`` has the
+        layout's shape: ``(K,)`` for EII/VII, ``(K, D)`` for
+        EEI/VEI/EVI/VVI, ``(D, D)`` for EEE, ``(K, D, D)`` for the others
+        (shared models repeat their one covariance in every row).  With
+        one feature every name is mclust's ``'E'`` (one variance: EII, EEI,
+        EVI, EEE, EVE, EEV, EVV) or ``'V'`` (a variance per component: the
+        others).  ``n_parameters``, ``bic`` and ``aic`` count parameters as
+        mclust does.  ``nan_policy='marginalize'`` needs one of
+        scikit-learn's four names.
     tol : float, default=1e-3
         Convergence threshold on the change of the lower bound (the mean
         log-likelihood per sample).  A bound that repeats its value from two
@@ -67,6 +87,10 @@ class GaussianMixture(MixtureModel):
         relative).  ``tol=0`` runs exactly ``max_iter`` iterations.
     reg_covar : float, default=1e-6
         Non-negative regularization added to the diagonal of covariances.
+        For mclust's models it is added to each component's sample
+        covariance before the constrained estimate (the scatter ``W_k``
+        becomes ``W_k + reg_covar * n_k * I``): the same thing for the
+        four aliases, and ``reg_covar=0`` gives mclust's estimates.
     max_iter : int, default=100
         Number of EM iterations to perform.
     n_init : int, default=1
@@ -170,16 +194,24 @@ class GaussianMixture(MixtureModel):
     # ------------------------------------------------------------------ checks
     def _check_family_parameters(self):
         if not isinstance(self.covariance_type, str) or \
-                self.covariance_type not in COVARIANCE_TYPES:
+                self.covariance_type not in MIXTURE_COVARIANCE_TYPES:
             raise ValueError(
                 f"Invalid value for 'covariance_type': {self.covariance_type!r}."
-                f" Valid options are {list(COVARIANCE_TYPES)}.")
+                f" Valid options are {list(MIXTURE_COVARIANCE_TYPES)}.")
         _check_float("reg_covar", self.reg_covar, 0.0)
         if not isinstance(self.nan_policy, str) or \
                 self.nan_policy not in NAN_POLICIES:
             raise ValueError(
                 f"Invalid value for 'nan_policy': {self.nan_policy!r}. Valid "
                 f"options are {list(NAN_POLICIES)}.")
+        if self.nan_policy == "marginalize" and \
+                self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                "nan_policy='marginalize' supports covariance_type "
+                f"{list(COVARIANCE_TYPES)}, got {self.covariance_type!r} (the "
+                "missing-data pass has no constrained mclust M-step yet). Use "
+                "one of those (VVV is 'full', EEE 'tied', VVI 'diag', VII "
+                "'spherical'), or nan_policy='raise'.")
 
     def _check_initial_parameters(self, n_features):
         # scikit-learn's sentence first (code matching its text keeps
@@ -233,7 +265,7 @@ class GaussianMixture(MixtureModel):
                 raise ValueError("precisions_init contains NaN or infinite "
                                  "values.")
             prec = prec.astype(np.float64)
-            if ct in ("full", "tied"):
+            if COVARIANCE_MODELS[ct].square:
                 p3 = prec.reshape(-1, D, D)
                 for k, p in enumerate(p3):
                     # scikit-learn's tolerances (np.isclose defaults): an
