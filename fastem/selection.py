@@ -33,6 +33,36 @@ _FIELDS = ("n_components", "covariance_type", "criterion", "bic", "aic", "icl",
            "converged", "n_iter", "degenerate", "fit_time", "error",
            "cv_error", "warnings", "effective_components")
 
+#: mclust's words for its models (``mclustModelNames``), by mclust name.
+MCLUST_DESCRIPTIONS = {
+    "EII": "spherical, equal volume",
+    "VII": "spherical, varying volume",
+    "EEI": "diagonal, equal volume and shape",
+    "VEI": "diagonal, equal shape",
+    "EVI": "diagonal, equal volume, varying shape",
+    "VVI": "diagonal, varying volume and shape",
+    "EEE": "ellipsoidal, equal volume, shape and orientation",
+    "VEE": "ellipsoidal, equal shape and orientation",
+    "EVE": "ellipsoidal, equal volume and orientation",
+    "VVE": "ellipsoidal, equal orientation",
+    "EEV": "ellipsoidal, equal volume and shape",
+    "VEV": "ellipsoidal, equal shape",
+    "EVV": "ellipsoidal, equal volume",
+    "VVV": "ellipsoidal, varying volume, shape, and orientation",
+}
+
+# scikit-learn's names for four of them
+_MCLUST_NAME = {"full": "VVV", "tied": "EEE", "diag": "VVI",
+                "spherical": "VII"}
+
+BIC_SIGNS = ("fastem", "mclust")
+
+# select()'s defaults for GaussianMixture where they differ from the
+# estimator's: mclust's hierarchical start, and a tolerance on the mean
+# log-likelihood per row at least as tight as mclust's relative 1e-5 on the
+# total whenever |mean log-likelihood| >= 1.
+_MCLUST_DEFAULTS = {"init_params": "hc", "tol": 1e-5}
+
 #: A component whose weight exceeds this counts as effective (the
 #: ``effective_components`` of :func:`select`'s results): a variational fit
 #: (:class:`~fastem.BayesianGaussianMixture`) leaves the components the data
@@ -298,7 +328,13 @@ class SelectionResult:
 
     def __init__(self, criterion, results, models, n_samples, n_features,
                  include_degenerate=False, cv=None, cv_folds=None,
-                 feature_means=None, feature_scales=None):
+                 feature_means=None, feature_scales=None, bic_sign="fastem"):
+        if bic_sign not in BIC_SIGNS:
+            raise ValueError(f"bic_sign must be one of {list(BIC_SIGNS)}, "
+                             f"got {bic_sign!r}.")
+        self.bic_sign = bic_sign
+        self.best_counts = None
+        self.best_hard_entropy = None
         self.criterion = criterion
         self.results = results
         self.models = models
@@ -402,10 +438,13 @@ class SelectionResult:
         name = self.criterion.upper()
         if self.criterion == "cv":
             name += (f" (-2 x held-out log-likelihood, {self.cv} folds)")
+        flip = self.criterion == "bic" and self.bic_sign == "mclust"
+        sign = -1.0 if flip else 1.0
         # a family without covariance types (Poisson, ...) has one column
         heads = [name if t is None else t for t in types]
         width = max(12, max(len(h) for h in heads) + 2)
-        lines = [f"{name} (lower is better)",
+        lines = [f"{name} (mclust's sign: higher is better)" if flip else
+                 f"{name} (lower is better)",
                  f"{'K':>4}" + "".join(f"{h:>{width}}" for h in heads)]
         best = (self.best_params["n_components"],
                 self.best_params["covariance_type"])
@@ -425,7 +464,8 @@ class SelectionResult:
                     "~" if not r["converged"] else " ")
                 any_nc |= not r["converged"] and not r["degenerate"]
                 any_deg |= bool(r["degenerate"])
-                cells.append(f"{_fmt(r['criterion']):>{width - 1}}{mark}")
+                cells.append(
+                    f"{_fmt(sign * r['criterion']):>{width - 1}}{mark}")
             lines.append(f"{k:>4}" + "".join(cells))
         notes = ["* best"]
         if any_deg:
@@ -445,6 +485,147 @@ class SelectionResult:
             elif r.get("cv_error") is not None:
                 lines.append(f"cv failed K={r['n_components']} "
                              f"{r['covariance_type']}: {r['cv_error']}")
+        return "\n".join(lines)
+
+    def _sign(self, sign):
+        sign = self.bic_sign if sign is None else sign
+        if sign not in BIC_SIGNS:
+            raise ValueError(f"sign must be one of {list(BIC_SIGNS)}, got "
+                             f"{sign!r}.")
+        return -1.0 if sign == "mclust" else 1.0
+
+    def _chosen_rows(self):
+        """Return the rows that may be chosen, best first.
+
+        Not failed, and not degenerate unless that is allowed.
+        """
+        ok = [r for r in self.results if not self._failed(r)
+              and (self.include_degenerate or not r["degenerate"])]
+        return sorted(ok, key=lambda r: (r["criterion"], r["n_parameters"]))
+
+    def bic_table(self, sign=None):
+        """BIC of every fit as a K x model array (mclust's ``mclustBIC``).
+
+        Parameters
+        ----------
+        sign : {'fastem', 'mclust'}, optional
+            ``'fastem'``: ``-2 log L + p log n``, lower is better
+            (scikit-learn's); ``'mclust'``: ``2 log L - p log n``, higher is
+            better (mclust's).  Default: the ``bic_sign`` given to
+            :func:`select`.
+
+        Returns
+        -------
+        n_components : list of int
+            The rows.
+        covariance_types : list of str
+            The columns, in the order given to :func:`select`.
+        values : ndarray of shape (n_rows, n_columns)
+            NaN where the fit failed or is degenerate (and
+            ``include_degenerate`` is False), or was not in the grid: mclust
+            reports ``NA`` there.
+        """
+        f = self._sign(sign)
+        ks, types = self.n_components, self.covariance_types
+        out = np.full((len(ks), len(types)), np.nan)
+        for r in self.results:
+            if self._failed(r) or (r["degenerate"]
+                                   and not self.include_degenerate):
+                continue
+            out[ks.index(r["n_components"]),
+                types.index(r["covariance_type"])] = f * r["bic"]
+        return ks, types, out
+
+    def top_models(self, n=3, sign=None):
+        """Return the ``n`` best fits, best first (mclust's "top 3 models").
+
+        Ranked by the selection criterion (ties: fewer parameters first).
+
+        Parameters
+        ----------
+        n : int, default=3
+        sign : {'fastem', 'mclust'}, optional
+            Sign of the ``bic`` values returned (see :meth:`bic_table`).
+
+        Returns
+        -------
+        list of dict
+            ``{'covariance_type', 'n_components', 'criterion', 'bic',
+            'label'}`` with ``label`` as mclust prints it (``'EEE,3'``).
+        """
+        f = self._sign(sign)
+        return [{"covariance_type": r["covariance_type"],
+                 "n_components": r["n_components"],
+                 "criterion": r["criterion"], "bic": f * r["bic"],
+                 "label": f"{r['covariance_type']},{r['n_components']}"}
+                for r in self._chosen_rows()[:int(n)]]
+
+    def summary(self):
+        """Return a summary a mclust user recognizes.
+
+        The best three models with their BIC and the difference to the
+        best (``summary(mclustBIC)``), then the chosen model as
+        ``summary(Mclust(...))`` prints it: its name and mclust's
+        description, log-likelihood, ``n``, ``df`` (free parameters), BIC,
+        ICL (mclust's: BIC plus twice the log of each row's largest
+        responsibility, summed) and the clustering table (rows per
+        component by largest responsibility).  Values in the result's
+        ``bic_sign``.
+
+        Returns
+        -------
+        str
+        """
+        f = self._sign(None)
+        top = self._chosen_rows()[:3]
+        name = self.criterion.upper()
+        head = (f"Best {name} values"
+                + (" (mclust's sign: higher is better):"
+                   if f < 0 and self.criterion == "bic"
+                   else " (lower is better):"))
+        vals = [(f if self.criterion == "bic" else 1.0) * r["criterion"]
+                for r in top]
+        labels = [f"{r['covariance_type']},{r['n_components']}" for r in top]
+        w = max(11, max(len(lb) for lb in labels) + 2)
+        lines = [head, " " * 9 + "".join(f"{lb:>{w}}" for lb in labels),
+                 f"{name:<9}" + "".join(f"{_fmt3(v):>{w}}" for v in vals),
+                 f"{name + ' diff':<9}" + "".join(
+                     f"{_fmt3(v - vals[0]):>{w}}" for v in vals), ""]
+        best = top[0] if top else None
+        if best is None:
+            return "\n".join(lines)
+        t, K = best["covariance_type"], best["n_components"]
+        mname = t if t is None else _MCLUST_NAME.get(t, t)
+        desc = MCLUST_DESCRIPTIONS.get(mname)
+        title = "Gaussian finite mixture model fitted by EM algorithm"
+        lines += ["-" * len(title), title, "-" * len(title), ""]
+        what = f"{t}" + (f" ({desc})" if desc else "") \
+            + (f" [mclust {mname}]" if mname != t else "")
+        lines.append(f"fastem {what} model with {K} component"
+                     f"{'s' if K != 1 else ''}:" if t is not None else
+                     f"fastem model with {K} component"
+                     f"{'s' if K != 1 else ''}:")
+        lines.append("")
+        bic = f * best["bic"]
+        cols = ["log-likelihood", "n", "df", "BIC"]
+        cells = [_fmt3(best["log_likelihood"]), str(self.n_samples),
+                 str(best["n_parameters"]), _fmt3(bic)]
+        if self.best_hard_entropy is not None:
+            cols.append("ICL")
+            # mclust: ICL = BIC + 2 sum_i log max_k r_ik (its sign), i.e.
+            # fastem's BIC + 2 x the hard assignments' entropy
+            cells.append(_fmt3(f * (best["bic"]
+                                    + 2.0 * self.best_hard_entropy)))
+        ws = [max(len(c), len(v)) + 1 for c, v in zip(cols, cells)]
+        lines.append("".join(f"{c:>{w}}" for c, w in zip(cols, ws)))
+        lines.append("".join(f"{v:>{w}}" for v, w in zip(cells, ws)))
+        if self.best_counts is not None:
+            counts = [str(int(c)) for c in self.best_counts]
+            ws = [max(len(str(k + 1)), len(c)) + 1
+                  for k, c in enumerate(counts)]
+            lines += ["", "Clustering table:",
+                      "".join(f"{k + 1:>{w}}" for k, w in enumerate(ws)),
+                      "".join(f"{c:>{w}}" for c, w in zip(counts, ws))]
         return "\n".join(lines)
 
     def plot(self, ax=None):
@@ -473,6 +654,10 @@ class SelectionResult:
 
 def _fmt(v):
     return f"{v:.2f}" if abs(v) < 1e9 else f"{v:.6g}"
+
+
+def _fmt3(v):
+    return f"{v:.3f}" if abs(v) < 1e9 else f"{v:.6g}"
 
 
 def _as_components(n_components):
@@ -521,7 +706,7 @@ def _seed(random_state):
 def select(X, n_components=range(1, 10), covariance_types=None,
            criterion="bic", n_init=1, random_state=None, n_jobs=None,
            progress=None, include_degenerate=False, cv=None,
-           standardize=False, estimator=None, **kwargs):
+           standardize=False, estimator=None, bic_sign="fastem", **kwargs):
     """Fit a grid of Gaussian mixtures and pick the best by BIC, AIC, ICL or CV.
 
     Every combination of ``n_components`` and ``covariance_types`` is fitted
@@ -617,6 +802,14 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         standardized units is not spherical in the original ones, so
         ``'spherical'`` is refused with ``standardize=True`` (use
         ``'diag'``).
+    bic_sign : {'fastem', 'mclust'}, default='fastem'
+        How :meth:`SelectionResult.table`, :meth:`~SelectionResult.summary`,
+        :meth:`~SelectionResult.bic_table` and
+        :meth:`~SelectionResult.top_models` show BIC: ``'fastem'``
+        (scikit-learn's ``-2 log L + p log n``, lower is better) or
+        ``'mclust'`` (``2 log L - p log n``, higher is better, as R's mclust
+        prints it).  The ``bic`` and ``criterion`` values in
+        :attr:`~SelectionResult.results` keep fastem's sign either way.
     estimator : unfitted mixture estimator, optional
         The model to select over (default :class:`~fastem.GaussianMixture`),
         for example ``fastem.PoissonMixture(reg_rate=1e-4)`` or
@@ -633,7 +826,15 @@ def select(X, n_components=range(1, 10), covariance_types=None,
     **kwargs
         Other :class:`~fastem.GaussianMixture` parameters (``tol``,
         ``max_iter``, ``reg_covar``, ``init_params``, ``nan_policy``,
-        ``n_threads``, ...).
+        ``n_threads``, ...).  For :class:`~fastem.GaussianMixture` two
+        defaults differ from the estimator's (where neither ``kwargs`` nor
+        ``estimator`` sets them), so that the search finds mclust's
+        answers: ``init_params='hc'``, mclust's start (one hierarchical tree,
+        built once on a random subset of 2,000 rows when there are more,
+        the same subset for every fit, cut at each ``K``), and ``tol=1e-5``
+        (on the mean log-likelihood per row; mclust stops at a relative
+        change of 1e-5 of the total).  Pass ``init_params='kmeans',
+        tol=1e-3`` for scikit-learn's.
 
     Returns
     -------
@@ -712,7 +913,20 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         if key in kwargs:
             raise TypeError(f"select() got an unexpected keyword argument "
                             f"{key!r}.")
+    if bic_sign not in BIC_SIGNS:
+        raise ValueError(f"bic_sign must be one of {list(BIC_SIGNS)}, got "
+                         f"{bic_sign!r}.")
+    if type(estimator) is GaussianMixture:
+        # mclust's start and (about) its stopping rule, unless given
+        params = estimator.get_params()
+        defaults = GaussianMixture().get_params()
+        for key, value in _MCLUST_DEFAULTS.items():
+            if key not in kwargs and params[key] == defaults[key]:
+                kwargs[key] = value
     seed = _seed(random_state)
+    if seed is None and kwargs.get("init_params") == "hc":
+        # one subset (hence one tree) for the whole grid, as mclust
+        seed = int(np.random.randint(2 ** 31 - 1))
     names = _feature_names(X)
     X = check_array(X, estimator="select", min_samples=2,
                     allow_nan=kwargs.get("nan_policy") == "marginalize")
@@ -861,10 +1075,32 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         kt[2] is not None))
     results = [out[key][0] for key in grid]
     models = {key: out[key][1] for key in grid if out[key][1] is not None}
-    return SelectionResult(criterion, results, models, N, D,
-                           include_degenerate=bool(include_degenerate),
-                           cv=cv, cv_folds=folds, feature_means=mu,
-                           feature_scales=sd)
+    res = SelectionResult(criterion, results, models, N, D,
+                          include_degenerate=bool(include_degenerate),
+                          cv=cv, cv_folds=folds, feature_means=mu,
+                          feature_scales=sd, bic_sign=bic_sign)
+    res.best_counts, res.best_hard_entropy = _hard_assignments(
+        res.best_model, X)
+    return res
+
+
+def _hard_assignments(model, X):
+    """Rows per component by largest responsibility, and ``-sum log max r``.
+
+    In blocks of rows, as :func:`loglik_and_entropy`.
+    """
+    K = model.weights_.shape[0]
+    step = max(_config.MIN_CHUNK_ROWS, _ENTROPY_BLOCK_VALUES // K)
+    counts = np.zeros(K, dtype=np.int64)
+    ent = 0.0
+    with _config.threads(getattr(model, "n_threads", None)):
+        for start in range(0, X.shape[0], step):
+            resp = _no_name_warning(model.predict_proba, X[start:start + step])
+            top = resp.argmax(axis=1)
+            counts += np.bincount(top, minlength=K)
+            with np.errstate(divide="ignore"):
+                ent -= float(np.log(resp[np.arange(top.size), top]).sum())
+    return counts, ent
 
 
 def run_grid(tasks, run, record, n_jobs, order=None):

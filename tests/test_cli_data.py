@@ -462,7 +462,11 @@ def test_select_standardize_and_cv(capsys, tmp_path, scaled):
     ref = select(scaled, [1, 2, 3], ["full"], criterion="cv", cv=3,
                  random_state=0)
     assert d["criterion"] == "cv"
-    assert d["best"]["n_components"] == ref.best_params["n_components"] == 2
+    # (two clusters; held-out, a third component gains 0.8 with select's
+    # hc start, so only CLI == API is asserted here)
+    assert d["best"]["n_components"] == ref.best_params["n_components"]
+    assert d["best"]["criterion"] == pytest.approx(ref.best_score,
+                                                   rel=1e-12)
     rc, _, err = run(capsys, "select", path, "--cv-folds", "3")
     one_line_error(rc, err, "--cv-folds", "--criterion cv")
 

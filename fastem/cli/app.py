@@ -345,16 +345,18 @@ def _add_fit_options(p):
                    help="random seed (default 0)")
     p.add_argument("--max-iter", type=_nonneg_int, default=100, metavar="N",
                    help="maximum EM iterations (default 100)")
-    p.add_argument("--tol", type=_nonneg_float, default=1e-3,
+    p.add_argument("--tol", type=_nonneg_float, default=None,
                    help="convergence threshold on the change of the mean "
-                        "log-likelihood per point (default 1e-3)")
+                        "log-likelihood per point (default 1e-3; select: "
+                        "1e-5, as tight as mclust's)")
     p.add_argument("--reg-covar", type=_nonneg_float, default=1e-6,
                    metavar="R", help="added to covariance diagonals "
                                      "(default 1e-6)")
-    p.add_argument("--init", default="kmeans",
+    p.add_argument("--init", default=None,
                    choices=("kmeans", "k-means++", "random",
-                            "random_from_data"),
-                   help="initialization (default kmeans)")
+                            "random_from_data", "hc"),
+                   help="initialization (default kmeans; select: hc, "
+                        "mclust's hierarchical agglomeration)")
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="kernel threads (default all cores)")
     p.add_argument("--bayesian", nargs="?", const="dirichlet_process",
@@ -702,14 +704,16 @@ def _make_model(args, **extra):
     from fastem.models.mixture import GaussianMixture
 
     bayes = _bayesian_model(args)
+    tol = 1e-3 if args.tol is None else args.tol
+    init = "kmeans" if args.init is None else args.init
     if bayes is not None:
         return bayes.set_params(
             n_init=args.n_init, random_state=args.seed,
-            max_iter=args.max_iter, tol=args.tol, reg_covar=args.reg_covar,
-            init_params=args.init, n_threads=args.threads, **extra)
+            max_iter=args.max_iter, tol=tol, reg_covar=args.reg_covar,
+            init_params=init, n_threads=args.threads, **extra)
     return GaussianMixture(
         n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter,
-        tol=args.tol, reg_covar=args.reg_covar, init_params=args.init,
+        tol=tol, reg_covar=args.reg_covar, init_params=init,
         n_threads=args.threads, **extra)
 
 
@@ -920,6 +924,15 @@ def _configure_select(p):
                         "! in the table) be chosen")
     p.add_argument("--plot", metavar="FIG.png",
                    help="save the criterion curves (needs matplotlib)")
+    p.add_argument("--bic-sign", default="fastem",
+                   choices=("fastem", "mclust"),
+                   help="BIC as scikit-learn signs it (-2 log L + p log n, "
+                        "lower is better; default) or as mclust does "
+                        "(higher is better)")
+    p.add_argument("--summary", action="store_true",
+                   help="also print mclust's summary: the top three models "
+                        "and the chosen model's log-likelihood, BIC, ICL and "
+                        "clustering table")
     p.add_argument("--progress", action="store_true",
                    help="show progress even when stderr is not a terminal")
     _add_output_options(p)
@@ -954,15 +967,21 @@ def run_select(args):
     bayes = _bayesian_model(args)
     if bayes is not None:
         extra["estimator"] = bayes
+    # select's own defaults (mclust's hc start and tol) unless given
+    for key, value in (("tol", args.tol), ("init_params", args.init)):
+        if value is not None:
+            extra[key] = value
+        elif bayes is not None:
+            extra[key] = {"tol": 1e-3, "init_params": "kmeans"}[key]
     t0 = perf_counter()
     try:
         res = select(X, args.components, types, criterion=args.criterion,
                      n_init=args.n_init, random_state=args.seed,
                      n_jobs=args.jobs, progress=progress,
                      include_degenerate=args.include_degenerate,
-                     max_iter=args.max_iter, tol=args.tol,
-                     reg_covar=args.reg_covar, init_params=args.init,
-                     n_threads=args.threads, **extra)
+                     max_iter=args.max_iter, reg_covar=args.reg_covar,
+                     n_threads=args.threads, bic_sign=args.bic_sign,
+                     **extra)
     finally:
         if bar is not None:
             bar.close()
@@ -1011,6 +1030,9 @@ def run_select(args):
               f"{r['log_likelihood']:.4f}; {r['n_parameters']} parameters; "
               f"{'converged' if r['converged'] else 'did NOT converge'} after "
               f"{r['n_iter']} iterations)")
+        if args.summary:
+            print()
+            print(res.summary())
         if bayes is not None:
             print("effective components (weight above 1%): " + ", ".join(
                 f"K={q['n_components']} {q['covariance_type']}: "
