@@ -58,7 +58,10 @@ import warnings
 
 import numpy as np
 
-from fastem.families.covariances import COVARIANCE_MODELS
+from fastem.families.covariances import (
+    COVARIANCE_MODELS,
+    SKLEARN_COVARIANCE_TYPES,
+)
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "HMM_FORMAT", "from_dict",
            "from_sklearn", "load", "save", "to_dict", "to_sklearn"]
@@ -269,7 +272,8 @@ def _fitted_covariance_type(model):
     one the shape of ``precisions_cholesky_`` implies (full ``(K, D, D)``,
     tied ``(D, D)``, diag ``(K, D)``, spherical ``(K,)``); the constructor
     parameter when it agrees with that shape (tied and diag shapes coincide
-    when ``K == D``).
+    when ``K == D``; mclust's models share their layout's shape, so only
+    the recorded type or the constructor's names one of them).
     """
     K = np.shape(model.weights_)[0]
     D = np.shape(model.means_)[1]
@@ -285,6 +289,7 @@ def _fitted_covariance_type(model):
         raise ValueError(
             f"cannot save: the fitted precisions_cholesky_ of shape {shape} "
             f"fit no covariance type for {K} components and {D} features")
+    fits = [t for t in fits if t in SKLEARN_COVARIANCE_TYPES]
     if len(fits) > 1:  # tied or diag with K == D: tied is triangular
         pc = np.asarray(model.precisions_cholesky_)
         return "tied" if not np.tril(pc, -1).any() else "diag"
@@ -613,7 +618,7 @@ def _check_factors(ct, pc, cov, K, D):
     if not np.all(np.isfinite(cov)):
         raise ModelFileError("covariances: expected finite values, found NaN "
                              "or infinity")
-    if ct in ("full", "tied"):
+    if COVARIANCE_MODELS[ct].square:
         p3, c3 = pc.reshape(-1, D, D), cov.reshape(-1, D, D)
         diag = np.diagonal(p3, axis1=1, axis2=2)
         if not np.all(diag > 0):
@@ -910,6 +915,10 @@ def to_sklearn(model):
     The scikit-learn model gets the same constructor parameters (those
     scikit-learn has) and, when ``model`` is fitted, the same fitted
     attributes (copies), so ``predict_proba`` agrees to rounding (~1e-15).
+    One of mclust's models becomes the scikit-learn type of its layout
+    (EII, VII: ``'spherical'``; EEI, VEI, EVI, VVI: ``'diag'``; EEE:
+    ``'tied'``; the others ``'full'``): the same fitted density, but
+    refitting it in scikit-learn fits the unconstrained type.
 
     Parameters
     ----------
@@ -926,6 +935,12 @@ def to_sklearn(model):
                           "scikit-learn (or pip install fastem[sklearn])") \
             from None
     params = model.get_params()
+    ct = params.get("covariance_type")
+    if ct in COVARIANCE_MODELS and ct not in SKLEARN_COVARIANCE_TYPES:
+        code = COVARIANCE_MODELS[ct].code
+        params["covariance_type"] = next(
+            t for t in SKLEARN_COVARIANCE_TYPES
+            if COVARIANCE_MODELS[t].code == code)
     sk = SkGM(**{k: params[k] for k in _SKLEARN_PARAMS if k in params})
     if hasattr(model, "weights_"):
         for attr in ("weights_", "means_", "covariances_", "precisions_",

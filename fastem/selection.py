@@ -20,6 +20,11 @@ __all__ = ["CRITERIA", "SelectionResult", "cv_folds", "from_standardized",
 
 CRITERIA = ("bic", "aic", "icl", "cv")
 _ALL_TYPES = ("full", "tied", "diag", "spherical")
+# every covariance type GaussianMixture takes: those four and mclust's
+# fourteen models (covariance_types="mclust" names the fourteen)
+_MCLUST_TYPES = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE",
+                 "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
+_VALID_TYPES = _ALL_TYPES + _MCLUST_TYPES
 
 # Rows per block when computing the entropy of the responsibilities: at most
 # this many float64 values (8 MB) of responsibilities exist at once.
@@ -77,14 +82,23 @@ def n_parameters(n_components, n_features, covariance_type):
     ----------
     n_components : int
     n_features : int
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    covariance_type : str
+        scikit-learn's ``'full'``, ``'tied'``, ``'diag'``, ``'spherical'``
+        or one of mclust's fourteen models (``'EII'`` ... ``'VVV'``).
 
     Returns
     -------
     int
         ``K - 1`` weights, ``K * D`` means and the covariance parameters:
         ``K D (D + 1) / 2`` (full), ``D (D + 1) / 2`` (tied), ``K D`` (diag),
-        ``K`` (spherical); the count scikit-learn's ``bic`` uses.
+        ``K`` (spherical), the count scikit-learn's ``bic`` uses; for
+        mclust's models mclust's ``nVarParams`` (EII 1, VII ``K``, EEI
+        ``D``, VEI ``K + D - 1``, EVI ``1 + K (D - 1)``, VVI ``K D``, EEE
+        ``D (D + 1) / 2``, VEE ``K + D - 1 + D (D - 1) / 2``, EVE ``1 +
+        K (D - 1) + D (D - 1) / 2``, VVE ``K D + D (D - 1) / 2``, EEV ``D +
+        K D (D - 1) / 2``, VEV ``K + D - 1 + K D (D - 1) / 2``, EVV ``1 +
+        K (D - 1) + K D (D - 1) / 2``, VVV ``K D (D + 1) / 2``), so that
+        ``bic`` is minus mclust's BIC.
     """
     from fastem.families.gaussian import n_covariance_parameters
 
@@ -680,16 +694,25 @@ def _as_components(n_components):
     return list(dict.fromkeys(ks))
 
 
-def _as_types(covariance_types):
+def _as_types(covariance_types, standardize=False):
     if isinstance(covariance_types, str):
-        covariance_types = (_ALL_TYPES if covariance_types == "all"
-                            else (covariance_types,))
+        covariance_types = {"all": _ALL_TYPES, "mclust": _MCLUST_TYPES}.get(
+            covariance_types, (covariance_types,))
     types = list(dict.fromkeys(covariance_types))
-    bad = [t for t in types if t not in _ALL_TYPES]
+    bad = [t for t in types if t not in _VALID_TYPES]
     if bad or not types:
         raise ValueError(
-            f"covariance_types must be a subset of {list(_ALL_TYPES)} (or "
-            f"'all'), got {list(covariance_types)!r}.")
+            f"covariance_types must be a subset of {list(_VALID_TYPES)} (or "
+            f"'all': scikit-learn's four; 'mclust': mclust's fourteen), got "
+            f"{list(covariance_types)!r}.")
+    mclust = [t for t in types if t not in _ALL_TYPES]
+    if standardize and mclust:
+        raise ValueError(
+            f"standardize=True maps fits back to the original units for "
+            f"{list(_ALL_TYPES)} only, got {mclust}: mclust's constrained "
+            "models are not preserved by scaling the features. Use "
+            "standardize=False (or 'full', 'tied', 'diag' for VVV, EEE, "
+            "VVI).")
     return types
 
 
@@ -750,9 +773,12 @@ def select(X, n_components=range(1, 10), covariance_types=None,
     n_components : int or iterable of int, default=range(1, 10)
         Numbers of components to try.
     covariance_types : str or sequence of str, optional
-        Among ``'full'``, ``'tied'``, ``'diag'``, ``'spherical'``; ``'all'``
-        means all four.  Default: all four, or ``'full'``, ``'tied'``,
-        ``'diag'`` with ``standardize=True``.
+        Among ``'full'``, ``'tied'``, ``'diag'``, ``'spherical'`` and
+        mclust's fourteen models ``'EII'`` ... ``'VVV'`` (see
+        :class:`~fastem.GaussianMixture`); ``'all'`` means scikit-learn's
+        four, ``'mclust'`` mclust's fourteen.  Default: scikit-learn's four,
+        or ``'full'``, ``'tied'``, ``'diag'`` with ``standardize=True``
+        (which takes scikit-learn's names only).
     criterion : {'bic', 'aic', 'icl', 'cv'}, default='bic'
     n_init : int, default=1
         Initializations per fit (the best is kept).
@@ -893,7 +919,7 @@ def select(X, n_components=range(1, 10), covariance_types=None,
     elif covariance_types is None:
         covariance_types = (("full", "tied", "diag") if standardize
                             else _ALL_TYPES)
-    types = _as_types(covariance_types) if typed else [None]
+    types = _as_types(covariance_types, standardize) if typed else [None]
     if standardize and "weight_concentration_prior_type" in \
             estimator.get_params():
         raise ValueError(

@@ -184,17 +184,28 @@ def _nonneg_float(text):
 
 
 _COV_TYPES = ("full", "tied", "diag", "spherical")
+# mclust's fourteen models (fastem.families.mclust); full, tied, diag and
+# spherical are VVV, EEE, VVI and VII
+_MCLUST_TYPES = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE",
+                 "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
+_LAYOUT_OF = {**{t: t for t in _COV_TYPES},
+              **dict.fromkeys(("EII", "VII"), "spherical"),
+              **dict.fromkeys(("EEI", "VEI", "EVI", "VVI"), "diag"),
+              "EEE": "tied",
+              **dict.fromkeys(("VEE", "EVE", "VVE", "EEV", "VEV", "EVV",
+                               "VVV"), "full")}
 
 
 def _covariance_list(text):
-    if text == "all":
-        return list(_COV_TYPES)
+    if text in ("all", "mclust"):
+        return list(_COV_TYPES if text == "all" else _MCLUST_TYPES)
     types = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in types if t not in _COV_TYPES]
+    bad = [t for t in types if t not in _LAYOUT_OF]
     if bad or not types:
         raise argparse.ArgumentTypeError(
-            f"invalid value {text!r}: expected 'all' or a comma-separated "
-            f"list of {', '.join(_COV_TYPES)}")
+            f"invalid value {text!r}: expected 'all', 'mclust' or a "
+            f"comma-separated list of {', '.join(_COV_TYPES)}, "
+            f"{', '.join(_MCLUST_TYPES)}")
     return list(dict.fromkeys(types))
 
 
@@ -529,7 +540,7 @@ def _param_lines(gm, names=None):
     K, D = gm.means_.shape
     names = _feature_names(gm, names)
     comps = [f"comp {k}" for k in range(K)]
-    ct = gm.covariance_type
+    ct = _LAYOUT_OF.get(gm.covariance_type, gm.covariance_type)
     cov = np.asarray(gm.covariances_)
     lines = ["weights"]
     lines += _table([""], comps, [gm.weights_])
@@ -724,8 +735,12 @@ def _configure_fit(p):
                         ".parquet")
     p.add_argument("-k", "--components", type=_positive_int, required=True,
                    metavar="K", help="number of components")
-    p.add_argument("--covariance", default="full", choices=_COV_TYPES,
-                   help="covariance structure (default full)")
+    p.add_argument("--covariance", default="full",
+                   choices=_COV_TYPES + _MCLUST_TYPES, metavar="TYPE",
+                   help="covariance structure: full, tied, diag, spherical "
+                        "or one of mclust's models EII, VII, EEI, VEI, EVI, "
+                        "VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV "
+                        "(default full)")
     _add_fit_options(p)
     _add_data_options(p)
     p.add_argument("--standardize", action="store_true",
@@ -758,6 +773,11 @@ def run_fit(args):
                        "spherical model of standardized features is not "
                        "spherical in the original units; use --covariance "
                        "diag")
+    if args.standardize and args.covariance not in _COV_TYPES:
+        raise CLIError(f"--standardize with --covariance {args.covariance}: "
+                       "mclust's constrained models are not preserved by "
+                       "scaling the features; use full, tied, diag (VVV, "
+                       "EEE, VVI) or leave out --standardize")
     t0 = perf_counter()
     X, names = _read(args.data, _columns(args), args)
     t_read = perf_counter() - t0
@@ -899,9 +919,10 @@ def _configure_select(p):
                         "list 2,4,8, or both 1-3,6")
     p.add_argument("--covariance", type=_covariance_list, default=None,
                    metavar="TYPES",
-                   help="'all' or a comma-separated list of full, tied, diag, "
-                        "spherical (default all; full,tied,diag with "
-                        "--standardize)")
+                   help="'all' (full, tied, diag, spherical), 'mclust' "
+                        "(mclust's 14 models EII ... VVV) or a "
+                        "comma-separated list of those names (default all; "
+                        "full,tied,diag with --standardize)")
     p.add_argument("--criterion", default="bic",
                    choices=("bic", "aic", "icl", "cv"),
                    help="selection criterion, lower is better (default bic); "
