@@ -217,3 +217,179 @@ def posterior_weighted_sums(X, gamma, n_chunks):
     run_workers(_weighted_sums_worker, (np.zeros(1, np.int64), X, gamma,
                                         n_chunks, p_post, p_obs), n_chunks)
     return _partials.chunk_sum(p_post), _partials.chunk_sum(p_obs)
+
+
+# ------------------------------------------------------------ GMM emissions
+# Components j = k * M + m (state k, mixture m).  ``prec`` is (J, 1, D) with
+# the inverse variances for the diagonal layouts (diag, spherical), or
+# (J, D, D) upper Cholesky factors U of the precisions (U U^T = inv(cov);
+# full, tied) with ``full`` set; ``logc[j] = log w_km + log det U_j - D/2 log
+# 2 pi``.  Both layouts share one compiled signature per dtype.
+@njit(**JIT)
+def _gmm_component_logp(X, i, means, prec, logc, full, j, t):
+    """``log w_j N(x_i | mu_j, Sigma_j)``; ``t`` (D,) scratch."""
+    D = X.shape[1]
+    for d in range(D):
+        t[d] = X[i, d] - means[j, d]
+    q = 0.0
+    if full:
+        for b in range(D):
+            y = 0.0
+            for a in range(b + 1):
+                y += t[a] * prec[j, a, b]
+            q += y * y
+    else:
+        for d in range(D):
+            q += t[d] * t[d] * prec[j, 0, d]
+    return logc[j] - 0.5 * q
+
+
+@njit(**JIT)
+def _gmm_logb_worker(next_chunk, X, means, prec, logc, M, full, n_chunks,
+                     out):
+    """``out[i, k] = log sum_m w_km N(x_i | mu_km, Sigma_km)`` per chunk."""
+    N, D = X.shape
+    K = out.shape[1]
+    lp = np.empty(M)
+    t = np.empty(D)
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            for k in range(K):
+                mx = -np.inf
+                for m in range(M):
+                    v = _gmm_component_logp(X, i, means, prec, logc, full,
+                                            k * M + m, t)
+                    lp[m] = v
+                    if v > mx:
+                        mx = v
+                if mx == -np.inf:
+                    out[i, k] = mx
+                    continue
+                s = 0.0
+                for m in range(M):
+                    s += _fm.exp(lp[m] - mx)
+                out[i, k] = mx + _fm.log(s)
+
+
+@njit(**JIT)
+def _gmm_stats_worker(next_chunk, X, gamma, means, prec, logc, ref, M, full,
+                      n_chunks, p_post, p_nk, p_sums, p_scat):
+    """Chunk ``c``'s mixture-component statistics from the state posteriors.
+
+    With ``r = gamma_ik w_km N_km(x_i) / sum_m' w_km' N_km'(x_i)``:
+    ``p_post[c, k] += gamma_ik``, ``p_nk[c, j] += r``, ``p_sums[c, j] += r
+    x_i``, and the scatter about ``ref[j]``: ``p_scat[c, j, 0, d] += r (x_id
+    - ref_jd)^2`` (diagonal layouts) or ``p_scat[c, j, a, b] += r (x_ia -
+    ref_ja)(x_ib - ref_jb)`` for ``a <= b`` (``full``).
+    """
+    N, D = X.shape
+    K = gamma.shape[1]
+    lp = np.empty(M)
+    t = np.empty(D)
+    while True:
+        c = _fm.fetch_add(next_chunk, 1)
+        if c >= n_chunks:
+            break
+        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+            for k in range(K):
+                g = gamma[i, k]
+                p_post[c, k] += g
+                if g == 0.0:
+                    continue
+                mx = -np.inf
+                for m in range(M):
+                    v = _gmm_component_logp(X, i, means, prec, logc, full,
+                                            k * M + m, t)
+                    lp[m] = v
+                    if v > mx:
+                        mx = v
+                if mx == -np.inf:
+                    continue
+                s = 0.0
+                for m in range(M):
+                    e = _fm.exp(lp[m] - mx)
+                    lp[m] = e
+                    s += e
+                f = g / s
+                for m in range(M):
+                    r = lp[m] * f
+                    if r == 0.0:
+                        continue
+                    j = k * M + m
+                    p_nk[c, j] += r
+                    for d in range(D):
+                        x = X[i, d]
+                        p_sums[c, j, d] += r * x
+                        t[d] = x - ref[j, d]
+                    if full:
+                        for a in range(D):
+                            ra = r * t[a]
+                            for b in range(a, D):
+                                p_scat[c, j, a, b] += ra * t[b]
+                    else:
+                        for d in range(D):
+                            p_scat[c, j, 0, d] += r * t[d] * t[d]
+
+
+def gmm_log_emissions(X, means, prec, logc, M, full, n_chunks):
+    """Return the (N, K) log-densities of Gaussian-mixture emissions.
+
+    Parameters
+    ----------
+    X : (N, D) float64 or float32
+    means : (K * M, D) component means, state-major (``j = k * M + m``)
+    prec : (K * M, 1, D) inverse variances, or (K * M, D, D) upper Cholesky
+        factors of the precisions (``full``)
+    logc : (K * M,) ``log w_km + log det U_km - D/2 log 2 pi``
+    M : int, mixtures per state
+    full : bool, the layout of ``prec``
+    n_chunks : fixed chunk count (depends on N only)
+
+    Returns
+    -------
+    ndarray of shape (N, K)
+    """
+    out = np.empty((X.shape[0], means.shape[0] // M))
+    run_workers(_gmm_logb_worker, (np.zeros(1, np.int64), X, means, prec,
+                                   logc, M, full, n_chunks, out), n_chunks)
+    return out
+
+
+def gmm_weighted_stats(X, gamma, means, prec, logc, ref, M, full, n_chunks):
+    """Return the mixture-component statistics of one pass over ``X``.
+
+    Parameters
+    ----------
+    X : (N, D) float64 or float32
+    gamma : (N, K) state posteriors, C-contiguous
+    means, prec, logc, M, full : as :func:`gmm_log_emissions`
+    ref : (K * M, D) the point the scatter is taken about
+    n_chunks : fixed chunk count (depends on N only)
+
+    Returns
+    -------
+    post : (K,) ``sum_i gamma_ik``
+    nk : (K * M,) component posterior totals
+    sums : (K * M, D) posterior-weighted sums of x
+    scatter : (K * M, D) weighted squares about ``ref`` (diagonal layouts)
+        or (K * M, D, D) weighted outer products (``full``, symmetric)
+
+    Per-chunk partials summed in chunk order (thread-count independent).
+    """
+    J, D = means.shape
+    K = gamma.shape[1]
+    p_post, p_nk, p_sums, p_scat = _partials.zeros(
+        n_chunks, (K,), (J,), (J, D), (J, D if full else 1, D))
+    run_workers(_gmm_stats_worker, (np.zeros(1, np.int64), X, gamma, means,
+                                    prec, logc, ref, M, full, n_chunks,
+                                    p_post, p_nk, p_sums, p_scat), n_chunks)
+    post, nk, sums, scat = _partials.reduce_partials(p_post, p_nk, p_sums,
+                                                     p_scat)
+    if full:
+        _partials.mirror_upper(scat)
+    else:
+        scat = scat[:, 0, :]
+    return post, nk, sums, scat

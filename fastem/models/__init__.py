@@ -7,6 +7,7 @@
 * :mod:`~fastem.models.poisson_hmm` -- :class:`PoissonHMM`;
 * :mod:`~fastem.models.categorical_hmm` -- :class:`CategoricalHMM`;
 * :mod:`~fastem.models.multinomial_hmm` -- :class:`MultinomialHMM`;
+* :mod:`~fastem.models.gmm_hmm` -- :class:`GMMHMM`;
 * :mod:`~fastem.models.base` -- :class:`MixtureModel`, everything a mixture
   family gets for free;
 * :mod:`~fastem.models.poisson` -- :class:`PoissonMixture`;
@@ -35,4 +36,5 @@ HMMS = {
     "PoissonHMM": "fastem.models.poisson_hmm",
     "CategoricalHMM": "fastem.models.categorical_hmm",
     "MultinomialHMM": "fastem.models.multinomial_hmm",
+    "GMMHMM": "fastem.models.gmm_hmm",
 }
