@@ -404,7 +404,8 @@ class _CommonOrientation(_FullModel):
         # / lambda_k; with equal volumes (EVE) the volumes drop out.
         wt = 1.0 / vol if self.volume_weights else np.ones(K)
         Wt = W * wt[:, None, None]
-        omega = np.linalg.eigvalsh(Wt)[:, -1]  # largest eigenvalue of each
+        top = np.linalg.eigvalsh(W)[:, -1]  # largest eigenvalue of each W_k
+        omega = top * wt
         it, err, target = 0, np.inf, None
         while True:
             it += 1
@@ -427,7 +428,7 @@ class _CommonOrientation(_FullModel):
                 shape = d / vol[:, None]
                 if self.volume_weights:
                     Wt = W / vol[:, None, None]
-                    omega = np.linalg.eigvalsh(Wt)[:, -1]
+                    omega = top / vol
                     # the log-determinant part of the objective (its trace
                     # part is D * N at the optimal volumes and shapes)
                     new = float(np.sum(nk * np.log(vol)))
