@@ -113,7 +113,7 @@ def _root_det(S):
 
 def _compose(D, diag):
     """``D diag(a) D^T`` for stacks: ``D`` (..., p, p), ``diag`` (..., p)."""
-    return _sym(np.einsum("...ij,...j,...kj->...ik", D, diag, D))
+    return _sym(np.matmul(D * diag[..., None, :], np.swapaxes(D, -1, -2)))
 
 
 def _diag_scatter(nk, delta, scatter, reg_covar):
@@ -395,7 +395,7 @@ class _CommonOrientation(_FullModel):
         K, D = W.shape[:2]
         if prev is not None:
             Q = _common_orientation(prev)
-            d = np.einsum("ji,kjl,li->ki", Q, prev, Q)  # diag(Q^T S_k Q)
+            d = (Q * np.matmul(prev, Q)).sum(axis=1)  # diag(Q^T S_k Q)
             vol = _geomean(d)
             shape = d / vol[:, None]
         else:  # mclust's start: the axes, unit shapes
@@ -403,32 +403,33 @@ class _CommonOrientation(_FullModel):
         # The objective over the orientation is sum_k tr(W_k Q A_k^-1 Q^T)
         # / lambda_k; with equal volumes (EVE) the volumes drop out.
         wt = 1.0 / vol if self.volume_weights else np.ones(K)
-        Wt = W * wt[:, None, None]
         top = np.linalg.eigvalsh(W)[:, -1]  # largest eigenvalue of each W_k
-        omega = top * wt
+        eye = np.eye(D)
+        # W_k - omega_k I, weighted: MM 1's matrices (omega_k >= the largest
+        # eigenvalue of the weighted W_k)
+        Wt = W * wt[:, None, None]
+        Ws = Wt - (top * wt)[:, None, None] * eye
         it, err, target = 0, np.inf, None
         while True:
             it += 1
-            # MM 1: F = sum_k A_k^-1 Q^T W_k - omega_k A_k^-1 Q^T
-            AiQt = Q.T[None, :, :] / shape[:, :, None]
-            F = np.einsum("kij,kjl->il", AiQt, Wt) - np.einsum(
-                "k,kij->ij", omega, AiQt)
+            inv = 1.0 / shape
+            # MM 1: F = sum_k A_k^-1 Q^T (W_k - omega_k I)
+            F = (np.matmul(Q.T, Ws) * inv[:, :, None]).sum(axis=0)
             P, _, Rt = np.linalg.svd(F)
             Q = (P @ Rt).T
-            # MM 2: F = sum_k W_k Q A_k^-1 - max(1 / a_k) W_k Q
-            WQ = np.einsum("kij,jl->kil", Wt, Q)
-            F = (WQ / shape[:, None, :]).sum(axis=0) - np.einsum(
-                "k,kij->ij", (1.0 / shape).max(axis=1), WQ)
+            # MM 2: F = sum_k W_k Q (A_k^-1 - max(1 / a_k) I)
+            F = (np.matmul(Wt, Q)
+                 * (inv - inv.max(axis=1)[:, None])[:, None, :]).sum(axis=0)
             P, _, Rt = np.linalg.svd(F)
             Q = P @ Rt
-            d = np.einsum("ji,kjl,li->ki", Q, W, Q)  # diag(Q^T W_k Q)
+            d = (Q * np.matmul(W, Q)).sum(axis=1)  # diag(Q^T W_k Q)
             if self.variable_volume:
                 d = d / nk[:, None]
                 vol = _geomean(d)
                 shape = d / vol[:, None]
                 if self.volume_weights:
                     Wt = W / vol[:, None, None]
-                    omega = top / vol
+                    Ws = Wt - (top / vol)[:, None, None] * eye
                     # the log-determinant part of the objective (its trace
                     # part is D * N at the optimal volumes and shapes)
                     new = float(np.sum(nk * np.log(vol)))
