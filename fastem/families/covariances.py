@@ -79,6 +79,8 @@ class CovarianceModel:
     square = False
     #: the M-step iterates inside (a Generalized EM step, mclust's VEI, ...)
     iterative = False
+    #: one of mclust's fourteen model names (fastem.families.mclust)
+    mclust = False
 
     def shape(self, K, D):
         """Shape of the covariances for ``K`` components, ``D`` features."""
