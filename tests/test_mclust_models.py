@@ -444,3 +444,20 @@ def test_vve_em_reaches_a_higher_likelihood_than_mclust(mclust, name):
     # against -219.113
     assert gm.score(X) * N > mclust["fits"][f"{name} VVE"]["me_loglik"] + 0.05
     assert np.all(np.diff(gm.lower_bounds_) >= -1e-12)
+
+
+def test_cli_takes_mclust_names(capsys, tmp_path):
+    from fastem.cli import main
+
+    path = DATA / "faithful.csv"
+    out = tmp_path / "m.json"
+    assert main(["fit", str(path), "-k", "2", "--covariance", "VEV",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "covariance 'VEV'" in text and "covariances (full)" in text
+    assert load(out).covariance_type == "VEV"
+    assert main(["fit", str(path), "-k", "2", "--covariance", "EEI"]) == 0
+    assert "variances (diag)" in capsys.readouterr().out
+    assert main(["fit", str(path), "-k", "2", "--covariance", "VEV",
+                 "--standardize"]) != 0
+    assert "mclust's constrained models" in capsys.readouterr().err
