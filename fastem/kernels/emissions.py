@@ -220,63 +220,99 @@ def posterior_weighted_sums(X, gamma, n_chunks):
 
 
 # ------------------------------------------------------------ GMM emissions
+_GMM_BLOCK = 128     # rows per block of the GMM workers
 # Components j = k * M + m (state k, mixture m).  ``prec`` is (J, 1, D) with
 # the inverse variances for the diagonal layouts (diag, spherical), or
 # (J, D, D) upper Cholesky factors U of the precisions (U U^T = inv(cov);
 # full, tied) with ``full`` set; ``logc[j] = log w_km + log det U_j - D/2 log
-# 2 pi``.  Both layouts share one compiled signature per dtype.
+# 2 pi``.  Both layouts share one compiled signature per dtype.  Rows are
+# taken in blocks of B, transposed into ``xt`` (D, B), so that every inner
+# loop runs over the block's rows (contiguous, vectorizable).
 @njit(**JIT)
-def _gmm_component_logp(X, i, means, prec, logc, full, j, t):
-    """``log w_j N(x_i | mu_j, Sigma_j)``; ``t`` (D,) scratch."""
+def _gmm_block_logp(X, r0, n, means, prec, logc, full, xt, dt, acc, lpb):
+    """``lpb[j, i] = log w_j N(x_{r0+i} | mu_j, Sigma_j)`` for ``i < n``.
+
+    Also fills ``xt[d, i] = x_{r0+i, d}`` (float64).
+    """
     D = X.shape[1]
-    for d in range(D):
-        t[d] = X[i, d] - means[j, d]
-    q = 0.0
-    if full:
-        for b in range(D):
-            y = 0.0
-            for a in range(b + 1):
-                y += t[a] * prec[j, a, b]
-            q += y * y
-    else:
+    J = means.shape[0]
+    for i in range(n):
         for d in range(D):
-            q += t[d] * t[d] * prec[j, 0, d]
-    return logc[j] - 0.5 * q
+            xt[d, i] = X[r0 + i, d]
+    for j in range(J):
+        for i in range(n):
+            acc[i] = 0.0
+        if full:
+            for a in range(D):
+                mu = means[j, a]
+                for i in range(n):
+                    dt[a, i] = xt[a, i] - mu
+            for b in range(D):
+                for i in range(n):
+                    dt[D, i] = 0.0
+                for a in range(b + 1):
+                    u = prec[j, a, b]
+                    for i in range(n):
+                        dt[D, i] += dt[a, i] * u
+                for i in range(n):
+                    acc[i] += dt[D, i] * dt[D, i]
+        else:
+            for d in range(D):
+                mu = means[j, d]
+                p = prec[j, 0, d]
+                for i in range(n):
+                    t = xt[d, i] - mu
+                    acc[i] += t * t * p
+        c = logc[j]
+        for i in range(n):
+            lpb[j, i] = c - 0.5 * acc[i]
 
 
 @njit(**JIT)
-def _gmm_logb_worker(next_chunk, X, means, prec, logc, M, full, n_chunks,
+def _gmm_logb_worker(next_chunk, X, means, prec, logc, M, full, B, n_chunks,
                      out):
     """``out[i, k] = log sum_m w_km N(x_i | mu_km, Sigma_km)`` per chunk."""
     N, D = X.shape
-    K = out.shape[1]
-    lp = np.empty(M)
-    t = np.empty(D)
+    J = means.shape[0]
+    K = J // M
+    xt = np.empty((D, B))
+    dt = np.empty((D + 1, B))
+    acc = np.empty(B)
+    mx = np.empty(B)
+    lpb = np.empty((J, B))
     while True:
         c = _fm.fetch_add(next_chunk, 1)
         if c >= n_chunks:
             break
-        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+        hi = (c + 1) * N // n_chunks
+        for r0 in range(c * N // n_chunks, hi, B):
+            n = min(B, hi - r0)
+            _gmm_block_logp(X, r0, n, means, prec, logc, full, xt, dt, acc,
+                            lpb)
             for k in range(K):
-                mx = -np.inf
+                j0 = k * M
+                for i in range(n):
+                    mx[i] = lpb[j0, i]
+                for m in range(1, M):
+                    for i in range(n):
+                        mx[i] = max(mx[i], lpb[j0 + m, i])
+                for i in range(n):
+                    acc[i] = 0.0
+                    if mx[i] == -np.inf:
+                        mx[i] = 0.0
+                        acc[i] = -1.0
                 for m in range(M):
-                    v = _gmm_component_logp(X, i, means, prec, logc, full,
-                                            k * M + m, t)
-                    lp[m] = v
-                    if v > mx:
-                        mx = v
-                if mx == -np.inf:
-                    out[i, k] = mx
-                    continue
-                s = 0.0
-                for m in range(M):
-                    s += _fm.exp(lp[m] - mx)
-                out[i, k] = mx + _fm.log(s)
+                    for i in range(n):
+                        acc[i] += _fm.exp(lpb[j0 + m, i] - mx[i])
+                for i in range(n):
+                    s = acc[i]
+                    out[r0 + i, k] = mx[i] + _fm.log(s) if s > 0.0 \
+                        else -np.inf
 
 
 @njit(**JIT)
 def _gmm_stats_worker(next_chunk, X, gamma, means, prec, logc, ref, M, full,
-                      n_chunks, p_post, p_nk, p_sums, p_scat):
+                      B, n_chunks, p_post, p_nk, p_sums, p_scat):
     """Chunk ``c``'s mixture-component statistics from the state posteriors.
 
     With ``r = gamma_ik w_km N_km(x_i) / sum_m' w_km' N_km'(x_i)``:
@@ -286,52 +322,78 @@ def _gmm_stats_worker(next_chunk, X, gamma, means, prec, logc, ref, M, full,
     ref_ja)(x_ib - ref_jb)`` for ``a <= b`` (``full``).
     """
     N, D = X.shape
-    K = gamma.shape[1]
-    lp = np.empty(M)
-    t = np.empty(D)
+    J = means.shape[0]
+    K = J // M
+    xt = np.empty((D, B))
+    dt = np.empty((D + 1, B))
+    acc = np.empty(B)
+    mx = np.empty(B)
+    lpb = np.empty((J, B))
     while True:
         c = _fm.fetch_add(next_chunk, 1)
         if c >= n_chunks:
             break
-        for i in range(c * N // n_chunks, (c + 1) * N // n_chunks):
+        hi = (c + 1) * N // n_chunks
+        for r0 in range(c * N // n_chunks, hi, B):
+            n = min(B, hi - r0)
+            _gmm_block_logp(X, r0, n, means, prec, logc, full, xt, dt, acc,
+                            lpb)
+            # responsibilities r into lpb
             for k in range(K):
-                g = gamma[i, k]
-                p_post[c, k] += g
-                if g == 0.0:
-                    continue
-                mx = -np.inf
+                j0 = k * M
+                s_post = 0.0
+                for i in range(n):
+                    s_post += gamma[r0 + i, k]
+                p_post[c, k] += s_post
+                for i in range(n):
+                    mx[i] = lpb[j0, i]
+                for m in range(1, M):
+                    for i in range(n):
+                        mx[i] = max(mx[i], lpb[j0 + m, i])
+                for i in range(n):
+                    acc[i] = 0.0
+                    if mx[i] == -np.inf:
+                        mx[i] = 0.0
                 for m in range(M):
-                    v = _gmm_component_logp(X, i, means, prec, logc, full,
-                                            k * M + m, t)
-                    lp[m] = v
-                    if v > mx:
-                        mx = v
-                if mx == -np.inf:
-                    continue
-                s = 0.0
+                    for i in range(n):
+                        e = _fm.exp(lpb[j0 + m, i] - mx[i])
+                        lpb[j0 + m, i] = e
+                        acc[i] += e
+                for i in range(n):
+                    s = acc[i]
+                    acc[i] = gamma[r0 + i, k] / s if s > 0.0 else 0.0
                 for m in range(M):
-                    e = _fm.exp(lp[m] - mx)
-                    lp[m] = e
-                    s += e
-                f = g / s
-                for m in range(M):
-                    r = lp[m] * f
-                    if r == 0.0:
-                        continue
-                    j = k * M + m
-                    p_nk[c, j] += r
+                    for i in range(n):
+                        lpb[j0 + m, i] *= acc[i]
+            for j in range(J):
+                tot = 0.0
+                for i in range(n):
+                    tot += lpb[j, i]
+                p_nk[c, j] += tot
+                for d in range(D):
+                    mu = ref[j, d]
+                    sx = 0.0
+                    for i in range(n):
+                        x = xt[d, i]
+                        sx += lpb[j, i] * x
+                        dt[d, i] = x - mu
+                    p_sums[c, j, d] += sx
+                if full:
+                    for a in range(D):
+                        for i in range(n):
+                            dt[D, i] = lpb[j, i] * dt[a, i]
+                        for b in range(a, D):
+                            sab = 0.0
+                            for i in range(n):
+                                sab += dt[D, i] * dt[b, i]
+                            p_scat[c, j, a, b] += sab
+                else:
                     for d in range(D):
-                        x = X[i, d]
-                        p_sums[c, j, d] += r * x
-                        t[d] = x - ref[j, d]
-                    if full:
-                        for a in range(D):
-                            ra = r * t[a]
-                            for b in range(a, D):
-                                p_scat[c, j, a, b] += ra * t[b]
-                    else:
-                        for d in range(D):
-                            p_scat[c, j, 0, d] += r * t[d] * t[d]
+                        sdd = 0.0
+                        for i in range(n):
+                            t = dt[d, i]
+                            sdd += lpb[j, i] * t * t
+                        p_scat[c, j, 0, d] += sdd
 
 
 def gmm_log_emissions(X, means, prec, logc, M, full, n_chunks):
@@ -354,7 +416,8 @@ def gmm_log_emissions(X, means, prec, logc, M, full, n_chunks):
     """
     out = np.empty((X.shape[0], means.shape[0] // M))
     run_workers(_gmm_logb_worker, (np.zeros(1, np.int64), X, means, prec,
-                                   logc, M, full, n_chunks, out), n_chunks)
+                                   logc, M, full, _GMM_BLOCK, n_chunks, out),
+                n_chunks)
     return out
 
 
@@ -384,8 +447,9 @@ def gmm_weighted_stats(X, gamma, means, prec, logc, ref, M, full, n_chunks):
     p_post, p_nk, p_sums, p_scat = _partials.zeros(
         n_chunks, (K,), (J,), (J, D), (J, D if full else 1, D))
     run_workers(_gmm_stats_worker, (np.zeros(1, np.int64), X, gamma, means,
-                                    prec, logc, ref, M, full, n_chunks,
-                                    p_post, p_nk, p_sums, p_scat), n_chunks)
+                                    prec, logc, ref, M, full, _GMM_BLOCK,
+                                    n_chunks, p_post, p_nk, p_sums, p_scat),
+                n_chunks)
     post, nk, sums, scat = _partials.reduce_partials(p_post, p_nk, p_sums,
                                                      p_scat)
     if full:

@@ -161,7 +161,7 @@ def _kmeans(X, n, rng):
 
 
 def _full_covars(covars, covariance_type, K, M, D):
-    """hmmlearn's covars_ -> (K, M, D, D) matrices."""
+    """Return hmmlearn's covars_ as (K, M, D, D) matrices."""
     if covariance_type == "full":
         return np.asarray(covars)
     if covariance_type == "tied":
@@ -341,7 +341,7 @@ default=1.0
                 "spherical": (-(M + 2.0) / 2.0, 0.0)}[self.covariance_type]
 
     def _emission_priors(self, K, D):
-        """hmmlearn's priors (its defaults), broadcast as its ``_fix_priors_shape``."""
+        """Validate the priors (hmmlearn's defaults); broadcast as hmmlearn does."""
         M = int(self.n_mix)
         ct = self.covariance_type
         cp0, cw0 = self._default_covars_priors(D)
@@ -505,7 +505,7 @@ default=1.0
             + self.min_covar * np.eye(D)
 
     def _init_emission(self, p, X, needs_init, rng):
-        """hmmlearn's initialization, with fastem's k-means."""
+        """Initialize as hmmlearn's ``_init``, with fastem's k-means."""
         N, D = X.shape
         K, M = self.n_components, int(self.n_mix)
         ct = self.covariance_type
@@ -543,7 +543,7 @@ default=1.0
                 p["covars_"] = np.full((K, M), cv.mean())
 
     def _emission_m_step(self, es, model, p, priors, stacklevel):
-        """hmmlearn's GMMHMM M-step (its ``_do_mstep``), with its priors."""
+        """Run hmmlearn's GMMHMM M-step (its ``_do_mstep``), with its priors."""
         params = self.params
         st = es.stats
         if st is None:
