@@ -203,7 +203,7 @@ def _covariance_list(text):
     bad = [t for t in types if t not in _LAYOUT_OF]
     if bad or not types:
         raise argparse.ArgumentTypeError(
-            f"invalid value {text!r}: expected 'all', 'mclust' or a "
+            f"invalid value {text!r}: expected 'all' or 'mclust' or a "
             f"comma-separated list of {', '.join(_COV_TYPES)}, "
             f"{', '.join(_MCLUST_TYPES)}")
     return list(dict.fromkeys(types))
