@@ -167,7 +167,9 @@ def test_select_defaults_find_eee3_on_faithful(seed):
     res = fastem.select(faithful(), random_state=seed)
     assert res.best_params == {"n_components": 3, "covariance_type": "tied"}
     assert res.best_model.init_params == "hc"
-    assert res.best_model.tol == 1e-5
+    assert (res.best_model.tol, res.best_model.tol_rule) == (1e-5,
+                                                             "relative")
+    assert res.best_model.max_iter == 1000
     # kmeans, as asked
     res2 = fastem.select(faithful(), n_components=[2], random_state=seed,
                          init_params="kmeans", covariance_types="tied")

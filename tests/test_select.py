@@ -7,7 +7,7 @@ import pytest
 
 from fastem import GaussianMixture
 from fastem import selection as sel
-from fastem.selection import n_parameters, select
+from fastem.selection import _MCLUST_DEFAULTS, n_parameters, select
 
 
 def make_structured(structure, seed, n=900):
@@ -64,10 +64,11 @@ def test_table_rows_match_standalone_fits(result):
                           (3, "spherical")}:
             continue
         gm = GaussianMixture(k, covariance_type=t, random_state=0,
-                             init_params="hc", tol=1e-5).fit(X)
+                             **_MCLUST_DEFAULTS).fit(X)
         model = res.models[(k, t)]
-        # Same seed (and select's mclust defaults, init_params='hc' and
-        # tol=1e-5): the model in the grid is the standalone model.
+        # Same seed (and select's mclust defaults: init_params='hc',
+        # mclust's stopping rule, max_iter=1000): the grid's model is the
+        # standalone one.
         np.testing.assert_array_equal(model.means_, gm.means_)
         np.testing.assert_allclose(r["bic"], gm.bic(X), rtol=1e-12)
         np.testing.assert_allclose(r["aic"], gm.aic(X), rtol=1e-12)

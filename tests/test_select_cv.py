@@ -10,8 +10,10 @@ from fastem import GaussianMixture, _config
 from fastem import selection as sel
 from fastem.selection import cv_folds, from_standardized, select
 
-# select()'s defaults for GaussianMixture (mclust's start and tolerance)
-MCLUST_DEFAULTS = sel._MCLUST_DEFAULTS
+
+def mclust_defaults(X):
+    """select()'s defaults for GaussianMixture fits on all of ``X``."""
+    return dict(sel._MCLUST_DEFAULTS)
 
 
 def _scaled(seed=0, n=600):
@@ -68,7 +70,7 @@ def test_cv_equals_hand_computed_kfold(monkeypatch):
         for test in folds:
             train = np.setdiff1d(np.arange(N), test)
             gm = GaussianMixture(k, covariance_type=t, random_state=0,
-                                 **MCLUST_DEFAULTS).fit(X[train])
+                                 **mclust_defaults(X)).fit(X[train])
             total += gm.score_samples(X[test]).sum()
         np.testing.assert_allclose(r["cv"], -2.0 * total, rtol=1e-10)
         np.testing.assert_allclose(r["cv_loglik"], total / N, rtol=1e-10)
@@ -76,7 +78,7 @@ def test_cv_equals_hand_computed_kfold(monkeypatch):
         assert r["error"] is None and r["cv_error"] is None
         # the all-data fit is the one reported, and the model returned
         gm = GaussianMixture(k, covariance_type=t, random_state=0,
-                             **MCLUST_DEFAULTS).fit(X)
+                             **mclust_defaults(X)).fit(X)
         np.testing.assert_array_equal(res.models[(k, t)].means_, gm.means_)
         np.testing.assert_allclose(r["bic"], gm.bic(X), rtol=1e-12)
     assert res.best_score == min(r["cv"] for r in res.results)
@@ -300,7 +302,7 @@ def test_select_standardize_with_cv_and_missing_values():
         train = np.setdiff1d(np.arange(N), test)
         gm = GaussianMixture(3, covariance_type="full", random_state=0,
                              nan_policy="marginalize",
-                             **MCLUST_DEFAULTS).fit(Xs[train])
+                             **mclust_defaults(Xs)).fit(Xs[train])
         jac = (~np.isnan(X[test])) @ np.log(sd)
         total += np.sum(gm.score_samples(Xs[test]) - jac)
     r = next(r for r in res.results

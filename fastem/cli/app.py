@@ -354,8 +354,8 @@ def _add_fit_options(p):
                    help="initializations per fit; the best is kept (default 1)")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed (default 0)")
-    p.add_argument("--max-iter", type=_nonneg_int, default=100, metavar="N",
-                   help="maximum EM iterations (default 100)")
+    p.add_argument("--max-iter", type=_nonneg_int, default=None, metavar="N",
+                   help="maximum EM iterations (default 100; select: 1000)")
     p.add_argument("--tol", type=_nonneg_float, default=None,
                    help="convergence threshold on the change of the mean "
                         "log-likelihood per point (default 1e-3; select: "
@@ -717,13 +717,14 @@ def _make_model(args, **extra):
     bayes = _bayesian_model(args)
     tol = 1e-3 if args.tol is None else args.tol
     init = "kmeans" if args.init is None else args.init
+    max_iter = 100 if args.max_iter is None else args.max_iter
     if bayes is not None:
         return bayes.set_params(
             n_init=args.n_init, random_state=args.seed,
-            max_iter=args.max_iter, tol=tol, reg_covar=args.reg_covar,
+            max_iter=max_iter, tol=tol, reg_covar=args.reg_covar,
             init_params=init, n_threads=args.threads, **extra)
     return GaussianMixture(
-        n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter,
+        n_init=args.n_init, random_state=args.seed, max_iter=max_iter,
         tol=tol, reg_covar=args.reg_covar, init_params=init,
         n_threads=args.threads, **extra)
 
@@ -988,19 +989,22 @@ def run_select(args):
     bayes = _bayesian_model(args)
     if bayes is not None:
         extra["estimator"] = bayes
-    # select's own defaults (mclust's hc start and tol) unless given
-    for key, value in (("tol", args.tol), ("init_params", args.init)):
+    # select's own defaults (mclust's hc start, tol and max_iter) unless
+    # given
+    for key, value, plain in (("tol", args.tol, 1e-3),
+                              ("init_params", args.init, "kmeans"),
+                              ("max_iter", args.max_iter, 100)):
         if value is not None:
             extra[key] = value
         elif bayes is not None:
-            extra[key] = {"tol": 1e-3, "init_params": "kmeans"}[key]
+            extra[key] = plain
     t0 = perf_counter()
     try:
         res = select(X, args.components, types, criterion=args.criterion,
                      n_init=args.n_init, random_state=args.seed,
                      n_jobs=args.jobs, progress=progress,
                      include_degenerate=args.include_degenerate,
-                     max_iter=args.max_iter, reg_covar=args.reg_covar,
+                     reg_covar=args.reg_covar,
                      n_threads=args.threads, bic_sign=args.bic_sign,
                      **extra)
     finally:

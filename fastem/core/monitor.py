@@ -41,6 +41,14 @@ class LowerBoundMonitor:
         and the change of the bound (to stdout, scikit-learn's format).
     verbose_interval : int, default=10
         Iterations between two messages.
+    rule : {'absolute', 'relative'}, default='absolute'
+        ``'absolute'``: scikit-learn's rule, ``|change| < tol``.
+        ``'relative'``: mclust's, ``|L_new - L_old| / (1 + |L_new|) < tol``
+        for the total ``L = n_rows x bound``, i.e. ``|change| < tol (1 /
+        n_rows + |bound|)``.
+    n_rows : float, default=1
+        The rows (total weight) the bound is a mean over; for the
+        relative rule.
 
     Attributes
     ----------
@@ -50,8 +58,11 @@ class LowerBoundMonitor:
         Iterations of the current run.
     """
 
-    def __init__(self, tol, verbose=0, verbose_interval=10):
+    def __init__(self, tol, verbose=0, verbose_interval=10,
+                 rule="absolute", n_rows=1.0):
         self.tol = tol
+        self.rule = rule
+        self.n_rows = float(n_rows) if n_rows else 1.0
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.history = []
@@ -103,7 +114,10 @@ class LowerBoundMonitor:
     def converged(self):
         """Whether the last iteration met the convergence rule."""
         # tol=0 keeps its meaning: exactly max_iter iterations.
-        return bool(abs(self._change) < self.tol or (
+        tol = self.tol
+        if self.rule == "relative":
+            tol = tol * (1.0 / self.n_rows + abs(self._prev))
+        return bool(abs(self._change) < tol or (
             self.tol > 0 and self._prev in self.history[-5:-2]))
 
     def end(self, objective, converged):

@@ -31,6 +31,7 @@ from fastem.core.sources import ArraySource, ChunkSource, DaskSource
 __all__ = ["ConvergenceWarning", "MixtureModel", "check_random_state"]
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+TOL_RULES = ("absolute", "relative")
 
 # Initialization runs on a uniform sample of this many rows when the data is
 # larger (bounded memory and time; EM itself uses every row).
@@ -257,6 +258,14 @@ class MixtureModel(BaseEstimator):
         check_int("verbose", int(self.verbose) if isinstance(
             self.verbose, (bool, np.bool_)) else self.verbose, 0)
         check_int("verbose_interval", self.verbose_interval, 1)
+        rule = getattr(self, "tol_rule", "absolute")
+        if not isinstance(rule, str) or rule not in TOL_RULES:
+            raise ValueError(
+                f"Invalid value for 'tol_rule': {rule!r}. Valid options are "
+                f"{list(TOL_RULES)}: 'absolute' (scikit-learn's: the mean "
+                "log-likelihood per row changes by less than tol) or "
+                "'relative' (mclust's: |change of the total| / (1 + |total|) "
+                "< tol).")
         check_random_state(self.random_state)
         _config.validate_threads(self.n_threads)
         if not isinstance(self.warm_start, (bool, np.bool_)):
@@ -552,7 +561,9 @@ class MixtureModel(BaseEstimator):
 
         best = run_em(
             lambda rng_: init_fn(rng_, given), stats_fn, family.m_step,
-            LowerBoundMonitor(self.tol, self.verbose, self.verbose_interval),
+            LowerBoundMonitor(self.tol, self.verbose, self.verbose_interval,
+                              rule=getattr(self, "tol_rule", "absolute"),
+                              n_rows=n_rows),
             n_init=self.n_init, max_iter=self.max_iter, rng=rng,
             start=None if do_init else self._params,
             start_objective=-np.inf if do_init else self.lower_bound_,

@@ -145,6 +145,13 @@ class GaussianMixture(MixtureModel):
         Step-size exponent of :meth:`partial_fit` (fastem addition): after
         ``t`` updates, a new batch gets weight ``(t + 2) ** -online_decay``
         in the running statistics.
+    tol_rule : {'absolute', 'relative'}, default='absolute'
+        How ``tol`` is read (fastem addition).  ``'absolute'``:
+        scikit-learn's rule, the lower bound (mean log-likelihood per row)
+        changes by less than ``tol``.  ``'relative'``: mclust's rule, the
+        total log-likelihood ``L`` changes by less than ``tol (1 + |L|)``
+        (mclust's default is ``tol=1e-5``; :func:`fastem.select` uses
+        that).
 
     Attributes
     ----------
@@ -171,7 +178,7 @@ class GaussianMixture(MixtureModel):
                  weights_init=None, means_init=None, precisions_init=None,
                  random_state=None, warm_start=False, verbose=0,
                  verbose_interval=10, n_threads=None, callback=None,
-                 nan_policy="raise", online_decay=0.6):
+                 nan_policy="raise", online_decay=0.6, tol_rule="absolute"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -190,6 +197,7 @@ class GaussianMixture(MixtureModel):
         self.callback = callback
         self.nan_policy = nan_policy
         self.online_decay = online_decay
+        self.tol_rule = tol_rule
 
     # ------------------------------------------------------------------ checks
     def _check_family_parameters(self):
