@@ -913,8 +913,9 @@ def extras(*, quick=False, repeat=3):
     ``init_params=''``.  PoissonMixture (D=8, K=8, 1,000,000 rows) against
     a vectorized NumPy EM of the same model, PoissonHMM (K=4, D=3)
     against hmmlearn's, as the HMM rows, BayesianGaussianMixture (1-D
-    and 8-D full) against scikit-learn's, and CategoricalHMM and
-    MultinomialHMM (K=4, 6 symbols / categories) against hmmlearn's.
+    and 8-D full) against scikit-learn's, CategoricalHMM and
+    MultinomialHMM (K=4, 6 symbols / categories) and GMMHMM (K=4, n_mix=2,
+    D=4, diag and full) against hmmlearn's.
 
     Parameters
     ----------
@@ -989,6 +990,75 @@ def extras(*, quick=False, repeat=3):
     rows += _bayesian_rows(div, repeat)
     rows += _categorical_hmm_rows(div, repeat)
     rows += _categorical_hmm_rows(div, repeat, multinomial=True)
+    rows += _gmm_hmm_rows(div, repeat)
+    return rows
+
+
+def _gmm_hmm_rows(div, repeat):
+    """GMMHMM vs hmmlearn's: K=4, n_mix=2, D=4, diag and full.
+
+    Same data (sampled from a GMMHMM) and same start (``init_params=''``),
+    one sequence of 200,000 steps and 200 sequences of 1,000; seconds per
+    Baum-Welch iteration by differencing two fits (fastem 1 and 11
+    iterations, hmmlearn 1 and 4: its iterations take seconds).
+    """
+    from fastem.models.gmm_hmm import GMMHMM
+
+    try:
+        from hmmlearn.hmm import GMMHMM as RefHMM
+    except ImportError:  # hmmlearn is optional here
+        RefHMM = None
+    K, M, D, T = 4, 2, 4, 200_000 // div
+    rng = np.random.RandomState(0)
+    trans = (np.full((K, K), 0.1 / (K - 1))
+             + np.eye(K) * (0.9 - 0.1 / (K - 1)))
+    start = np.full(K, 1.0 / K)
+    weights = np.full((K, M), 1.0 / M)
+    means = rng.normal(0.0, 3.0, (K, M, D))
+    var = rng.uniform(0.5, 2.0, (K, M, D))
+    gen = GMMHMM(K, n_mix=M, covariance_type="diag", init_params="")
+    gen.startprob_, gen.transmat_ = start, trans
+    gen.weights_, gen.means_, gen.covars_ = weights, means, var
+    X, _ = gen.sample(T, random_state=0)
+
+    def per_iter(make, fit_kw, lo, hi):
+        samples = []
+        for _ in range(repeat):
+            times = []
+            for it in (lo, hi):
+                est = make(it)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t0 = time.perf_counter()
+                    est.fit(X, **fit_kw)
+                    times.append(time.perf_counter() - t0)
+            samples.append((times[1] - times[0]) / (hi - lo))
+        return float(np.median(samples))
+
+    rows = []
+    for ct in ("diag", "full"):
+        cv = var * 1.2 if ct == "diag" else (var * 1.2)[..., None] * np.eye(D)
+        for layout, lengths in (("1 sequence", None),
+                                ("200 sequences", [T // 200] * 200)):
+            def make(cls, ct=ct, cv=cv):
+                def build(it):
+                    m = cls(K, n_mix=M, covariance_type=ct, n_iter=it,
+                            tol=-np.inf, init_params="", params="stmcw")
+                    m.startprob_, m.transmat_ = start.copy(), trans.copy()
+                    m.weights_ = weights.copy()
+                    m.means_, m.covars_ = means * 1.1, cv.copy()
+                    return m
+                return build
+
+            kw = {"lengths": lengths}
+            make(GMMHMM)(1).fit(X[:2000], lengths=None)     # compile
+            fe = per_iter(make(GMMHMM), kw, 1, 11)
+            ref = (per_iter(make(RefHMM), kw, 1, 4)
+                   if RefHMM is not None else float("nan"))
+            rows.append({"name": f"GMMHMM K=4 M=2 D=4 {ct}, T={T:,}, "
+                                 f"{layout} vs hmmlearn",
+                         "reference": ref, "fastem": fe,
+                         "ratio": _ratio(ref, fe)})
     return rows
 
 
