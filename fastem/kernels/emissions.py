@@ -298,16 +298,15 @@ def _gmm_logb_worker(next_chunk, X, means, prec, logc, M, full, B, n_chunks,
                         mx[i] = max(mx[i], lpb[j0 + m, i])
                 for i in range(n):
                     acc[i] = 0.0
-                    if mx[i] == -np.inf:
-                        mx[i] = 0.0
-                        acc[i] = -1.0
                 for m in range(M):
                     for i in range(n):
                         acc[i] += _fm.exp(lpb[j0 + m, i] - mx[i])
+                # a row whose components are all -inf: exp(nan) -> garbage,
+                # replaced by -inf below (s >= 1 otherwise)
                 for i in range(n):
-                    s = acc[i]
-                    out[r0 + i, k] = mx[i] + _fm.log(s) if s > 0.0 \
-                        else -np.inf
+                    acc[i] = mx[i] + _fm.log(max(acc[i], 1.0))
+                for i in range(n):
+                    out[r0 + i, k] = acc[i] if mx[i] > -np.inf else -np.inf
 
 
 @njit(**JIT)
