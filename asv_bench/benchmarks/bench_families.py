@@ -6,6 +6,8 @@
   (issue 17's workload at a tenth: 100,000 rows, D = 8, K = 8);
 * ``PoissonHMM`` against hmmlearn's (K = 4, D = 3, 200,000 steps as one
   sequence and as 200 of 1,000);
+* ``GMMHMM`` against hmmlearn's (K = 4, n_mix = 2, D = 4, diag and full,
+  the same two layouts);
 * ``CategoricalMixture`` alone (no peer in Python: R's poLCA).
 
 Every fit does a fixed number of iterations from the same start (``tol=0``
@@ -158,6 +160,56 @@ class TimePoissonHMMVsHmmlearn:
         self.est.lambdas_ = lams * 1.2
 
     def time_fit(self, layout, library):
+        _quiet_fit(self.est, self.X, self.lengths)
+
+
+class TimeGMMHMMVsHmmlearn:
+    """Seconds per Baum-Welch iteration of a Gaussian-mixture HMM (K=4,
+    n_mix=2, D=4)."""
+
+    params = (["1x200000", "200x1000"], ["diag", "full"],
+              ["fastem", "hmmlearn"])
+    param_names = ["layout", "covariance_type", "library"]
+    timer = staticmethod(iteration_timer(HMM_ITERS))
+    number = 1
+    repeat = (2, 5, 20.0)
+    warmup_time = 0
+    timeout = 900
+
+    def setup(self, layout, covariance_type, library):
+        cls = _fastem("GMMHMM")
+        K, M, D = 4, 2, 4
+        rng = np.random.RandomState(0)
+        trans = np.full((K, K), 0.1 / 3) + np.eye(K) * (0.9 - 0.1 / 3)
+        start = np.full(K, 0.25)
+        weights = np.full((K, M), 0.5)
+        means = rng.normal(0.0, 3.0, (K, M, D))
+        var = rng.uniform(0.5, 2.0, (K, M, D))
+        gen = cls(K, n_mix=M, init_params="")
+        gen.startprob_, gen.transmat_ = start, trans
+        gen.weights_, gen.means_, gen.covars_ = weights, means, var
+        self.X, _ = gen.sample(200_000, random_state=0)
+        self.lengths = None if layout == "1x200000" else [1_000] * 200
+        cv = var * 1.2
+        if covariance_type == "full":
+            cv = cv[..., None] * np.eye(D)
+        self.start = dict(startprob_=start, transmat_=trans,
+                          weights_=weights, means_=means * 1.1, covars_=cv)
+        if library == "hmmlearn":
+            try:
+                from hmmlearn.hmm import GMMHMM as cls
+            except ImportError:
+                raise NotImplementedError("hmmlearn is not installed") \
+                    from None
+        else:
+            _quiet_fit(cls(K, n_mix=M, covariance_type=covariance_type,
+                           n_iter=1), self.X[:2_000])
+        self.est = cls(K, n_mix=M, covariance_type=covariance_type,
+                       n_iter=HMM_ITERS, tol=-np.inf, init_params="")
+
+    def time_fit(self, layout, covariance_type, library):
+        for name, value in self.start.items():
+            setattr(self.est, name, value.copy())
         _quiet_fit(self.est, self.X, self.lengths)
 
 
