@@ -29,3 +29,15 @@ def test_dask_localcluster_example_runs_as_written(tmp_path):
     assert all(abs(w - 0.5) < 0.01 for w in weights), lines[0]
     assert abs(means[0]) < 0.05 and abs(means[1] - 6) < 0.05, lines[0]
     assert len(lines[1].strip("[]").split()) == 10
+
+
+def test_mclust_summary_example_prints_what_the_readme_shows():
+    text = README.read_text()
+    block = next(b for b in _python_blocks() if "print(res.summary())" in b)
+    # the block, its closing fence, then the output block
+    shown = text[text.index(block) + len(block):].split("```\n")[2]
+    out = subprocess.run([sys.executable, "-c", block], capture_output=True,
+                         text=True, timeout=900,
+                         cwd=README.parent)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == shown.strip()

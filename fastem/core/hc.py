@@ -19,6 +19,7 @@ The agglomeration itself is :mod:`fastem.kernels.hc`.
 """
 
 import hashlib
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -76,6 +77,7 @@ class HCTree:
         self.merges = merges
         self.costs = costs
         self.rows = rows
+        self._cuts = {}  # n_clusters -> labels (select cuts each K 14 times)
 
     @property
     def n_leaves(self):
@@ -102,10 +104,13 @@ class HCTree:
             raise ValueError(
                 f"The tree has {n} rows; it cannot be cut into "
                 f"{n_clusters} clusters. Ask for 1 to {n} clusters.")
-        label = np.arange(n)
-        for a, b in self.merges[:n - n_clusters]:
-            label[label == b] = a
-        return _consecutive(label)
+        cut = self._cuts.get(n_clusters)
+        if cut is None:
+            label = np.arange(n)
+            for a, b in self.merges[:n - n_clusters]:
+                label[label == b] = a
+            cut = self._cuts[n_clusters] = _consecutive(label)
+        return cut.copy()
 
 
 def _consecutive(label):
@@ -205,19 +210,23 @@ def qclass(x, n_clusters):
 
 _CACHE = OrderedDict()
 _CACHE_SIZE = 4
+# select runs fits in threads: the first builds the tree, the others wait
+# for it instead of building it again
+_CACHE_LOCK = threading.Lock()
 
 
 def _cached_tree(Z, rows):
     key = hashlib.sha1(Z.tobytes()).hexdigest() + str(Z.shape)
-    tree = _CACHE.get(key)
-    if tree is None:
-        tree = hc(Z, rows=rows)
-        _CACHE[key] = tree
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    else:
-        _CACHE.move_to_end(key)
-    return tree
+    with _CACHE_LOCK:
+        tree = _CACHE.get(key)
+        if tree is None:
+            tree = hc(Z, rows=rows)
+            _CACHE[key] = tree
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        else:
+            _CACHE.move_to_end(key)
+        return tree
 
 
 def initial_partition(X, n_components, rng, subset=HC_SUBSET):
