@@ -125,12 +125,16 @@ class _Mixture:
 def _full_covariances(gm):
     K, D = np.shape(gm.means_)
     cov = np.asarray(gm.covariances_, dtype=np.float64)
+    from fastem.families.covariances import COVARIANCE_MODELS
+
     ct = getattr(gm, "covariance_type", "full")
-    if ct == "full":
+    # by the layout, so that mclust's names (EEI, VEV, ...) draw right
+    code = COVARIANCE_MODELS[ct].code if ct in COVARIANCE_MODELS else 0
+    if code == 0:
         return cov
-    if ct == "tied":
+    if code == 1:
         return np.broadcast_to(cov, (K, D, D))
-    if ct == "diag":
+    if code == 2:
         return np.stack([np.diag(c) for c in cov])
     return cov[:, None, None] * np.eye(D)
 

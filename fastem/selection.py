@@ -252,18 +252,29 @@ def from_standardized(model, mean, scale):
             and np.all(np.isfinite(mean))):
         raise ValueError("scale must be positive and finite, mean finite.")
     cov, pc = p["covariances"], p["precisions_cholesky"]
-    if ct in ("full", "tied"):
+    from fastem.families.covariances import COVARIANCE_MODELS
+
+    model_ct = COVARIANCE_MODELS[ct]
+    code = model_ct.code
+    if code == 0 and model_ct.mclust and ct != "VVV":
+        raise ValueError(
+            f"A {ct} model fitted on standardized data is not {ct} in the "
+            "original units: scaling the features changes the eigenvectors, "
+            "so common orientations or shapes are not kept. Fit "
+            f"covariance_type={ct!r} on the original data, or use "
+            "'full' (VVV), 'tied' (EEE) or a diagonal model.")
+    if code in (0, 1):
         # U U^T = P  =>  (diag(1/s) U)(diag(1/s) U)^T = diag(1/s) P diag(1/s)
         cov = cov * np.outer(scale, scale)
         pc = pc / scale[:, None]
-    elif ct == "diag":
+    elif code == 2:  # every diagonal model keeps its constraints
         cov = cov * scale ** 2
         pc = pc / scale
     else:
         if not np.all(scale == scale[0]):
             raise ValueError(
-                "A spherical model fitted on standardized data is not "
-                "spherical in the original units (the features' scales "
+                f"A spherical ({ct!r}) model fitted on standardized data is "
+                "not spherical in the original units (the features' scales "
                 "differ); use covariance_type='diag' (or 'full'/'tied').")
         cov = cov * scale[0] ** 2
         pc = pc / scale[0]

@@ -461,3 +461,35 @@ def test_cli_takes_mclust_names(capsys, tmp_path):
     assert main(["fit", str(path), "-k", "2", "--covariance", "VEV",
                  "--standardize"]) != 0
     assert "mclust's constrained models" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ct", ["EII", "EEI", "VEI", "EVI", "EEE", "VEV"])
+def test_plot_draws_mclust_models_by_their_layout(ct):
+    from fastem.plot import _full_covariances
+
+    X = _load("faithful")
+    gm = fastem.GaussianMixture(2, covariance_type=ct, random_state=0).fit(X)
+    full = _full_covariances(gm)
+    assert full.shape == (2, 2, 2)
+    np.testing.assert_allclose(full, _full(gm.covariances_, ct, 2, 2),
+                               rtol=1e-12)
+
+
+def test_from_standardized_keeps_diagonal_models_and_refuses_orientations():
+    from fastem.selection import from_standardized
+
+    X = _load("faithful")
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    Z = (X - mu) / sd
+    gm = fastem.GaussianMixture(2, covariance_type="EEI", random_state=0,
+                                tol=1e-8).fit(Z)
+    back = from_standardized(gm, mu, sd)
+    # the same density, in the original units (Jacobian -sum log sd)
+    np.testing.assert_allclose(back.score_samples(X),
+                               gm.score_samples(Z) - np.log(sd).sum(),
+                               rtol=1e-10)
+    np.testing.assert_allclose(back.covariances_[0], back.covariances_[1])
+    vev = fastem.GaussianMixture(2, covariance_type="VEV",
+                                 random_state=0).fit(Z)
+    with pytest.raises(ValueError, match="VEV model fitted on standardized"):
+        from_standardized(vev, mu, sd)
