@@ -117,14 +117,19 @@ def _agglomerate(cnt, mean, W, alpha, beta, n_merges, merges, crit):
         for r in range(D):
             tr[c] += W[c, r, r]
         term[c] = _term(cnt[c], tr[c], W[c], D, alpha, beta, work)
-    label = np.arange(g)
+    label = np.empty(g, dtype=np.int64)
+    for c in range(g):
+        label[c] = c
     cost = np.zeros((g, g))
     for j in range(1, g):
         for i in range(j):
             cost[i, j] = _merged(i, j, cnt, mean, W, tr, alpha, beta, Wm,
                                  work)[0] - term[i] - term[j]
-    colmin = np.full(g, np.inf)
-    colarg = np.full(g, -1)
+    colmin = np.empty(g)
+    colarg = np.empty(g, dtype=np.int64)
+    for c in range(g):
+        colmin[c] = np.inf
+        colarg[c] = -1
     for j in range(1, g):
         _column_min(cost, j, colmin, colarg)
     for step in range(n_merges):
@@ -161,8 +166,12 @@ def _agglomerate(cnt, mean, W, alpha, beta, n_merges, merges, crit):
             tr[jo] = tr[last]
             term[jo] = term[last]
             label[jo] = label[last]
-            mean[jo] = mean[last]
-            W[jo] = W[last]
+            # element loops: a slice assignment compiles numba's
+            # shape-mismatch message building (seconds of compile)
+            for r in range(D):
+                mean[jo, r] = mean[last, r]
+                for c in range(D):
+                    W[jo, r, c] = W[last, r, c]
             for x in range(last):
                 if x < jo:
                     cost[x, jo] = cost[x, last]
