@@ -21,7 +21,8 @@ mclust's ``<=`` scan; with the same costs the merges are mclust's.
 The kernel keeps the pair costs in a (g, g) matrix (8 g^2 bytes: 32 MB for
 mclust's 2,000-row subset) and, per column, its smallest entry, so a step
 costs O(g) cost evaluations instead of a scan of all pairs.  It is serial:
-the agglomeration is a sequence; 2,000 rows in 4-D take about 0.1 s.
+the agglomeration is a sequence; 2,000 rows in 4-D take about 0.35 s.
+Cold compile: about 2.9 s of CPU (AMD EPYC Zen 4), once per machine.
 """
 
 import numpy as np
