@@ -92,7 +92,7 @@ def _same_params(f, h, rtol=RTOL):
 
 
 # ------------------------------------------------------ hmmlearn parity
-@pytest.mark.parametrize("lengths", [LENGTHS, SHORT])
+@pytest.mark.parametrize("lengths", [None, LENGTHS, SHORT])
 @pytest.mark.parametrize("ct", CTS)
 def test_fit_parity_with_hmmlearn(hmmlearn_hmm, data, ct, lengths):
     X = data[0]

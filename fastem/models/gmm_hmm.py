@@ -564,8 +564,10 @@ default=1.0
             if bad.any():
                 warnings.warn(
                     f"State(s) {np.flatnonzero(bad).tolist()} have no "
-                    "posterior weight; keeping their previous mixture "
-                    "weights.", RuntimeWarning, stacklevel=stacklevel)
+                    "usable mixture weights after the M-step (no posterior "
+                    "weight, or a weights_prior below 1 made a weight "
+                    "negative); keeping their previous weights.",
+                    RuntimeWarning, stacklevel=stacklevel)
             w = np.where(bad[:, None], w, new)
             p["weights_"] = w
         if empty.any() and ("m" in params or "c" in params):
