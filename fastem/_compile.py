@@ -23,9 +23,9 @@ NOTICE = ("fastem: compiling fastem's kernels for this machine (first run "
           "only) ...")
 
 KINDS = ("mixture", "missing", "hmm", "poisson", "categorical",
-         "poisson_hmm")
+         "poisson_hmm", "gmm_hmm", "hc")
 # the kinds without covariance types: one step per dtype
-_NO_COVARIANCE = ("poisson", "categorical", "poisson_hmm")
+_NO_COVARIANCE = ("poisson", "categorical", "poisson_hmm", "gmm_hmm", "hc")
 DTYPES = ("float64", "float32")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -498,10 +498,40 @@ def _poisson_hmm_steps(ct, dtype, layouts):
     return [(f"PoissonHMM / CategoricalHMM / MultinomialHMM {dtype}", run)]
 
 
+def _gmm_hmm_steps(ct, dtype, layouts):
+    from fastem.models.gmm_hmm import GMMHMM
+
+    def run(call):
+        X0 = _data(dtype, n=80)
+        for layout in layouts:
+            X = _read_only(X0) if layout == "read-only" else X0
+            for cov in COVARIANCE_TYPES:
+                for lengths in (None, [30, 25, 25]):
+                    h = GMMHMM(2, n_mix=2, covariance_type=cov, n_iter=2,
+                               random_state=0)
+                    call(h.fit, X, lengths)
+                    for method in (h.score, h.predict, h.predict_proba):
+                        call(method, X, lengths)
+
+    return [(f"GMMHMM {dtype}", run)]
+
+
+def _hc_steps(ct, dtype, layouts):
+    from fastem.core.hc import hc
+
+    def run(call):
+        # the tree is built in float64 whatever the data's dtype
+        call(hc, _data("float64", n=40, d=3))
+
+    return [("hc (mclust's start) float64", run)] if dtype == DTYPES[0] \
+        else []
+
+
 _STEPS = {"mixture": _mixture_steps, "missing": _missing_steps,
           "hmm": _hmm_steps, "poisson": _poisson_steps,
           "categorical": _categorical_steps,
-          "poisson_hmm": _poisson_hmm_steps}
+          "poisson_hmm": _poisson_hmm_steps, "gmm_hmm": _gmm_hmm_steps,
+          "hc": _hc_steps}
 
 
 class CompileReport(dict):
@@ -556,7 +586,7 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
     Parameters
     ----------
     kinds : sequence of {"mixture", "missing", "hmm", "poisson", \
-"categorical", "poisson_hmm"}
+"categorical", "poisson_hmm", "gmm_hmm", "hc"}
         Which estimators (default all).
     dtypes : sequence of {"float64", "float32"}
         Input dtypes (default both).
