@@ -250,7 +250,7 @@ def test_bic_aic_sample():
 @pytest.mark.parametrize("X, match", [
     (np.array([[1.0, 2.0], [-1.0, 0.0], [3.0, 1.0]]), "1 negative"),
     (np.array([[1.0, 2.5], [1.0, 0.0], [3.0, 1.0]]), "1 non-integer"),
-    (np.array([[1.0, np.nan], [1.0, 0.0], [3.0, 1.0]]), "NaN"),
+    (np.array([[1.0, np.inf], [1.0, 0.0], [3.0, 1.0]]), "nfinity"),
 ])
 def test_bad_counts_get_a_clear_error(X, match):
     with pytest.raises(ValueError, match=match):
@@ -282,3 +282,70 @@ def test_input_not_modified_and_sklearn_clone():
     pm.fit(X)
     c = sk_base.clone(pm)
     assert c.get_params() == pm.get_params() and not hasattr(c, "rates_")
+
+
+
+def _ref_em_missing(X, w, rates, n_iter, reg=1e-6):
+    """Plain EM over the observed entries (NaN left out of each product)."""
+    obs = ~np.isnan(X)
+    X0 = np.where(obs, X, 0.0)
+    bounds = []
+    for _ in range(n_iter):
+        lp = (np.log(w)[None, :] - obs.astype(float) @ rates.T
+              + X0 @ np.log(rates).T - _logfact(X0)[:, None])
+        m = lp.max(axis=1, keepdims=True)
+        lse = (m + np.log(np.exp(lp - m).sum(axis=1, keepdims=True)))[:, 0]
+        r = np.exp(lp - lse[:, None])
+        bounds.append(float(lse.mean()))
+        nk = r.sum(axis=0)
+        nk = nk + 10 * np.finfo(float).eps * (nk.sum() / nk.size)
+        w = nk / nk.sum()
+        rates = (r.T @ X0) / (r.T @ obs.astype(float)) + reg
+    return bounds, w, rates, lse
+
+
+def _with_gaps(X, frac=0.2, seed=5):
+    X = X.astype(np.float64).copy()
+    X[np.random.default_rng(seed).random(X.shape) < frac] = np.nan
+    return X
+
+
+def test_missing_entries_match_numpy_reference_every_iteration():
+    Xn = _with_gaps(_data()[0])
+    X0 = Xn.copy()
+    pm = _fit_quiet(_from_start(), Xn)
+    np.testing.assert_array_equal(Xn, X0)  # input untouched
+    bounds, w, rates, _ = _ref_em_missing(Xn, START_W, START_R, 6)
+    np.testing.assert_allclose(pm.lower_bounds_, bounds, rtol=RTOL)
+    np.testing.assert_allclose(pm.weights_, w, rtol=RTOL)
+    np.testing.assert_allclose(pm.rates_, rates, rtol=RTOL)
+    lse = _ref_em_missing(Xn, pm.weights_, pm.rates_, 1)[3]
+    # (atol: rows with every entry missing have log-density 0, up to 1e-15)
+    np.testing.assert_allclose(pm.score_samples(Xn), lse, rtol=RTOL,
+                               atol=1e-12)
+    # a row with every entry missing has density 1
+    assert pm.score_samples(np.full((1, 3), np.nan))[0] == pytest.approx(
+        0.0, abs=1e-12)
+
+
+def test_missing_entries_chunked_split_and_from_kmeans():
+    Xn = _with_gaps(_data()[0])
+    fam = PoissonFamily()
+    p = PoissonParams(START_W, START_R)
+    whole = fam.stats(p, Xn, np.empty(0))
+    parts = fam.stats(p, Xn[:700], np.empty(0)) + fam.stats(p, Xn[700:],
+                                                             np.empty(0))
+    for k in ("nk", "sums", "miss"):
+        np.testing.assert_allclose(parts[k], whole[k], rtol=1e-12)
+    assert whole["miss"].sum() == pytest.approx(np.isnan(Xn).sum())
+    mem = _fit_quiet(_from_start(), Xn)
+    chunked = _fit_quiet(_from_start(), array_chunks(Xn, 256),
+                         method="fit_chunks")
+    np.testing.assert_allclose(chunked.rates_, mem.rates_, rtol=1e-10)
+    # default start (k-means on the column-mean-filled counts), monotone
+    pm = PoissonMixture(3, random_state=0, tol=1e-8, max_iter=300).fit(Xn)
+    assert np.diff(pm.lower_bounds_).min() > -1e-10
+    full = PoissonMixture(3, random_state=0, tol=1e-8,
+                          max_iter=300).fit(_data()[0])
+    np.testing.assert_allclose(np.sort(pm.rates_, axis=0),
+                               np.sort(full.rates_, axis=0), rtol=0.1)

@@ -1,10 +1,13 @@
 """The Poisson family: independent count features, a rate per component.
 
-``p(x | k) = prod_d Poisson(x_d; lambda_kd)``.  Statistics: ``nk`` (K,) and
-``sums`` (K, D), the responsibility-weighted counts.  M-step:
-``lambda_kd = sums_kd / nk_k + reg_rate`` (``reg_rate`` keeps a rate of a
-feature that is zero in a component's rows off zero, as ``reg_covar`` keeps
-a variance off zero).  The kernel is :mod:`fastem.kernels.poisson`.
+``p(x | k) = prod_d Poisson(x_d; lambda_kd)``.  Statistics: ``nk`` (K,),
+``sums`` (K, D), the responsibility-weighted counts, and ``miss`` (K, D),
+the responsibility of the rows whose feature ``d`` is missing (NaN: left
+out of the product, so the fit is exact EM over the observed entries).
+M-step: ``lambda_kd = sums_kd / (nk_k - miss_kd) + reg_rate`` (``reg_rate``
+keeps a rate of a feature that is zero in a component's rows off zero, as
+``reg_covar`` keeps a variance off zero).  The kernel is
+:mod:`fastem.kernels.poisson`.
 """
 
 from dataclasses import dataclass
@@ -93,7 +96,9 @@ class PoissonFamily(OutputsFromPass):
         with _config.threads():
             return _poisson_pass(X, w, a, loglam, LOG_FACTORIAL_TABLE,
                                  _config.n_chunks_for(X.shape[0]), want_stats,
-                                 lse, resp, label)
+                                 lse, resp, label,
+                                 np.ascontiguousarray(params.rates,
+                                                      dtype=np.float64))
 
     def stats(self, params, X, w):
         """Additive statistics of one chunk under ``params``.
@@ -107,13 +112,13 @@ class PoissonFamily(OutputsFromPass):
         Returns
         -------
         SumStats
-            With arrays ``nk`` (K,) and ``sums`` (K, D).
+            With arrays ``nk`` (K,), ``sums`` (K, D) and ``miss`` (K, D).
         """
         K = params.rates.shape[0]
-        nk, sums, ll, ws = self._pass(params, X, w, True, _EMPTY_F,
-                                      np.empty((0, K)), _EMPTY_I)
-        return SumStats({"nk": nk, "sums": sums}, float(ll), float(ws),
-                        int(X.shape[0]))
+        nk, sums, miss, ll, ws = self._pass(params, X, w, True, _EMPTY_F,
+                                            np.empty((0, K)), _EMPTY_I)
+        return SumStats({"nk": nk, "sums": sums, "miss": miss}, float(ll),
+                        float(ws), int(X.shape[0]))
 
     # -------------------------------------------------------- the M-step
     def m_step(self, stats, params=None):
@@ -131,10 +136,23 @@ class PoissonFamily(OutputsFromPass):
         PoissonParams
         """
         nk, weights = mixing_weights(stats["nk"])
-        rates = stats["sums"] / nk[:, None] + self.reg_rate
-        if params is not None:
-            empty = stats["nk"] <= 0
-            rates[empty] = params.rates[empty]
+        # the weight of the rows that observe each feature
+        seen = nk[:, None] - stats["miss"]
+        seen = np.where(seen > 1e-12 * nk[:, None], seen, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rates = stats["sums"] / seen + self.reg_rate
+        # a component with no weight, or a feature no row of it observes,
+        # keeps its rate (or, at initialization, takes the data's)
+        empty = (stats["nk"] <= 0)[:, None] | (seen <= 0)
+        if empty.any():
+            if params is not None:
+                fill = params.rates
+            else:
+                tot = np.maximum((nk[:, None] - stats["miss"]).sum(axis=0),
+                                 1e-300)
+                fill = np.broadcast_to(stats["sums"].sum(axis=0) / tot
+                                       + self.reg_rate, rates.shape)
+            rates = np.where(empty, fill, rates)
         return PoissonParams(weights, rates)
 
     def stats_from_labels(self, X, w, labels, K):
@@ -155,10 +173,15 @@ class PoissonFamily(OutputsFromPass):
         keep = labels >= 0
         lab, wk = labels[keep], w[keep]
         nk = np.bincount(lab, weights=wk, minlength=K).astype(np.float64)
+        Xk = np.asarray(X[keep], dtype=np.float64)
+        gap = np.isnan(Xk)
         sums = np.zeros((K, X.shape[1]))
-        np.add.at(sums, lab, wk[:, None] * X[keep])
-        return SumStats({"nk": nk, "sums": sums}, 0.0, float(wk.sum()),
-                        int(keep.sum()))
+        np.add.at(sums, lab, wk[:, None] * np.where(gap, 0.0, Xk))
+        miss = np.zeros((K, X.shape[1]))
+        if gap.any():
+            np.add.at(miss, lab, wk[:, None] * gap)
+        return SumStats({"nk": nk, "sums": sums, "miss": miss}, 0.0,
+                        float(wk.sum()), int(keep.sum()))
 
     def stats_from_resp(self, X, w, resp):
         """Statistics of given responsibilities.
@@ -174,8 +197,12 @@ class PoissonFamily(OutputsFromPass):
         SumStats
         """
         wr = resp if w.shape[0] == 0 else resp * w[:, None]
-        return SumStats({"nk": wr.sum(axis=0), "sums": wr.T @ X.astype(
-            np.float64)}, 0.0, float(wr.sum()), int(X.shape[0]))
+        Xf = np.asarray(X, dtype=np.float64)
+        gap = np.isnan(Xf)
+        return SumStats({"nk": wr.sum(axis=0),
+                         "sums": wr.T @ np.where(gap, 0.0, Xf),
+                         "miss": wr.T @ gap.astype(np.float64)}, 0.0,
+                        float(wr.sum()), int(X.shape[0]))
 
     # ---------------------------------------------------------- the rest
     def n_parameters(self, params):

@@ -43,8 +43,9 @@ def _log_factorial(x, table):
 
 
 @njit(**JIT)
-def _poisson_worker(next_chunk, X, sw, a, loglam, table, n_chunks, want_stats,
-                    out_lse, out_resp, out_label, p_nk, p_sums, p_ll, p_ws):
+def _poisson_worker(next_chunk, X, sw, a, loglam, lam, table, n_chunks,
+                    want_stats, out_lse, out_resp, out_label, p_nk, p_sums,
+                    p_miss, p_ll, p_ws):
     """Chunks from the shared counter until none is left (see the module).
 
     A chunk is processed in blocks of ``BLOCK_ROWS`` rows, transposed to
@@ -55,6 +56,12 @@ def _poisson_worker(next_chunk, X, sw, a, loglam, table, n_chunks, want_stats,
     ``want_stats``, the weighted statistics, into the chunk's slot of
     ``p_nk`` (K,), ``p_sums`` (K, D), ``p_ll`` and ``p_ws``.  (Row by row,
     with scalar loops over K and D, the pass was 4-5x slower at K = D = 8.)
+
+    A missing entry (NaN) is left out of the product: it adds nothing to
+    ``x log lambda`` nor ``log x!``, and its ``-lambda_kd`` (inside ``a_k``)
+    is given back; ``p_miss`` (K, D) collects the responsibility of the
+    rows missing feature ``d`` (the M-step's denominator is ``nk - miss``).
+    Blocks without NaN skip that work.
     """
     _fm.wide_simd()
     N, D = X.shape
@@ -67,6 +74,7 @@ def _poisson_worker(next_chunk, X, sw, a, loglam, table, n_chunks, want_stats,
     w_out = w_lse or w_resp or w_label
     no_order = np.empty(0, np.int64)
     xt = np.empty((D, B + BLOCK_PAD))
+    mt = np.empty((D, B + BLOCK_PAD))
     lp = np.empty((K, B + BLOCK_PAD))
     lf = np.empty(B)
     m = np.empty(B)
@@ -76,25 +84,42 @@ def _poisson_worker(next_chunk, X, sw, a, loglam, table, n_chunks, want_stats,
     wr = np.empty(B)
     nk = np.empty(K)
     sums = np.empty((K, D))
+    miss = np.empty((K, D))
     while True:
         c = _fm.fetch_add(next_chunk, 1)
         if c >= n_chunks:
             break
         nk[:] = 0.0
         sums[:] = 0.0
+        miss[:] = 0.0
         ll = 0.0
         ws = 0.0
         start = c * N // n_chunks
         stop = (c + 1) * N // n_chunks
         for b0 in range(start, stop, B):
             nb = min(B, stop - b0)
+            gaps = False
             for i in range(nb):
                 acc = 0.0
                 for d in range(D):
                     v = np.float64(X[b0 + i, d])
                     xt[d, i] = v
                     acc += _log_factorial(v, table)
+                if acc != acc:  # a missing entry (NaN) in this row
+                    gaps = True
+                    acc = 0.0
+                    for d in range(D):
+                        v = xt[d, i]
+                        if v != v:
+                            xt[d, i] = 0.0
+                        else:
+                            acc += _log_factorial(v, table)
                 lf[i] = acc
+            if gaps:
+                for d in range(D):
+                    for i in range(nb):
+                        v = np.float64(X[b0 + i, d])
+                        mt[d, i] = 1.0 if v != v else 0.0
             for k in range(K):
                 ak = a[k]
                 for i in range(nb):
@@ -103,6 +128,11 @@ def _poisson_worker(next_chunk, X, sw, a, loglam, table, n_chunks, want_stats,
                     ld = loglam[k, d]
                     for i in range(nb):
                         lp[k, i] += xt[d, i] * ld
+                if gaps:
+                    for d in range(D):
+                        lk = lam[k, d]
+                        for i in range(nb):
+                            lp[k, i] += mt[d, i] * lk
             _block_normalize(lp, nb, m, s, lse, True)
             for i in range(nb):
                 lse[i] -= lf[i]
@@ -131,19 +161,27 @@ def _poisson_worker(next_chunk, X, sw, a, loglam, table, n_chunks, want_stats,
                     for i in range(nb):
                         acc += wr[i] * xt[d, i]
                     sums[k, d] += acc
+                if gaps:
+                    for d in range(D):
+                        acc = 0.0
+                        for i in range(nb):
+                            acc += wr[i] * mt[d, i]
+                        miss[k, d] += acc
         _fm.put(p_nk, c, nk)
         _fm.put(p_sums, c, sums)
+        _fm.put(p_miss, c, miss)
         p_ll[c] = ll
         p_ws[c] = ws
 
 
 def _poisson_pass(X, sw, a, loglam, table, n_chunks, want_stats,
-                  out_lse, out_resp, out_label):
+                  out_lse, out_resp, out_label, lam=None):
     """Log-densities, logsumexp, responsibilities and statistics, one pass.
 
     Parameters
     ----------
-    X : (N, D) float64 or float32, non-negative integer counts
+    X : (N, D) float64 or float32, non-negative integer counts (NaN for a
+        missing entry)
     sw : (N,) sample weights, or length 0 for unit weights
     a : (K,) ``log w_k - sum_d lambda_kd``
     loglam : (K, D) ``log lambda_kd``
@@ -153,14 +191,21 @@ def _poisson_pass(X, sw, a, loglam, table, n_chunks, want_stats,
     out_lse, out_resp, out_label : (N,), (N, K), (N,) outputs, written when
         their length is not zero
 
+    lam : (K, D) ``lambda_kd`` (default ``exp(loglam)``), given back for a
+        missing entry
+
     Returns
     -------
-    nk, sums, loglik, weight_sum
+    nk, sums, miss, loglik, weight_sum
+        ``miss[k, d]``: the weighted responsibility of the rows where
+        feature ``d`` is missing.
     """
     K, D = loglam.shape
-    parts = _partials.zeros(n_chunks, (K,), (K, D), (), ())
+    if lam is None:
+        lam = np.exp(loglam)
+    parts = _partials.zeros(n_chunks, (K,), (K, D), (K, D), (), ())
     run_workers(_poisson_worker, (np.zeros(1, np.int64), X, sw, a, loglam,
-                                  table, n_chunks, want_stats, out_lse,
+                                  lam, table, n_chunks, want_stats, out_lse,
                                   out_resp, out_label) + parts, n_chunks)
     return _partials.reduce_partials(*parts)
 
@@ -179,6 +224,8 @@ def _count_problems(X):
         for d in range(D):
             v = X[i, d]
             bad = False
+            if v != v:  # NaN: missing, neither
+                continue
             if v < 0:
                 neg += 1
                 bad = True

@@ -5,6 +5,8 @@ chunked, online and Dask fitting, sample weights, prediction, sampling,
 save/load, BIC/AIC and :func:`fastem.select`.
 """
 
+import warnings
+
 import numpy as np
 
 from fastem.families.poisson import PoissonFamily
@@ -20,7 +22,10 @@ class PoissonMixture(MixtureModel):
     feature; a row of counts ``x`` has density ``sum_k w_k prod_d
     Poisson(x_d; lambda_kd)``.  Fitted by EM; each iteration is one parallel
     pass over ``X``.  The methods, and the parameters shared with it, are
-    those of :class:`fastem.GaussianMixture`.
+    those of :class:`fastem.GaussianMixture`.  A missing count (NaN) is left
+    out of its row's product: fitting, scoring and prediction use the
+    observed entries only (exact EM over them; the k-means start fills the
+    gaps with the column means).
 
     Parameters
     ----------
@@ -105,6 +110,20 @@ default='kmeans'
 
     def _family(self):
         return PoissonFamily(self.reg_rate)
+
+    def _allow_nan(self):
+        return True
+
+    def _prepare_init(self, X):
+        # k-means needs numbers everywhere: a missing count is its column's
+        # mean there (the EM passes themselves skip it)
+        gap = np.isnan(X)
+        if not gap.any():
+            return X
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column
+            fill = np.nan_to_num(np.nanmean(X, axis=0))
+        return np.where(gap, fill.astype(X.dtype), X)
 
     def _check_family_parameters(self):
         check_float("reg_rate", self.reg_rate, 0.0)
