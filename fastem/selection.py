@@ -130,8 +130,9 @@ def loglik_and_entropy(model, X):
         component with certainty; at most ``n_samples * log(K)``).
     """
     X = check_array(X, n_features=model.n_features_in_,
-                    allow_nan=getattr(model, "nan_policy", "raise")
-                    == "marginalize")
+                    allow_nan=model._allow_nan() if hasattr(
+                        model, "_allow_nan") else getattr(
+                        model, "nan_policy", "raise") == "marginalize")
     N = X.shape[0]
     K = model.weights_.shape[0]
     step = max(_config.MIN_CHUNK_ROWS, _ENTROPY_BLOCK_VALUES // K)
@@ -968,8 +969,14 @@ def select(X, n_components=range(1, 10), covariance_types=None,
         # one subset (hence one tree) for the whole grid, as mclust
         seed = int(np.random.randint(2 ** 31 - 1))
     names = _feature_names(X)
+    # NaN: GaussianMixture with nan_policy='marginalize'; the count and
+    # category mixtures always (they leave missing entries out)
+    family_nan = type(estimator)(**dict(estimator.get_params(deep=False),
+                                        **kwargs))._allow_nan() \
+        if hasattr(estimator, "_allow_nan") else False
     X = check_array(X, estimator="select", min_samples=2,
-                    allow_nan=kwargs.get("nan_policy") == "marginalize")
+                    allow_nan=family_nan
+                    or kwargs.get("nan_policy") == "marginalize")
     N, D = X.shape
     folds = None
     if cv is not None:
