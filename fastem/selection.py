@@ -143,8 +143,12 @@ def loglik_and_entropy(model, X):
             # the model's public per-row outputs (float64 parameters, and
             # the missing-data pass where X has NaN): two passes per block
             Xb = X[start:start + step]
-            lse = _no_name_warning(model.score_samples, Xb)
-            resp = _no_name_warning(model.predict_proba, Xb)
+            if hasattr(model, "_outputs") and not np.isnan(Xb).any():
+                # fastem's mixtures: both from one pass over the block
+                lse, resp, _ = model._outputs(Xb, lse=True, resp=True)
+            else:
+                lse = _no_name_warning(model.score_samples, Xb)
+                resp = _no_name_warning(model.predict_proba, Xb)
             ll += float(lse.sum(dtype=np.float64))
             logr = np.log(resp, out=np.zeros_like(resp), where=resp > 0)
             ent -= float(np.einsum("ik,ik->", resp, logr))
