@@ -98,7 +98,7 @@ def test_format_table(report):
     text = bench.format_table(report)
     for r in report["results"]:
         assert r["workload"]["title"] in text
-    assert "targets (issue 3):" in text
+    assert "targets (issue 18):" in text
     assert "float32 vs float64" in text
 
 
@@ -157,7 +157,7 @@ def test_main_json_and_table(tmp_path, capsys):
     assert report["results"][0]["workload"]["name"] == "mem-1d"
     path = tmp_path / "report.json"
     assert bench.main(args + ["--quick", "--json", str(path)]) == 0
-    assert "targets (issue 3):" in capsys.readouterr().out
+    assert "targets (issue 18):" in capsys.readouterr().out
     assert json.loads(path.read_text())["settings"]["quick"] is True
     with pytest.raises(ValueError, match="repeat"):
         bench.run(["mem-1d"], repeat=0, memory=False)
@@ -179,7 +179,7 @@ def test_extras_structure():
     from fastem.bench import extras, format_extras
 
     rows = extras(quick=True, repeat=1)
-    assert len(rows) == 12
+    assert len(rows) == 16
     for r in rows:
         assert set(r) == {"name", "reference", "fastem", "ratio"}
         assert np.isfinite(r["fastem"])
@@ -188,6 +188,49 @@ def test_extras_structure():
     assert all("PoissonHMM" in r["name"] for r in rows[4:6])
     assert all("BayesianGaussianMixture" in r["name"] for r in rows[6:8])
     assert all("CategoricalHMM" in r["name"] for r in rows[8:10])
-    assert all("MultinomialHMM" in r["name"] for r in rows[10:])
+    assert all("MultinomialHMM" in r["name"] for r in rows[10:12])
+    assert all("GMMHMM" in r["name"] for r in rows[12:])
     text = format_extras(rows)
-    assert text.count("\n") == 12
+    assert text.count("\n") == 16
+
+
+def test_fma_peak_and_flops():
+    peak = bench.fma_peak(threads=(1,), chains=(64,), n=1000, calls=1)
+    assert set(peak) == {"1", "max", "chains"}
+    assert _finite(peak["1"]) and peak["1"] > 0 and peak["chains"] == 64
+    # 2 D (D + 1) flops per row and component
+    assert bench.em_flops(10, 3, 2) == 2 * 3 * 4 * 10 * 2
+
+
+def test_peer_and_fma_lines(report):
+    rep = json.loads(json.dumps(report))
+    rep["fma_peak"] = {"1": 50.0, "2": 100.0, "max": 100.0, "chains": 128}
+    r = next(r for r in rep["results"] if r["workload"]["name"] == "1d")
+    r.update(onedal_s_per_iter=2 * r["fastem_2t_s_per_iter"],
+             ratio_onedal_fastem_2t=2.0, onedal_version="2024.7.0",
+             onedal_threads=2, onedal_lower_bound_abs_diff=0.0,
+             onedal_max_rel_diff_means=0.0)
+    r["workload"]["target_onedal"] = 3
+    bench._add_gflops(rep)
+    text = bench.format_table(rep)
+    assert "oneDAL 2024.7.0" in text and "dal/fe2T" in text
+    assert "oneDAL/fastem(2T)" in text
+    assert "FMA peak (float64, 128 independent chains)" in text
+
+
+def test_onedal_peer_reports_a_failing_child():
+    # this interpreter has no daal4py (or the data is refused): the error
+    # carries the child's stderr
+    pytest.importorskip("sklearn")
+    try:
+        import daal4py  # noqa: F401
+        pytest.skip("daal4py importable here")
+    except ImportError:
+        pass
+    X = np.zeros((10, 2))
+    init = bench.initial_params(np.random.default_rng(0).normal(size=(50, 2)),
+                                2, "full")
+    with pytest.raises(RuntimeError, match="oneDAL subprocess failed"):
+        bench.OneDALPeer(sys.executable, X, init, "full", 1, 2, 1)
+    with pytest.raises(ValueError, match="'full' and 'diag'"):
+        bench.OneDALPeer(sys.executable, X, init, "tied", 1, 2, 1)
