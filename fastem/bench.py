@@ -1135,9 +1135,9 @@ def format_table(report):
         f"repeat {s['repeat']} (medians), quick {s['quick']}"
         + (f", scale {s['scale']}" if s["scale"] is not None else ""),
         "",
-        "s/iter = (t(fit, 1+n iterations) - t(fit, 1 iteration)) / n; same data "
-        "and explicit start for all; tol=0; scikit-learn with its default BLAS "
-        "threads.",
+        "s/iter = (t(fit, lo+n iterations) - t(fit, lo iterations)) / n, 'it' "
+        "= n (lo = 2, 32-D lo = 1); same data and explicit start for all; "
+        "tol=0; scikit-learn with its default BLAS threads.",
         "peak = peak RSS during fit minus RSS before it (fresh subprocess, data "
         "already built, same explicit start).",
         "floor = fastest parallel numba sum over X (1 or 2 threads).",
