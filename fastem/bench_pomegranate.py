@@ -86,7 +86,10 @@ def main(argv=None):
         out = subprocess.run([args.python, "-c", code, path],
                              capture_output=True, text=True)
     if out.returncode != 0:
-        print(out.stderr[-2000:], file=sys.stderr)
+        last = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
+        print(f"pomegranate could not run under {args.python}: {last}. "
+              "Install it there: python -m pip install pomegranate",
+              file=sys.stderr)
         return 1
     pom, pver, tver = out.stdout.split()[-3:]
     pom = float(pom)
