@@ -529,137 +529,20 @@ def _normalize_two(lp, nb, s, lse, scale):
 
 
 @njit(**JIT)
-def _cross_products(wd, dt, nb, S):
-    """``S[a, b] += sum_i wd[a, i] dt[b, i]`` for every ``a < b``.
+def _cross_products_centred(wd, xt, rf, nb, S):
+    """``S[a, b] += sum_i wd[a, i] (xt[b, i] - rf[b])`` for every ``a < b``.
 
     Register-tiled: a 4 x 4 tile of ``(a, b)`` pairs keeps sixteen running
-    sums while each of its eight rows is loaded once per element.  Left at
-    LLVM's default vector width (no :func:`_fastmath.wide_simd`): with
-    512-bit registers the 32-D full workload measured 1.12x slower.
-    """
-    D = wd.shape[0]
-    D4 = D - D % 4
-    for a0 in range(0, D4, 4):
-        # the diagonal tile: the six pairs a < b inside it
-        s01 = 0.0
-        s02 = 0.0
-        s03 = 0.0
-        s12 = 0.0
-        s13 = 0.0
-        s23 = 0.0
-        for i in range(nb):
-            w0 = wd[a0, i]
-            w1 = wd[a0 + 1, i]
-            w2 = wd[a0 + 2, i]
-            e1 = dt[a0 + 1, i]
-            e2 = dt[a0 + 2, i]
-            e3 = dt[a0 + 3, i]
-            s01 += w0 * e1
-            s02 += w0 * e2
-            s03 += w0 * e3
-            s12 += w1 * e2
-            s13 += w1 * e3
-            s23 += w2 * e3
-        S[a0, a0 + 1] += s01
-        S[a0, a0 + 2] += s02
-        S[a0, a0 + 3] += s03
-        S[a0 + 1, a0 + 2] += s12
-        S[a0 + 1, a0 + 3] += s13
-        S[a0 + 2, a0 + 3] += s23
-        for b0 in range(a0 + 4, D4, 4):
-            s00 = 0.0
-            s01 = 0.0
-            s02 = 0.0
-            s03 = 0.0
-            s10 = 0.0
-            s11 = 0.0
-            s12 = 0.0
-            s13 = 0.0
-            s20 = 0.0
-            s21 = 0.0
-            s22 = 0.0
-            s23 = 0.0
-            s30 = 0.0
-            s31 = 0.0
-            s32 = 0.0
-            s33 = 0.0
-            for i in range(nb):
-                w0 = wd[a0, i]
-                w1 = wd[a0 + 1, i]
-                w2 = wd[a0 + 2, i]
-                w3 = wd[a0 + 3, i]
-                e0 = dt[b0, i]
-                e1 = dt[b0 + 1, i]
-                e2 = dt[b0 + 2, i]
-                e3 = dt[b0 + 3, i]
-                s00 += w0 * e0
-                s01 += w0 * e1
-                s02 += w0 * e2
-                s03 += w0 * e3
-                s10 += w1 * e0
-                s11 += w1 * e1
-                s12 += w1 * e2
-                s13 += w1 * e3
-                s20 += w2 * e0
-                s21 += w2 * e1
-                s22 += w2 * e2
-                s23 += w2 * e3
-                s30 += w3 * e0
-                s31 += w3 * e1
-                s32 += w3 * e2
-                s33 += w3 * e3
-            S[a0, b0] += s00
-            S[a0, b0 + 1] += s01
-            S[a0, b0 + 2] += s02
-            S[a0, b0 + 3] += s03
-            S[a0 + 1, b0] += s10
-            S[a0 + 1, b0 + 1] += s11
-            S[a0 + 1, b0 + 2] += s12
-            S[a0 + 1, b0 + 3] += s13
-            S[a0 + 2, b0] += s20
-            S[a0 + 2, b0 + 1] += s21
-            S[a0 + 2, b0 + 2] += s22
-            S[a0 + 2, b0 + 3] += s23
-            S[a0 + 3, b0] += s30
-            S[a0 + 3, b0 + 1] += s31
-            S[a0 + 3, b0 + 2] += s32
-            S[a0 + 3, b0 + 3] += s33
-    # the last D % 4 columns b, against rows a < b four at a time
-    for b in range(D4, D):
-        A4 = b - b % 4
-        for a0 in range(0, A4, 4):
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            for i in range(nb):
-                e = dt[b, i]
-                s0 += wd[a0, i] * e
-                s1 += wd[a0 + 1, i] * e
-                s2 += wd[a0 + 2, i] * e
-                s3 += wd[a0 + 3, i] * e
-            S[a0, b] += s0
-            S[a0 + 1, b] += s1
-            S[a0 + 2, b] += s2
-            S[a0 + 3, b] += s3
-        for a in range(A4, b):
-            acc = 0.0
-            for i in range(nb):
-                acc += wd[a, i] * dt[b, i]
-            S[a, b] += acc
-
-
-@njit(**JIT)
-def _cross_products_centred(wd, xt, rf, nb, S):
-    """:func:`_cross_products` with ``dt = xt - rf`` formed where it is read.
-
-    ``S[a, b] += sum_i wd[a, i] (xt[b, i] - rf[b])`` for every ``a < b``:
+    sums while each of its eight rows is loaded once per element; left at
+    LLVM's default vector width (with 512-bit registers the 32-D full
+    workload measured 1.12x slower).  ``xt - rf`` is formed where it is read:
     the same subtractions as the centring loop of
     :func:`_t_block_accumulate` (so bit-identical), which then stores only
     ``wd`` -- D stores per row and component fewer; the subtractions go to
     the add ports beside the FMAs.  32-D accumulate with its products 1.10x
     faster (8.34 -> 7.61 us per 256-row block), 8-D 1.06x (1 thread, Zen 4).
-    ``_cross_products`` stays for the missing-data pass.
+    The missing-data pass gives rows centred already and ``rf = 0`` (``y -
+    0.0`` is ``y`` exactly, so its sums are unchanged).
     """
     D = wd.shape[0]
     D4 = D - D % 4

@@ -28,7 +28,7 @@ from fastem._config import BLOCK_PAD, BLOCK_ROWS, JIT, MAX_CHUNKS, run_workers
 from fastem.kernels import fastmath as _fm
 from fastem.kernels.gaussian import (
     _block_normalize,
-    _cross_products,
+    _cross_products_centred,
     _diag_moments,
     _finish_partials,
     _weighted_resp,
@@ -229,6 +229,7 @@ def _t_missing_worker(next_chunk, X, sw, order, t_pat, t_start, t_len, n_obs,
     xt = np.empty((D, block + BLOCK_PAD))
     dt = np.empty((D, block + BLOCK_PAD))
     y = np.empty((D, block + BLOCK_PAD))
+    no_shift = np.zeros(D)  # y is centred already: y - 0.0 is y, exactly
     wd = np.empty((D, block + BLOCK_PAD))
     imp = np.empty((D, block + BLOCK_PAD))
     lp = np.empty((K, block + BLOCK_PAD))
@@ -388,7 +389,7 @@ def _t_missing_worker(next_chunk, X, sw, order, t_pat, t_start, t_len, n_obs,
                         sq += v * y[a, i]
                     sums[k, a] += sa
                     scatter[k, a, a] += sq
-                _cross_products(wd, y, nb, scatter[k])
+                _cross_products_centred(wd, y, no_shift, nb, scatter[k])
                 # conditional covariance of the missing block
                 for a in range(nm):
                     ia = obs_idx[p, no + a]
