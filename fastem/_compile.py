@@ -28,6 +28,10 @@ KINDS = ("mixture", "missing", "hmm", "poisson", "categorical",
 _NO_COVARIANCE = ("poisson", "categorical", "poisson_hmm", "gmm_hmm", "hc")
 DTYPES = ("float64", "float32")
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+# HMM data of 80 rows as one sequence, as three long sequences (the
+# row-parallel passes) and as eight short ones (the grouped pass, chosen when
+# the longest sequence is at most 1/8 of the rows)
+_LENGTHS = (None, [30, 25, 25], [10] * 8)
 
 
 # ------------------------------------------------------------- listener
@@ -402,7 +406,7 @@ def _hmm_steps(ct, dtype, layouts):
         X0 = _data(dtype, n=80)
         for layout in layouts:
             X = _read_only(X0) if layout == "read-only" else X0
-            for lengths in (None, [30, 25, 25]):
+            for lengths in _LENGTHS:
                 for impl in ("log", "scaling"):
                     h = GaussianHMM(2, covariance_type=ct, n_iter=2,
                                     implementation=impl, random_state=0)
@@ -485,7 +489,7 @@ def _poisson_hmm_steps(ct, dtype, layouts):
         X0 = np.floor(np.abs(_data(dtype, n=80)) * 3).astype(dtype)
         for layout in layouts:
             X = _read_only(X0) if layout == "read-only" else X0
-            for lengths in (None, [30, 25, 25]):
+            for lengths in _LENGTHS:
                 for h, Xh in ((PoissonHMM(2, n_iter=2, random_state=0), X),
                               (CategoricalHMM(2, n_iter=2, random_state=0),
                                X[:, :1]),
@@ -506,7 +510,7 @@ def _gmm_hmm_steps(ct, dtype, layouts):
         for layout in layouts:
             X = _read_only(X0) if layout == "read-only" else X0
             for cov in COVARIANCE_TYPES:
-                for lengths in (None, [30, 25, 25]):
+                for lengths in _LENGTHS:
                     h = GMMHMM(2, n_mix=2, covariance_type=cov, n_iter=2,
                                random_state=0)
                     call(h.fit, X, lengths)

@@ -274,3 +274,83 @@ def test_read_only_fit_compiles_nothing_new(tmp_path, ct):
     np.testing.assert_array_equal(gm2.means_, ref.means_)
     np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), X)
     assert not mm.flags.writeable and not nan_ro.flags.writeable
+
+
+# ------------------------------------- one specialization per kernel (HMM)
+HMM_AFTER_COMPILE = '''
+import gc, json
+import numpy as np
+import fastem
+from fastem import GaussianHMM, GaussianMixture
+from fastem._compile import CompileListener
+from numba.core import types
+from numba.core.dispatcher import Dispatcher
+
+fastem.compile(kinds=("hmm",), dtypes=("float64",),
+               covariance_types=("diag",))
+rng = np.random.default_rng(0)
+X = np.vstack([rng.normal(0, 1, (150, 2)), rng.normal(4, 1, (150, 2))])
+fits = {}
+with CompileListener() as listener:
+    for lengths in (None, [100, 100, 100], [20] * 15):  # the last: grouped
+        for impl in ("log", "scaling"):
+            for dtype in (np.float64, np.float32):
+                h = GaussianHMM(2, covariance_type="diag", n_iter=3,
+                                implementation=impl, random_state=0)
+                h.fit(X.astype(dtype), lengths)
+                fits[str((lengths and len(lengths), impl, dtype.__name__))] \\
+                    = [h.monitor_.history, h.means_.tolist(),
+                       h.predict(X.astype(dtype), lengths).tolist()]
+literal = sorted(
+    d.py_func.__qualname__ for d in gc.get_objects()
+    if isinstance(d, Dispatcher)
+    and (d.py_func.__module__ or "").startswith("fastem")
+    and any(isinstance(t, (types.Literal, types.Omitted))
+            for sig in d.signatures for t in sig))
+print(json.dumps({"compiled": sorted(listener.kernels), "literal": literal,
+                  "fits": fits}))
+'''
+
+
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+def test_hmm_compile_covers_every_path_and_float32_adds_nothing(tmp_path):
+    """On an empty cache, ``fastem compile`` of GaussianHMM (diag, float64)
+    covers one sequence, several long ones and many short ones (the grouped
+    pass) in both implementations; float32 data then compiles nothing (it
+    is read into float64, as hmmlearn does) and fits as its float64 copy;
+    no kernel was compiled for a literal (constant) argument type, which
+    would compile it once more per value."""
+    import json
+
+    r = subprocess.run([sys.executable, "-c", HMM_AFTER_COMPILE],
+                       env=_env(NUMBA_CACHE_DIR=str(tmp_path / "cache")),
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["compiled"] == []
+    assert out["literal"] == []
+    fits = out["fits"]
+    assert len(fits) == 12
+    for key, value in fits.items():
+        if "float32" in key:
+            assert value == fits[key.replace("float32", "float64")], key
+
+
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+def test_float32_missing_values_share_the_float64_pass():
+    """The missing-data pass reads float32 data into float64 (it computes
+    in float64): one compiled specialization serves both dtypes, and the
+    float32 fit equals the fit of the same float32 values as float64."""
+    from fastem.kernels.missing import _MISSING_PASS
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(0, 1, (80, 3)), rng.normal(4, 1, (80, 3))])
+    X[::5, 1] = np.nan
+    X32 = X.astype(np.float32)
+    kw = dict(covariance_type="full", nan_policy="marginalize",
+              init_params="random", random_state=0, max_iter=4, tol=0.0)
+    a = GaussianMixture(2, **kw).fit(X32.astype(np.float64))
+    b = GaussianMixture(2, **kw).fit(X32)
+    assert len(_MISSING_PASS[0].signatures) == 1
+    np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=1e-6)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=1e-5, atol=1e-6)

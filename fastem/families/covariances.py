@@ -164,8 +164,10 @@ class CovarianceModel:
     def kernel_prec(self, pc, K, D):
         """Return ``(prec, logdet)`` as the kernel takes them.
 
-        The factors reshaped for the kernel ((K, D, D), (1, D, D), (K, 1, D)
-        or (K, 1, 1)) and each component's log-determinant (K,).
+        The factors reshaped for the kernel ((K, D, D), (1, D, D) or
+        (K, 1, D); spherical factors are repeated over the features, as the
+        diag layout they run on takes them) and each component's
+        log-determinant (K,).
         """
         raise NotImplementedError
 
@@ -300,7 +302,10 @@ class Spherical(CovarianceModel):
         return (scatter / nk[:, None] - delta * delta + reg_covar).mean(axis=1)
 
     def kernel_prec(self, pc, K, D):
-        return pc.reshape(K, 1, 1), D * np.log(pc)
+        # repeated over the features: spherical models run on the diag
+        # layout's kernels (fastem.families.gaussian._code)
+        pc = np.asarray(pc, dtype=np.float64).reshape(K, 1, 1)
+        return np.repeat(pc, D, axis=2), D * np.log(pc.reshape(K))
 
 
 #: scikit-learn's four covariance types.

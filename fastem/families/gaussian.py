@@ -66,16 +66,22 @@ _LOG_2PI = np.log(2.0 * np.pi)
 def _code(covariance_type, n_features=None):
     """Return the compiled layout ``covariance_type`` runs on, given ``n_features``.
 
-    With one feature, full, diag and spherical covariances are the same
-    scalar variance, with the same (K, 1, 1) precision factors and
-    (K, 1, 1) scatter, and every pass computes the same numbers through
-    each layout's one-feature branch: they all run on the diag layout, so a
-    1-D fit compiles neither the triangular solve nor the cross products.
-    (Tied keeps its own layout: its single shared precision is indexed
+    Spherical covariances always run on the diag layout: their precision
+    factor is repeated over the features ((K, 1, D), see
+    :meth:`~fastem.families.covariances.Spherical.kernel_prec`) and their
+    statistics are the diagonal moments the diag layout accumulates, so a
+    spherical fit compiles nothing of its own (the diag quadratic form
+    costs the same two operations per feature as the spherical one).  With
+    one feature, full, diag and spherical covariances are the same scalar
+    variance, with the same (K, 1, 1) precision factors and (K, 1, 1)
+    scatter, and every pass computes the same numbers through each layout's
+    one-feature branch: they all run on the diag layout, so a 1-D fit
+    compiles neither the triangular solve nor the cross products.  (Tied
+    keeps its own layout: its single shared precision is indexed
     differently.)
     """
     code = _model(covariance_type).code
-    if n_features == 1 and code in (FULL, SPHERICAL):
+    if code == SPHERICAL or (n_features == 1 and code == FULL):
         return DIAG
     return code
 

@@ -548,8 +548,11 @@ def _t_fb_log_seq(X, a, b, log_startprob, log_transmat, means, prec,
     mx = np.empty(block)
     for r0 in range(0, L, block):
         nb = min(block, L - r0)
-        _t_emit_block(X, a + r0, nb, means, prec, logconst, False, logB,
-                      mx, r0, xt, dt, lp, tb, q, mx)
+        # np.bool_/np.int64 (not bare literals): the callee's one compiled
+        # specialization serves every caller (a literal argument would
+        # compile it again, for that value)
+        _t_emit_block(X, a + r0, nb, means, prec, logconst, np.bool_(False),
+                      logB, mx, r0, xt, dt, lp, tb, q, mx)
     fwd = np.empty((L, K))
     bwd = np.empty((L, K))
     buf = np.empty(K)
@@ -772,11 +775,15 @@ def _t_grouped_worker(next_group, X, starts, groups, startprob, transmat,
             L = starts[s + 1] - a
             for r0 in range(0, L, block):
                 nb = min(block, L - r0)
-                _t_emit_block(X, a + r0, nb, means, prec, logconst, True,
-                              Bl, ml, r0, xt, dt, lp, tq, q, mx)
-            ok = _forward_scaled(0, L, startprob, transmat, Bl, al, cl)
+                # np.bool_ / np.int64: no literal specializations (as in
+                # _fb_log_seq)
+                _t_emit_block(X, a + r0, nb, means, prec, logconst,
+                              np.bool_(True), Bl, ml, r0, xt, dt, lp, tq, q,
+                              mx)
+            ok = _forward_scaled(np.int64(0), L, startprob, transmat, Bl, al,
+                                 cl)
             if ok and need_post:
-                ok = _backward_scaled(0, L, transmat, Bl, bl)
+                ok = _backward_scaled(np.int64(0), L, transmat, Bl, bl)
                 if ok:
                     for t in range(L):
                         gt = 0.0

@@ -133,7 +133,8 @@ def _poisson_worker(next_chunk, X, sw, a, loglam, lam, table, n_chunks,
                         lk = lam[k, d]
                         for i in range(nb):
                             lp[k, i] += mt[d, i] * lk
-            _block_normalize(lp, nb, m, s, lse, True)
+            # np.bool_: the one specialization the E-step kernel compiles
+            _block_normalize(lp, nb, m, s, lse, np.bool_(True))
             for i in range(nb):
                 lse[i] -= lf[i]
             if w_out:
