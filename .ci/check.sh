@@ -14,16 +14,18 @@
 # compare against it, and skip, saying why, where it cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! Rscript -e 'library(mclust)' > /dev/null 2>&1; then
+if ! Rscript -e 'library(mclust); library(jsonlite)' > /dev/null 2>&1; then
     if command -v apt-get > /dev/null && [ "$(id -u)" = 0 ]; then
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends r-cran-mclust; } \
+            apt-get install -y -qq --no-install-recommends r-cran-mclust \
+                r-cran-jsonlite; } \
             > /tmp/fastem-apt-mclust.log 2>&1 \
             || echo "note: R's mclust could not be installed (see" \
                     "/tmp/fastem-apt-mclust.log); its parity tests will skip"
     else
         echo "note: R's mclust is not installed (apt-get install" \
-             "r-cran-mclust, as root); its parity tests will skip"
+             "r-cran-mclust r-cran-jsonlite, as root); its parity tests" \
+             "will skip"
     fi
 fi
 rm -f .coverage

@@ -164,10 +164,10 @@ class CovarianceModel:
     def kernel_prec(self, pc, K, D):
         """Return ``(prec, logdet)`` as the kernel takes them.
 
-        The factors reshaped for the kernel ((K, D, D), (1, D, D) or
-        (K, 1, D); spherical factors are repeated over the features, as the
-        diag layout they run on takes them) and each component's
-        log-determinant (K,).
+        The factors reshaped for the kernel, (K, D, D) or (K, 1, D): tied
+        factors are repeated per component and spherical ones over the
+        features, as the full and diag layouts they run on take them; and
+        each component's log-determinant (K,).
         """
         raise NotImplementedError
 
@@ -260,7 +260,11 @@ class Tied(CovarianceModel):
         return pc @ pc.T
 
     def kernel_prec(self, pc, K, D):
-        return pc.reshape(1, D, D), np.full(K, np.log(np.diag(pc)).sum())
+        # repeated per component: tied models run on the full layout's
+        # kernels (fastem.families.gaussian._code)
+        pc = np.asarray(pc, dtype=np.float64).reshape(1, D, D)
+        return (np.repeat(pc, K, axis=0),
+                np.full(K, np.log(np.diag(pc[0])).sum()))
 
     def sample(self, rng, mean, cov, k, n):
         return rng.multivariate_normal(mean, cov, int(n))

@@ -76,14 +76,33 @@ def _code(covariance_type, n_features=None):
     variance, with the same (K, 1, 1) precision factors and (K, 1, 1)
     scatter, and every pass computes the same numbers through each layout's
     one-feature branch: they all run on the diag layout, so a 1-D fit
-    compiles neither the triangular solve nor the cross products.  (Tied
-    keeps its own layout: its single shared precision is indexed
-    differently.)
+    compiles neither the triangular solve nor the cross products.  Tied
+    covariances run on the full layout (the diag one for one feature): the
+    shared precision factor is repeated per component ((K, D, D), see
+    :meth:`~fastem.families.covariances.Tied.kernel_prec`) and the
+    per-component scatters are summed over the components in NumPy
+    (:func:`_tied_scatter`): the same operations per row, one layout fewer
+    to compile.
     """
     code = _model(covariance_type).code
-    if code == SPHERICAL or (n_features == 1 and code == FULL):
+    if code == SPHERICAL or (n_features == 1 and code in (FULL, TIED)):
         return DIAG
+    if code == TIED:
+        return FULL
     return code
+
+
+def _tied_scatter(scatter, covariance_type, K, D):
+    """The kernels' per-component scatter in ``covariance_type``'s shape.
+
+    Shared (tied) models run on a per-component layout: their (K, D, D)
+    scatters are summed over the components here (in component order).
+    """
+    shape = _model(covariance_type).scatter_shape(K, D)
+    if scatter.size == K * D * D and len(shape) == 2 and shape[0] == D \
+            and K > 1:
+        return scatter.reshape(K, D, D).sum(axis=0)
+    return scatter.reshape(shape)
 
 
 def _model(covariance_type):
@@ -291,7 +310,7 @@ class GaussianStats:
 def _wrap_stats(covariance_type, ref, n_samples, out):
     nk, sums, scatter, ll, ws = out
     K, D = sums.shape
-    scatter = scatter.reshape(_model(covariance_type).scatter_shape(K, D))
+    scatter = _tied_scatter(scatter, covariance_type, K, D)
     return GaussianStats(covariance_type, nk, sums, scatter, ref, float(ll),
                          float(ws), int(n_samples))
 

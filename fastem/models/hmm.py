@@ -133,7 +133,8 @@ def _e_step(covariance_type, X, starts, model, ws, *, gamma=False, stats=False,
     if covariance_type == "full":
         scatter = scatter.reshape(K, D, D)
     elif covariance_type == "tied":
-        scatter = scatter.reshape(D, D)
+        # tied runs on the full layout: per-component scatters, summed
+        scatter = scatter.reshape(-1, D, D).sum(axis=0)
     else:
         scatter = scatter.reshape(K, D)
     st = GaussianStats(covariance_type, nk, sums, scatter,

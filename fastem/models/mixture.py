@@ -382,6 +382,10 @@ class GaussianMixture(MixtureModel):
 
         source = ArraySource(X, sw)
         family = self._family()
+        if plan is not None and X.dtype != np.float64:
+            # the missing-data pass computes in float64: read float32 data
+            # into float64 once per fit, not once per pass
+            source = ArraySource(X.astype(np.float64), sw)
 
         def stats_fn(params):
             if plan is None:
