@@ -290,6 +290,7 @@ fastem.compile(kinds=("hmm",), dtypes=("float64",),
                covariance_types=("diag",))
 rng = np.random.default_rng(0)
 X = np.vstack([rng.normal(0, 1, (150, 2)), rng.normal(4, 1, (150, 2))])
+X = X.astype(np.float32).astype(np.float64)  # float32 values, both dtypes
 fits = {}
 with CompileListener() as listener:
     for lengths in (None, [100, 100, 100], [20] * 15):  # the last: grouped
@@ -299,7 +300,7 @@ with CompileListener() as listener:
                                 implementation=impl, random_state=0)
                 h.fit(X.astype(dtype), lengths)
                 fits[str((lengths and len(lengths), impl, dtype.__name__))] \\
-                    = [h.monitor_.history, h.means_.tolist(),
+                    = [list(h.monitor_.history), h.means_.tolist(),
                        h.predict(X.astype(dtype), lengths).tolist()]
 literal = sorted(
     d.py_func.__qualname__ for d in gc.get_objects()

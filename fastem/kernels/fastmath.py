@@ -477,6 +477,21 @@ def put(dst, c, src):
     dst[c] = src
 
 
+def as_float64(xt, nb, buf, convert):
+    """``xt`` (D, B) itself if it is float64, else ``buf`` (float64).
+
+    For float32 ``xt``, when ``convert``, its first ``nb`` columns are
+    converted into ``buf`` first (exactly).  Lets float32 data reach a
+    float64-only helper (one compiled specialization instead of two) where
+    the helper would promote every element to float64 anyway.
+    """
+    if xt.dtype == np.float64:
+        return xt
+    if convert:
+        buf[:, :nb] = xt[:, :nb]
+    return buf
+
+
 def typed(value, like):
     """Return the constant ``value`` as the float type of ``like``'s elements.
 
@@ -520,6 +535,19 @@ if not config.DISABLE_JIT:
                         for k in range(src.shape[2]):
                             dst[c, i, j, k] = src[i, j, k]
             return put3
+
+    @overload(as_float64, jit_options=_JIT, inline="always")
+    def _as_float64_impl(xt, nb, buf, convert):
+        if xt.dtype == types.float64:
+            return lambda xt, nb, buf, convert: xt
+
+        def convert_into(xt, nb, buf, convert):
+            if convert:
+                for a in range(xt.shape[0]):
+                    for i in range(nb):
+                        buf[a, i] = xt[a, i]
+            return buf
+        return convert_into
 
     @overload(typed, jit_options=_JIT)
     def _typed_impl(value, like):

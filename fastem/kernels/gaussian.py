@@ -680,6 +680,10 @@ def _t_block_accumulate(xt, nb, lp, wb, ref, wref, nk, sums, scatter,
     cross = False
     if SQUARE:
         cross = D > 1
+    # the cross products compute in float64: float32 blocks are converted
+    # once (exactly) into the float64 scratch ``dt``, so that one compiled
+    # _cross_products_centred serves both dtypes (the same subtractions)
+    xd = _fm.as_float64(xt, nb, dt, cross)
     for k in range(K):
         tot = _weighted_resp(lp, k, nb, wb, wr)
         if tot == 0.0:
@@ -706,7 +710,7 @@ def _t_block_accumulate(xt, nb, lp, wb, ref, wref, nk, sums, scatter,
                 sq += v * d
             sums[k, a] += sa
             scatter[kk, a, a] += sq
-        _cross_products_centred(wd, xt, ref[k], nb, scatter[kk])
+        _cross_products_centred(wd, xd, ref[k], nb, scatter[kk])
 
 
 @njit(inline="always", **JIT)
@@ -931,7 +935,7 @@ def _t_em_worker(next_chunk, X, sw, ref, wmeans, wprec, wlogc, wref,
         p_ws[c] = ws
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _hash_uniform(seed, i, k):
     """Counter-based uniform in (0, 1): splitmix64 of (seed, i, k)."""
     z = np.uint64(seed) + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15) \
@@ -942,7 +946,7 @@ def _hash_uniform(seed, i, k):
     return (np.float64(z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-@_layout_template(JIT)
+@_layout_template(dict(JIT, inline="always"))
 def _t_accumulate(x, wr, k, ref, nk, sums, scatter, diff):
     """Add ``wr`` times row ``x`` to component ``k``'s statistics (float64)."""
     D = x.shape[0]
@@ -986,14 +990,15 @@ def _t_given_rows(X, sw, mode, labels, resp, seed, ref, start, stop, nk,
         for j in range(D):
             x[j] = X[row, j]
         if mode == 0:
+            # a label is a one-hot responsibility (wi * 1.0 is wi exactly):
+            # one call site below, so _t_accumulate is inlined once
             lab = labels[row]
             if lab < 0:
                 continue
-            ws += wi
-            _t_accumulate(x, wi, lab, ref, nk, sums, scatter, diff)
-            continue
-        ws += wi
-        if mode == 1:
+            for k in range(K):
+                r[k] = 0.0
+            r[lab] = 1.0
+        elif mode == 1:
             tot = 0.0
             for k in range(K):
                 r[k] = _hash_uniform(seed, row, k)
@@ -1003,6 +1008,7 @@ def _t_given_rows(X, sw, mode, labels, resp, seed, ref, start, stop, nk,
         else:
             for k in range(K):
                 r[k] = resp[row, k]
+        ws += wi
         for k in range(K):
             wr = wi * r[k]
             if wr != 0.0:

@@ -795,7 +795,8 @@ def _t_grouped_worker(next_group, X, starts, groups, startprob, transmat,
             if not ok:
                 ll_s, xi_s = _t_fb_log_seq(X, a, a + L, log_startprob,
                                            log_transmat, means, prec,
-                                           logconst, block, al, bl, cl, ml, 0)
+                                           logconst, block, al, bl, cl, ml,
+                                           np.int64(0))
                 ll += ll_s
                 for i in range(K):
                     for j in range(K):
