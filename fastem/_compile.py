@@ -584,8 +584,13 @@ def compile(kinds=KINDS, dtypes=DTYPES, covariance_types=COVARIANCE_TYPES,
     sample of :class:`~fastem.GaussianMixture`; the same with missing
     values (``nan_policy="marginalize"``, and ``impute``); fit / score /
     score_samples / predict / predict_proba / decode (both algorithms) /
-    sample of :class:`~fastem.GaussianHMM` on one and on several sequences.
-    A second call (or run) finds everything cached and compiles nothing.
+    sample of :class:`~fastem.GaussianHMM` on one sequence, on several long
+    ones and on many short ones (the grouped pass); the other mixtures and
+    HMMs and mclust's hierarchical start likewise.  Tied and spherical
+    models run on the full and diag layouts, and the HMMs and the
+    missing-data pass read float32 into float64, so those steps compile
+    nothing of their own.  A second call (or run) finds everything cached
+    and compiles nothing.
 
     Parameters
     ----------

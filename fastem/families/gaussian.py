@@ -93,7 +93,7 @@ def _code(covariance_type, n_features=None):
 
 
 def _tied_scatter(scatter, covariance_type, K, D):
-    """The kernels' per-component scatter in ``covariance_type``'s shape.
+    """Return the kernels' scatter in ``covariance_type``'s shape.
 
     Shared (tied) models run on a per-component layout: their (K, D, D)
     scatters are summed over the components here (in component order).
