@@ -355,3 +355,47 @@ def test_float32_missing_values_share_the_float64_pass():
     assert len(_MISSING_PASS[0].signatures) == 1
     np.testing.assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=1e-6)
     np.testing.assert_allclose(b.means_, a.means_, rtol=1e-5, atol=1e-6)
+
+
+def _layout_dispatchers(code):
+    """Every dispatcher of layout ``code`` (mixture and HMM kernels)."""
+    from fastem.kernels import gaussian as kg
+    from fastem.kernels import hmm as kh
+
+    tables = [kg._SPECIALIZED[code], kh._SPECIALIZED[code]]
+    for by_quad in (kg._BY_QUAD, kh._BY_QUAD):
+        for variants in by_quad.values():
+            if code in variants:
+                tables.append(variants[code])
+    return [d for t in tables for d in t.values()
+            if hasattr(d, "signatures")]
+
+
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+def test_tied_and_spherical_run_on_the_full_and_diag_layouts():
+    """Tied and spherical fits (mixture, HMM, with sample weights and
+    predict) never compile or load a kernel of their own layout: no
+    dispatcher of the TIED or SPHERICAL layout gets a signature, whether the
+    kernels come from the disk cache or are compiled; and their statistics
+    have the covariance type's shapes."""
+    from fastem import GaussianHMM
+    from fastem.kernels.gaussian import SPHERICAL, TIED
+
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal(0, 1, (120, 3)), rng.normal(4, 1, (120, 3))])
+    for ct in ("tied", "spherical"):
+        for dtype in (np.float64, np.float32):
+            gm = GaussianMixture(2, covariance_type=ct, max_iter=3,
+                                 random_state=0)
+            gm.fit(X.astype(dtype), sample_weight=np.ones(len(X)))
+            gm.predict_proba(X.astype(dtype))
+        h = GaussianHMM(2, covariance_type=ct, n_iter=3, random_state=0)
+        h.fit(X, [80, 80, 80])
+        h.fit(X, [20] * 12)  # the grouped pass
+        h.predict(X)
+        assert gm.covariances_.shape == ((3, 3) if ct == "tied" else (2,))
+        assert h.covars_.shape == (2, 3, 3)
+    for code in (TIED, SPHERICAL):
+        used = [d.py_func.__name__ for d in _layout_dispatchers(code)
+                if d.signatures]
+        assert used == []
