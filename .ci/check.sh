@@ -30,7 +30,7 @@ if ! Rscript -e 'library(mclust); library(jsonlite)' > /dev/null 2>&1; then
 fi
 rm -f .coverage
 ruff check .
-python -m pytest --cov=fastem --cov-report=
+python -m pytest --cov=fastem --cov-report= --durations=20
 NUMBA_DISABLE_JIT=1 python -m pytest -q -p no:cacheprovider \
     -W "ignore::RuntimeWarning" --cov=fastem --cov-append \
     --cov-report=term --cov-fail-under=90 \
