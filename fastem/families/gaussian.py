@@ -81,8 +81,8 @@ def _code(covariance_type, n_features=None):
     shared precision factor is repeated per component ((K, D, D), see
     :meth:`~fastem.families.covariances.Tied.kernel_prec`) and the
     per-component scatters are summed over the components in NumPy
-    (:func:`_tied_scatter`): the same operations per row, one layout fewer
-    to compile.
+    (:func:`scatter_in_shape`): the same operations per row, one layout
+    fewer to compile.
     """
     code = _model(covariance_type).code
     if code == SPHERICAL or (n_features == 1 and code in (FULL, TIED)):
@@ -92,17 +92,17 @@ def _code(covariance_type, n_features=None):
     return code
 
 
-def _tied_scatter(scatter, covariance_type, K, D):
+def scatter_in_shape(scatter, covariance_type, K, D):
     """Return the kernels' scatter in ``covariance_type``'s shape.
 
-    Shared (tied) models run on a per-component layout: their (K, D, D)
-    scatters are summed over the components here (in component order).
+    The shape is the covariance type's, not the layout's it ran on: tied
+    models run on a per-component layout, and their (K, D, D) scatters are
+    summed over the components here (in component order).
     """
-    shape = _model(covariance_type).scatter_shape(K, D)
-    if scatter.size == K * D * D and len(shape) == 2 and shape[0] == D \
-            and K > 1:
-        return scatter.reshape(K, D, D).sum(axis=0)
-    return scatter.reshape(shape)
+    model = _model(covariance_type)
+    if model.code == TIED:
+        return scatter.reshape(-1, D, D).sum(axis=0)
+    return scatter.reshape(model.scatter_shape(K, D))
 
 
 def _model(covariance_type):
@@ -310,7 +310,7 @@ class GaussianStats:
 def _wrap_stats(covariance_type, ref, n_samples, out):
     nk, sums, scatter, ll, ws = out
     K, D = sums.shape
-    scatter = _tied_scatter(scatter, covariance_type, K, D)
+    scatter = scatter_in_shape(scatter, covariance_type, K, D)
     return GaussianStats(covariance_type, nk, sums, scatter, ref, float(ll),
                          float(ws), int(n_samples))
 

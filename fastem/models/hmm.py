@@ -39,6 +39,7 @@ from fastem.families.gaussian import (
     GaussianParams,
     GaussianStats,
     compute_precision_cholesky,
+    scatter_in_shape,
 )
 from fastem.kernels.gaussian import TIED
 from fastem.kernels.hmm import _emission_pass, _fb_log_seq
@@ -128,15 +129,9 @@ def _e_step(covariance_type, X, starts, model, ws, *, gamma=False, stats=False,
         X, starts, model, ws, gamma=gamma, stats=stats, xi=xi,
         backward=backward, out_gamma=out_gamma, ref=ref,
         s_rows=1 if code == TIED else K, fb_log_seq=_fb_log_seq)
-    # by the covariance type, not the kernel layout (one feature may run
-    # a full model on the diag layout: the same K values either way)
-    if covariance_type == "full":
-        scatter = scatter.reshape(K, D, D)
-    elif covariance_type == "tied":
-        # tied runs on the full layout: per-component scatters, summed
-        scatter = scatter.reshape(-1, D, D).sum(axis=0)
-    else:
-        scatter = scatter.reshape(K, D)
+    # by the covariance type, not the kernel layout (one feature may run a
+    # full model on the diag layout, tied runs on the full one)
+    scatter = scatter_in_shape(scatter, covariance_type, K, D)
     st = GaussianStats(covariance_type, nk, sums, scatter,
                        np.array(ref, copy=True), loglik, float(n), N)
     return HMMStats(loglik, st, xi_m, start, N, starts.shape[0] - 1)
