@@ -234,6 +234,7 @@ def _gmm_block_logp(X, r0, n, means, prec, logc, full, xt, dt, acc, lpb):
 
     Also fills ``xt[d, i] = x_{r0+i, d}`` (float64).
     """
+    _fm.inline_into_callers()
     D = X.shape[1]
     J = means.shape[0]
     for i in range(n):

@@ -129,6 +129,33 @@ def wide_simd(typingctx):
 
 
 
+@intrinsic
+def inline_into_callers(typingctx):
+    """Make LLVM inline the calling function into every kernel that calls it.
+
+    Adds LLVM's ``alwaysinline`` attribute to the function being compiled.
+    Without it a helper that LLVM chose not to inline stays a call, and
+    the call resolves to whichever copy of the helper the process loaded
+    first: numba compiles the helper once on its own and links a second
+    copy, optimized again, into each caller's (cached) object code.  The
+    two copies may round reassociated sums differently, so a fit compiled
+    in this process and the same fit loaded from the cache differed in the
+    last bits.  Inlined, the caller's compiled code is the whole kernel:
+    what the cache stores is what ran when it was compiled.  The helper's
+    loops are vectorized in its own module first (with its own vector
+    width) and are not vectorized again.  Every kernel called from another
+    kernel calls this (``tests/test_compile.py`` checks that no compiled
+    kernel calls another).
+    """
+    sig = types.none()
+
+    def codegen(context, builder, signature, args):
+        builder.function.attributes.add("alwaysinline")
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def _shuffle(builder, a, b, idx):
     """Elements ``idx`` of the concatenation of the vectors ``a`` and ``b``."""
     mask = ir.Constant(ir.VectorType(ir.IntType(32), len(idx)), idx)
@@ -299,6 +326,9 @@ if config.DISABLE_JIT:  # pure-Python twins, for coverage runs (NUMBA_DISABLE_JI
         return np.float32(np.frexp(np.float32(x))[1] - 1)
 
     def wide_simd():  # noqa: F811
+        return None
+
+    def inline_into_callers():  # noqa: F811
         return None
 
     def fetch_add(counter, value):  # noqa: F811
@@ -519,17 +549,20 @@ if not config.DISABLE_JIT:
     def _put_impl(dst, c, src):
         if src.ndim == 1:
             def put1(dst, c, src):
+                inline_into_callers()
                 for i in range(src.shape[0]):
                     dst[c, i] = src[i]
             return put1
         if src.ndim == 2:
             def put2(dst, c, src):
+                inline_into_callers()
                 for i in range(src.shape[0]):
                     for j in range(src.shape[1]):
                         dst[c, i, j] = src[i, j]
             return put2
         if src.ndim == 3:
             def put3(dst, c, src):
+                inline_into_callers()
                 for i in range(src.shape[0]):
                     for j in range(src.shape[1]):
                         for k in range(src.shape[2]):

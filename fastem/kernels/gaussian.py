@@ -182,6 +182,7 @@ def _tri_quadratic(xt, nb, mu, U, dt, t, q):
     with the 512-bit hint; see :func:`_tri_quadratic_narrow` for large
     ``D``.
     """
+    _fm.inline_into_callers()
     _fm.wide_simd()
     _tri_quadratic_body(xt, nb, mu, U, dt, t, q)
 
@@ -189,6 +190,7 @@ def _tri_quadratic(xt, nb, mu, U, dt, t, q):
 @njit(**JIT)
 def _tri_quadratic_narrow(xt, nb, mu, U, dt, t, q):
     """:func:`_tri_quadratic` at LLVM's default vector width (``D > 16``)."""
+    _fm.inline_into_callers()
     _tri_quadratic_body(xt, nb, mu, U, dt, t, q)
 
 
@@ -333,6 +335,7 @@ def _diag_quadratic(xt, nb, mu, p, q):
     ``q`` as a chain of four FMAs.  Twelve vector operations per four
     features become eight.
     """
+    _fm.inline_into_callers()
     _fm.wide_simd()
     D = xt.shape[0]
     for i in range(nb):
@@ -394,6 +397,7 @@ def _t_block_logp(xt, nb, means, prec, logconst, lp, dt, t, q):
     Rows are the innermost loop everywhere so that the loops vectorize.
     ``dt`` and ``t`` are scratch.
     """
+    _fm.inline_into_callers()
     _fm.wide_simd()
     K = means.shape[0]
     half = _fm.typed(0.5, q)
@@ -450,6 +454,7 @@ def _block_normalize(lp, nb, m, s, lse, scale=True):
 
     Returns the sum of the block's ``lse``.
     """
+    _fm.inline_into_callers()
     _fm.wide_simd()
     K = lp.shape[0]
     if K == 2:
@@ -496,6 +501,7 @@ def _normalize_two(lp, nb, s, lse, scale):
     ``e``, ``log(1 + e)`` and ``1 / (1 + e)`` -- the same values, rounded the
     same way, as the general path computes with two exponentials.
     """
+    _fm.inline_into_callers()
     _fm.wide_simd()
     one = _fm.typed(1.0, s)
     zero = _fm.typed(0.0, s)
@@ -544,6 +550,7 @@ def _cross_products_centred(wd, xt, rf, nb, S):
     The missing-data pass gives rows centred already and ``rf = 0`` (``y -
     0.0`` is ``y`` exactly, so its sums are unchanged).
     """
+    _fm.inline_into_callers()
     D = wd.shape[0]
     D4 = D - D % 4
     for a0 in range(0, D4, 4):
@@ -675,6 +682,7 @@ def _t_block_accumulate(xt, nb, lp, wb, ref, wref, nk, sums, scatter,
     conversions; :func:`_shift_moments` re-centres the totals on ``ref``);
     full and tied products about ``ref``, in float64.
     """
+    _fm.inline_into_callers()
     _fm.wide_simd()
     K, D = ref.shape
     cross = False
@@ -979,6 +987,7 @@ def _t_given_rows(X, sw, mode, labels, resp, seed, ref, start, stop, nk,
     and the statistics keep float64 precision (the initialization's
     statistics, once per fit).  Returns the weight of the rows kept.
     """
+    _fm.inline_into_callers()
     D = X.shape[1]
     K = nk.shape[0]
     has_w = sw.shape[0] > 0

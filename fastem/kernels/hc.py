@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from fastem._config import JIT
+from fastem.kernels import fastmath as _fm
 
 
 @njit(**JIT)
@@ -59,6 +60,7 @@ def _term(n, tr, W, D, alpha, beta, work):
 @njit(**JIT)
 def _merged(a, b, cnt, mean, W, tr, alpha, beta, Wm, work):
     """Term of the union of slots ``a`` and ``b``; its scatter into ``Wm``."""
+    _fm.inline_into_callers()
     D = mean.shape[1]
     na, nb = cnt[a], cnt[b]
     n = na + nb

@@ -217,6 +217,7 @@ def _t_emit_block(X, x0, nb, means, prec, logconst, shifted, out, m, o0,
     (a row with no finite density gets ``out = 0``, ``m = -inf``); otherwise
     ``out[o, k] = logB`` and ``m`` is not touched.
     """
+    _fm.inline_into_callers()
     _fm.wide_simd()
     K = means.shape[0]
     _load_block(X, x0, nb, xt)
@@ -262,6 +263,7 @@ def _t_post_block(X, x0, r0, nb, n_rows, alpha, beta, B, c, m, nv, sf,
         First row (block-relative) of a scaled sequence whose posterior
         normalizer underflowed, or -1.
     """
+    _fm.inline_into_callers()
     _fm.wide_simd()
     K = alpha.shape[1]
     acc = 0.0
@@ -386,6 +388,7 @@ def _forward_scaled(a, b, startprob, transmat, B, alpha, c):
     build than in another, K = 4); this one measured 12.0 -> 8.4 ns per row
     at K = 4 and 430-560 -> 215 at K = 32 (one thread).
     """
+    _fm.inline_into_callers()
     K = startprob.shape[0]
     K4 = K - K % 4
     s = 0.0
@@ -447,6 +450,7 @@ def _forward_scaled(a, b, startprob, transmat, B, alpha, c):
 @njit(**JIT)
 def _backward_scaled(a, b, transmat, B, beta):
     """Backward recursion of rows ``a:b`` (lazily rescaled, any row scale)."""
+    _fm.inline_into_callers()
     K = transmat.shape[0]
     for k in range(K):
         beta[b - 1, k] = 1.0
@@ -536,6 +540,8 @@ def _t_fb_log_seq(X, a, b, log_startprob, log_transmat, means, prec,
     xi : ndarray (K, K)
         Expected transition counts of the sequence.
     """
+    _fm.inline_into_callers()
+    _fm.inline_into_callers()
     D = X.shape[1]
     K = means.shape[0]
     L = b - a
