@@ -399,3 +399,78 @@ def test_tied_and_spherical_run_on_the_full_and_diag_layouts():
         used = [d.py_func.__name__ for d in _layout_dispatchers(code)
                 if d.signatures]
         assert used == []
+
+
+# --------------------------- compiled here == loaded from the cache, bitwise
+FRESH_THEN_CACHED = '''
+import hashlib, json, re, sys, warnings
+import numpy as np
+from fastem import GaussianHMM, GaussianMixture, PoissonMixture
+from fastem._compile import CompileListener
+from numba.core.registry import CPUDispatcher
+
+warnings.simplefilter("ignore")  # max_iter is reached on purpose
+rng = np.random.default_rng(0)
+X = np.concatenate([rng.normal(m, 1.0, size=(400, 3)) for m in (-3, 0, 3)])
+C = rng.poisson(np.repeat([[1.0, 4.0], [6.0, 2.0]], 300, axis=0))
+fits = {}
+with CompileListener() as listener:
+    for name, est, data in [
+            ("mixture", GaussianMixture(3, covariance_type="diag",
+                                        max_iter=15, tol=0, random_state=0),
+             X),
+            ("hmm", GaussianHMM(3, covariance_type="diag", n_iter=10, tol=0,
+                                random_state=0), X),
+            ("poisson", PoissonMixture(2, max_iter=15, tol=0,
+                                       random_state=0), C)]:
+        est.fit(data)
+        h = hashlib.sha1()
+        for key, value in sorted(vars(est).items()):
+            if key.endswith("_") and isinstance(value, np.ndarray):
+                h.update(key.encode() + np.ascontiguousarray(value).tobytes())
+        fits[name] = h.hexdigest()
+# Calls left in the compiled code to helpers defined linkonce_odr (numba's
+# linked copies of other kernels); NRT_ is numba's runtime, not a kernel.
+calls = []
+for mod_name, mod in list(sys.modules.items()):
+    if mod_name.startswith("fastem") and mod is not None:
+        for d in vars(mod).values():
+            if isinstance(d, CPUDispatcher):
+                for cres in d.overloads.values():
+                    ir = cres.library.get_llvm_str()
+                    linked = set(re.findall(
+                        r'define linkonce_odr [^@]*@"?([^\\s("]+)', ir))
+                    called = set(re.findall(r'call [^@]*@"?([^\\s("]+)', ir))
+                    calls += sorted(d.__name__ + " -> " + c[:80]
+                                    for c in called & linked
+                                    if "NRT_" not in c)
+print(json.dumps({"fits": fits, "n_compiled": listener.n_compiled,
+                  "calls": calls}))
+'''
+
+
+@pytest.mark.skipif(not JIT, reason="needs numba's compiler")
+def test_fit_compiled_in_process_equals_fit_loaded_from_cache(tmp_path):
+    """The same fits in two processes sharing an empty kernel cache: the
+    first compiles the kernels, the second loads them; the fitted
+    parameters are bit-identical.  They differed in the last bits when a
+    helper kernel (``_normalize_two``, ``_diag_quadratic``, the forward
+    and backward passes, ...) stayed a call: fresh, it resolved to the
+    helper's own compiled copy, cached to the caller's re-optimized one.
+    So the first process also checks that no compiled kernel calls
+    another (every helper calls ``fastmath.inline_into_callers``)."""
+    import json
+
+    env = _env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    runs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", FRESH_THEN_CACHED],
+                           env=env, capture_output=True, text=True,
+                           timeout=900)
+        assert r.returncode == 0, r.stderr
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    fresh, cached = runs
+    assert fresh["n_compiled"] > 0 and cached["n_compiled"] == 0
+    assert fresh["calls"] == []
+    assert set(fresh["fits"]) == {"mixture", "hmm", "poisson"}
+    assert cached["fits"] == fresh["fits"]
