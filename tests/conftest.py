@@ -5,11 +5,22 @@ in well under a few minutes on two cores; numba kernels compile on first use
 (cached on disk afterwards).
 """
 
+import signal
 import warnings
 
 import numpy as np
 import pytest
 import reference as ref
+
+# The Ctrl-C tests send SIGINT to this process and to child interpreters.  A
+# test run started in the background of a non-interactive shell (``cmd &``,
+# nohup) inherits SIGINT *ignored*; Python then installs no KeyboardInterrupt
+# handler, fastem (rightly) leaves an ignored SIGINT alone, and those tests
+# would fail for the launcher's sake.  Restore Python's own handler: children
+# then start with the default disposition too (a caught signal is reset on
+# exec, an ignored one is not).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 COVARIANCE_TYPES = ref.COVARIANCE_TYPES
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
