@@ -541,7 +541,6 @@ def _t_fb_log_seq(X, a, b, log_startprob, log_transmat, means, prec,
         Expected transition counts of the sequence.
     """
     _fm.inline_into_callers()
-    _fm.inline_into_callers()
     D = X.shape[1]
     K = means.shape[0]
     L = b - a
