@@ -404,10 +404,11 @@ def test_tied_and_spherical_run_on_the_full_and_diag_layouts():
 # --------------------------- compiled here == loaded from the cache, bitwise
 FRESH_THEN_CACHED = '''
 import hashlib, json, re, sys, warnings
+sys.path.insert(0, "tests")
 import numpy as np
 from fastem import GaussianHMM, GaussianMixture, PoissonMixture
 from fastem._compile import CompileListener
-from numba.core.registry import CPUDispatcher
+from test_compile import _dispatchers
 
 warnings.simplefilter("ignore")  # max_iter is reached on purpose
 rng = np.random.default_rng(0)
@@ -432,18 +433,13 @@ with CompileListener() as listener:
 # Calls left in the compiled code to helpers defined linkonce_odr (numba's
 # linked copies of other kernels); NRT_ is numba's runtime, not a kernel.
 calls = []
-for mod_name, mod in list(sys.modules.items()):
-    if mod_name.startswith("fastem") and mod is not None:
-        for d in vars(mod).values():
-            if isinstance(d, CPUDispatcher):
-                for cres in d.overloads.values():
-                    ir = cres.library.get_llvm_str()
-                    linked = set(re.findall(
-                        r'define linkonce_odr [^@]*@"?([^\\s("]+)', ir))
-                    called = set(re.findall(r'call [^@]*@"?([^\\s("]+)', ir))
-                    calls += sorted(d.__name__ + " -> " + c[:80]
-                                    for c in called & linked
-                                    if "NRT_" not in c)
+for d in _dispatchers():
+    for cres in d.overloads.values():
+        ir = cres.library.get_llvm_str()
+        linked = set(re.findall(r'define linkonce_odr [^@]*@"?([^\\s("]+)', ir))
+        called = set(re.findall(r'call [^@]*@"?([^\\s("]+)', ir))
+        calls += sorted(d.__name__ + " -> " + c[:80] for c in called & linked
+                        if "NRT_" not in c)
 print(json.dumps({"fits": fits, "n_compiled": listener.n_compiled,
                   "calls": calls}))
 '''
