@@ -118,10 +118,14 @@ def test_compute_stats_matches_reference(data, ct, dtype, weighted):
                                rtol=_rtol(dtype))
 
 
-# D = 1..3 use only the one-column paths; 4, 8 and 12 only whole 4 x 4
-# tiles; 5, 7, 9 and 13 both (the last D % 4 columns are handled apart);
-# 18 > WIDE_TRI_MAX_D takes the default-width copy of the triangular product.
-@pytest.mark.parametrize("D", [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 18])
+# D = 1..3 use only the one-column paths; 4 and 8 only whole 4 x 4 tiles
+# of the loops over rows, 5 and 7 the last D % 4 columns too.  Above
+# WIDE_TRI_MAX_D (8) full and tied take the micro-kernel, whose column tile
+# is 8 (AVX-512) or 6 (else): 9, 12, 13, 18, 25, 30 and 33 leave every
+# remainder from 1 to 6 on one CPU or the other, 16 and 24 none on AVX-512.
+# The cross products keep 4 x 4 tiles: 9, 13 and 18 have D % 4 columns left.
+@pytest.mark.parametrize("D", [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 18, 24,
+                               25, 30, 33])
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
 def test_compute_stats_every_tile_shape(ct, D):
     """The register-tiled loops agree with the reference for every D mod 4."""
@@ -139,6 +143,34 @@ def test_compute_stats_every_tile_shape(ct, D):
     assert_stats_close(got, expected, RTOL)
     assert_close(score_samples(X, params), ref.score_samples(X, w, m, pc, ct),
                  RTOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ct", ["full", "tied"])
+def test_micro_kernel_rows_do_not_depend_on_their_place(ct, dtype):
+    """A row's log-density is bit-identical wherever the micro-kernel meets it.
+
+    Rows are vector lanes: in a whole group, in the group shifted back to end
+    at a partial block's last row (computed twice), or in the zero-padded copy
+    of a block smaller than one group -- the same operations on the same row.
+    """
+    from fastem.kernels import micro
+
+    D = 20  # > WIDE_TRI_MAX_D: the micro-kernel
+    rng = np.random.default_rng(5)
+    n = 600  # 256 + 256 + 88 rows: a partial last block
+    X = (rng.normal(size=(n, D)) + 4.0).astype(dtype)
+    y = rng.integers(0, K, n)
+    w, m, pc = soft_params(X.astype(np.float64), y, K, ct)
+    params = gaussian_params(w, m, pc, ct)
+    whole = score_samples(X, params)
+    G = micro.group_rows(np.dtype(dtype).itemsize)
+    for lo, hi in [(0, 3), (5, 5 + G - 1), (37, 37 + G), (101, 101 + 2 * G + 5),
+                   (n - 7, n)]:
+        np.testing.assert_array_equal(score_samples(X[lo:hi], params),
+                                      whole[lo:hi])
+    assert_close(whole, ref.score_samples(X.astype(np.float64), w, m, pc, ct),
+                 _rtol(dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -48,6 +48,7 @@ from numba import njit
 
 from fastem._config import BLOCK_PAD, JIT, JIT_NO_REASSOC, run_workers
 from fastem.kernels import fastmath as _fm
+from fastem.kernels import micro as _micro
 from fastem.kernels import partials as _partials
 
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
@@ -59,9 +60,10 @@ LAYOUT = -1
 # Whether the layout's scatter is square, (D, D): full and tied.
 SQUARE = False
 # Which triangular quadratic form the full/tied block log-density calls:
-# 0 chooses by D at run time (so both variants are compiled; the HMM
-# kernels use these), 1 the 512-bit one, 2 the narrow one (the mixture's
-# pass picks its variant in Python: one compiled, not both).
+# 0 chooses by D at run time (so both variants are compiled; the run-time
+# dispatchers use these), 1 the 512-bit loops over rows (_tri_quadratic), 2
+# the register-blocked micro-kernel (_tri_logp_micro; the mixture's and the
+# HMM's passes pick their variant in Python: one compiled, not both).
 QUAD = 0
 _TEMPLATES = []
 
@@ -164,11 +166,13 @@ def _load_block(X, b0, nb, xt):
             xt[j, i] = X[b0 + i, j]
 
 
-# Above this many features the triangular product runs from L2 (its
-# scratch exceeds L1), where the 512-bit version measured 1.06x slower
-# (32-D full, K=16); below it the 512-bit version is 1.09x faster (8-D).
-# _block_logp picks _tri_quadratic or _tri_quadratic_narrow by D.
-WIDE_TRI_MAX_D = 16
+# Up to this many features the triangular quadratic form runs as
+# _tri_quadratic (loops over rows, 512-bit); above it as the register-blocked
+# micro-kernel (_tri_logp_micro).  Measured per 256-row block, K=16, 1
+# thread, Intel Xeon (Rocket Lake, AVX-512): D=4 3.6 vs 8.0 us, D=8 9.6 vs
+# 10.6, D=16 48.8 vs 23.7, D=32 158 vs 64 (the loops over rows keep the
+# running columns of U^T d in memory; the micro-kernel in registers).
+WIDE_TRI_MAX_D = 8
 
 
 @njit(**JIT)
@@ -179,8 +183,8 @@ def _tri_quadratic(xt, nb, mu, U, dt, t, q):
     that each loaded row of ``d`` feeds four multiply-adds.  ``d = x - mu``
     is formed from ``xt`` where it is read; ``dt`` (overwritten) holds the
     tile of ``y`` columns being built, from the last tile down.  Compiled
-    with the 512-bit hint; see :func:`_tri_quadratic_narrow` for large
-    ``D``.
+    with the 512-bit hint; for ``D > WIDE_TRI_MAX_D`` the log-density uses
+    :func:`_tri_logp_micro` instead.
     """
     _fm.inline_into_callers()
     _fm.wide_simd()
@@ -188,15 +192,51 @@ def _tri_quadratic(xt, nb, mu, U, dt, t, q):
 
 
 @njit(**JIT)
-def _tri_quadratic_narrow(xt, nb, mu, U, dt, t, q):
-    """:func:`_tri_quadratic` at LLVM's default vector width (``D > 16``)."""
+def _tri_logp_micro(xt, nb, means, prec, logconst, lp, q, tied):
+    """``lp[k, i] = logconst[k] - |U_k^T (x_i - mu_k)|^2 / 2``, micro-kernel.
+
+    :func:`fastem.kernels.micro.tri_quadratic_rows` on groups of rows
+    (components inside, so the group's rows stay in L1 while every
+    component's factor streams past).  A last partial group is taken as the
+    group ending at row ``nb`` (rows computed twice come out the same: rows
+    are vector lanes and never mix); a block of fewer rows than one group
+    goes through a zero-padded copy.  So every row gets the same arithmetic
+    wherever it sits.  ``tied``: one factor ``prec[0]`` for every component.
+    """
     _fm.inline_into_callers()
-    _tri_quadratic_body(xt, nb, mu, U, dt, t, q)
+    _fm.wide_simd()
+    K, D = means.shape
+    G = _micro.GROUP64
+    if xt.itemsize == 4:
+        G = _micro.GROUP32
+    half = _fm.typed(0.5, lp)
+    if nb < G:
+        pad = np.zeros((D, G), xt.dtype)
+        for a in range(D):
+            for i in range(nb):
+                pad[a, i] = xt[a, i]
+        qq = np.empty(G, xt.dtype)
+        for k in range(K):
+            kk = 0 if tied else k
+            _micro.tri_quadratic_rows(pad, 0, means[k], prec[kk], qq)
+            c = logconst[k]
+            for i in range(nb):
+                lp[k, i] = c - half * qq[i]
+        return
+    n_groups = (nb + G - 1) // G
+    for g in range(n_groups):
+        i0 = min(g * G, nb - G)
+        for k in range(K):
+            kk = 0 if tied else k
+            _micro.tri_quadratic_rows(xt, i0, means[k], prec[kk], q)
+            c = logconst[k]
+            for i in range(i0, i0 + G):
+                lp[k, i] = c - half * q[i]
 
 
 @njit(inline="always", **JIT)
 def _tri_quadratic_body(xt, nb, mu, U, dt, t, q):
-    """Run the loops of :func:`_tri_quadratic` (inlined in each variant).
+    """Run the loops of :func:`_tri_quadratic` (inlined there).
 
     The centred rows ``d_a = x_a - mu_a`` are formed where they are read
     (from ``xt``; the additions run on the add ports, beside the FMAs)
@@ -416,6 +456,18 @@ def _t_block_logp(xt, nb, means, prec, logconst, lp, dt, t, q):
                 v = (xt[0, i] - m0) * p
                 lp[k, i] = c - half * (v * v)
         return
+    if SQUARE:
+        # full and tied above WIDE_TRI_MAX_D features: the micro-kernel
+        # (statements on QUAD, not an expression: see CONTRIBUTING)
+        if QUAD == 2:
+            _tri_logp_micro(xt, nb, means, prec, logconst, lp, q,
+                            LAYOUT == TIED)
+            return
+        elif QUAD == 0:
+            if xt.shape[0] > WIDE_TRI_MAX_D:
+                _tri_logp_micro(xt, nb, means, prec, logconst, lp, q,
+                                LAYOUT == TIED)
+                return
     for k in range(K):
         if LAYOUT == DIAG:
             _diag_quadratic(xt, nb, means[k], prec[k, 0], q)
@@ -428,15 +480,8 @@ def _t_block_logp(xt, nb, means, prec, logconst, lp, dt, t, q):
             kk = k
             if LAYOUT == TIED:
                 kk = 0
-            # (statements on QUAD, not an expression: see CONTRIBUTING)
-            if QUAD == 1:
+            if QUAD != 2:
                 _tri_quadratic(xt, nb, means[k], prec[kk], dt, t, q)
-            elif QUAD == 2:
-                _tri_quadratic_narrow(xt, nb, means[k], prec[kk], dt, t, q)
-            elif xt.shape[0] <= WIDE_TRI_MAX_D:
-                _tri_quadratic(xt, nb, means[k], prec[kk], dt, t, q)
-            else:
-                _tri_quadratic_narrow(xt, nb, means[k], prec[kk], dt, t, q)
         c = logconst[k]
         for i in range(nb):
             lp[k, i] = c - half * q[i]
@@ -1027,7 +1072,8 @@ def _t_given_rows(X, sw, mode, labels, resp, seed, ref, start, stop, nk,
 
 _SPECIALIZED = _specialize()
 # The full and tied layouts once more, with the triangular variant fixed
-# (QUAD 1: D <= WIDE_TRI_MAX_D, QUAD 2: larger D), for the mixture's pass.
+# (QUAD 1: D <= WIDE_TRI_MAX_D, QUAD 2: larger D, the micro-kernel), for the
+# mixture's pass.
 # Only the block log-density and the worker that calls it are re-created;
 # every other kernel is the layout's shared one.
 _BY_QUAD = {q: dict(zip((FULL, TIED), _specialize(
