@@ -20,8 +20,9 @@ are vector lanes and never mix), so a row's result does not depend on its
 position in a block, on the block size or on the thread count.
 """
 
-from llvmlite import ir
 import llvmlite.binding as _ll
+import numpy as np
+from llvmlite import ir
 from numba.core import cgutils, config, types
 from numba.core.extending import intrinsic
 
@@ -54,16 +55,8 @@ GROUP64 = group_rows(8)
 GROUP32 = group_rows(4)
 
 
-def _ptr(context, builder, aty, arr, inds):
-    return cgutils.get_item_pointer2(
-        context, builder, data=arr.data,
-        shape=cgutils.unpack_tuple(builder, arr.shape),
-        strides=cgutils.unpack_tuple(builder, arr.strides),
-        layout=aty.layout, inds=inds, wraparound=False)
-
-
 def _muladd(builder, a, b, c):
-    """``a * b + c``, contractible into one FMA where the target has it."""
+    """Return ``a * b + c``, contractible into one FMA where the target has it."""
     p = builder.fmul(a, b)
     p.flags.append("contract")
     s = builder.fadd(p, c)
@@ -216,3 +209,24 @@ def tri_quadratic_rows(typingctx, d, i0, mu, U, q):
 
     return sig, codegen
 
+
+
+if config.DISABLE_JIT:  # a pure-Python twin, for coverage runs
+
+    def tri_quadratic_rows(d, i0, mu, U, q):  # noqa: F811
+        G = group_rows(d.itemsize)
+        D = d.shape[0]
+        dd = d[:, i0:i0 + G] - mu[:, None]
+        total = np.zeros(G, d.dtype)
+        for j0 in range(0, D, TILE_COLUMNS):
+            j1 = min(j0 + TILE_COLUMNS, D)
+            y = [np.zeros(G, d.dtype) for _ in range(j0, j1)]
+            for a in range(j1):
+                for c in range(max(j0, a), j1):
+                    y[c - j0] = dd[a] * U[a, c] + y[c - j0]
+            sq = [v * v for v in y]
+            while len(sq) > 1:
+                sq = [sq[i] + sq[i + 1] if i + 1 < len(sq) else sq[i]
+                      for i in range(0, len(sq), 2)]
+            total = total + sq[0]
+        q[i0:i0 + G] = total
