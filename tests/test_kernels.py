@@ -9,6 +9,8 @@ while any algorithmic slip (a missing weight, a wrong reference point, a
 transposed factor) shows up at 1e-3 or more.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import reference as ref
@@ -699,3 +701,48 @@ def test_float32_moments_about_the_given_reference(ct, D):
     np.testing.assert_allclose(s32.sums, s64.sums,
                                atol=1e-6 * np.abs(X64 - ref_pt).sum(0).max())
     np.testing.assert_allclose(s32.scatter, s64.scatter, rtol=1e-5)
+
+
+@functools.cache
+def _scatter_rows_runner():
+    """One compiled caller of micro.scatter_rows for every test below."""
+    from numba import njit
+
+    from fastem.kernels import micro
+
+    @njit
+    def run(wd, e, n, S, sums):
+        micro.scatter_rows(wd, e, n, S, sums)
+
+    return run
+
+
+@pytest.mark.parametrize("D", [2, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40])
+def test_scatter_micro_kernel_matches_numpy(D):
+    """micro.scatter_rows adds the upper triangle of wd^T e and wd's column
+    sums, reads no row past ``n`` and no padding column (NaN there would
+    show), and leaves every entry below the diagonal either untouched or at
+    its symmetric value (the caller mirrors the upper triangle over them)."""
+    from fastem.kernels import micro
+
+    run = _scatter_rows_runner()
+    rng = np.random.default_rng(D)
+    C = micro.scatter_columns(D)
+    for n in (1, 5, 64):
+        e = np.full((n + 3, C), np.nan)
+        e[:n, :D] = rng.normal(size=(n, D)) + 50.0
+        wd = np.full((n + 3, C), np.nan)
+        wd[:n, :D] = e[:n, :D] * rng.uniform(size=(n, 1))
+        S0 = rng.normal(size=(D, D))
+        sums0 = rng.normal(size=D)
+        S, sums = S0.copy(), sums0.copy()
+        run(wd, e, n, S, sums)
+        want = S0 + wd[:n, :D].T @ e[:n, :D]
+        up = np.triu_indices(D)
+        np.testing.assert_allclose(S[up], want[up], rtol=1e-13)
+        lo = np.tril_indices(D, -1)
+        touched = S[lo] != S0[lo]
+        np.testing.assert_allclose(S[lo][touched], want[lo][touched],
+                                   rtol=1e-13)
+        np.testing.assert_allclose(sums, sums0 + wd[:n, :D].sum(axis=0),
+                                   rtol=1e-13)

@@ -905,8 +905,8 @@ def _specialize_quad():
             overrides = {"LAYOUT": code, "SQUARE": True}
             for name in _MIXTURE_TEMPLATES:
                 overrides[name] = _MIXTURE_SPECIALIZED[code][name]
-            overrides["_t_block_logp"] = (
-                _MIXTURE_BY_QUAD[q][code]["_t_block_logp"])
+            for name in ("_t_block_logp", "_t_block_accumulate"):
+                overrides[name] = _MIXTURE_BY_QUAD[q][code][name]
             variants.append((LAYOUT_NAMES[code] + sfx, overrides, {}))
         out[q] = dict(zip((FULL, TIED),
                           specialize(_TEMPLATES, globals(), variants)))

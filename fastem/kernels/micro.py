@@ -211,6 +211,276 @@ def tri_quadratic_rows(typingctx, d, i0, mu, U, q):
 
 
 
+
+# The weighted scatter's tile: SCATTER_ROW_TILE rows ``a`` (one vector's
+# lanes, so that tiles start on a vector boundary) by SCATTER_VECTORS
+# vectors of columns ``b``: 8 x 3 = 24 accumulators with AVX-512, 4 x 3 =
+# 12 with 4-lane vectors.
+SCATTER_VECTORS = 3
+
+
+def scatter_columns(D):
+    """Columns of the micro-kernel's row-major panels for ``D`` features.
+
+    ``D`` rounded up to a whole number of vectors (the padding is zeros).
+    """
+    L = VECTOR_BYTES // 8
+    return -(-D // L) * L
+
+
+@intrinsic
+def scatter_rows(typingctx, wd, e, n, S, sums):
+    """Add ``sum_i wd[i, a] e[i, b]`` to ``S[a, b]`` (``b >= a``), and sums.
+
+    Also ``sums[a] += sum_i wd[i, a]``; rows ``i < n``, float64.
+
+    ``wd`` and ``e`` (P, C) are row-major panels of the weighted and the
+    plain centred rows, ``C = scatter_columns(D)``; what their columns from
+    ``D`` hold is not used.  ``S`` (D, D) and ``sums`` (D,) are
+    C-contiguous.
+
+    A tile of ``L`` rows ``a`` (from a vector boundary) by
+    ``SCATTER_VECTORS`` vectors of columns ``b`` keeps its sums in vector
+    registers over all ``n`` rows: per row, ``SCATTER_VECTORS`` vector loads
+    of ``e``, ``L`` broadcasts of ``wd`` and ``L x SCATTER_VECTORS``
+    multiply-adds, and no horizontal sums -- the vectors run along ``b``.
+    Tiles cover the upper triangle by whole vectors: the few products below
+    the diagonal inside a diagonal block are computed and added too (the
+    caller mirrors the upper triangle over them).  Each chunk also sums the
+    tile's columns of ``wd`` (one more vector add per row), kept from the
+    tile's first chunk for ``sums``.  The last tile's rows from ``D`` and the
+    last vector's columns from ``D`` are computed and not stored: one tile
+    shape, so little code to compile.  A fixed sequence of operations for
+    given ``D`` and ``n``.
+    """
+    if not (isinstance(wd, types.Array) and isinstance(e, types.Array)
+            and isinstance(S, types.Array) and isinstance(sums, types.Array)
+            and wd.ndim == e.ndim == S.ndim == 2 and sums.ndim == 1
+            and wd.dtype == e.dtype == S.dtype == sums.dtype == types.float64
+            and wd.layout == e.layout == S.layout == sums.layout == "C"):
+        return None
+    sig = types.none(wd, e, n, S, sums)
+
+    def codegen(context, builder, signature, args):
+        wty, ety, nty, sty, uty = signature.args
+        i64 = ir.IntType(64)
+        fty = ir.DoubleType()
+        L = VECTOR_BYTES // 8
+        A = L
+        BV = SCATTER_VECTORS
+        vty = ir.VectorType(fty, L)
+        zero = ir.Constant(vty, [0.0] * L)
+        wa = context.make_array(wty)(context, builder, args[0])
+        ea = context.make_array(ety)(context, builder, args[1])
+        sa = context.make_array(sty)(context, builder, args[3])
+        ua = context.make_array(uty)(context, builder, args[4])
+        nrows = context.cast(builder, args[2], nty, types.int64)
+        C = cgutils.unpack_tuple(builder, ea.shape)[1]
+        CW = cgutils.unpack_tuple(builder, wa.shape)[1]
+        D = cgutils.unpack_tuple(builder, sa.shape)[0]
+        n_vec = builder.udiv(C, ir.Constant(i64, L))
+
+        def const(v):
+            return ir.Constant(i64, v)
+
+        def add(v, c):
+            return builder.add(v, c if isinstance(c, ir.Value) else const(c))
+
+        def splat(ptr):
+            v = builder.insert_element(ir.Constant(vty, ir.Undefined),
+                                       builder.load(ptr), const(0))
+            return builder.shuffle_vector(
+                v, ir.Constant(vty, ir.Undefined),
+                ir.Constant(ir.VectorType(ir.IntType(32), L), [0] * L))
+
+        acc = [[cgutils.alloca_once(builder, vty) for _ in range(BV)]
+               for _ in range(A)]
+        acc_s = cgutils.alloca_once(builder, vty)
+        # the tile, spilled for a clipped store (the last rows or columns)
+        spill = cgutils.alloca_once(builder, ir.ArrayType(vty, A * BV))
+
+        def add_vector(ptr, val):
+            p = builder.bitcast(ptr, vty.as_pointer())
+            builder.store(builder.fadd(builder.load(p, align=8), val), p,
+                          align=8)
+
+        def lane_ptr(k):
+            # element pointer to vector k of the spilled tile
+            return builder.bitcast(
+                builder.gep(spill, [const(0), const(k)]), fty.as_pointer())
+
+        def add_clipped_vector(ptr, val, count):
+            # ptr[0 .. count) += the first ``count`` lanes of val
+            builder.store(val, builder.gep(spill, [const(0), const(0)]))
+            with cgutils.for_range(builder, count) as lp:
+                q = builder.gep(ptr, [lp.index])
+                x = builder.load(builder.gep(lane_ptr(0), [lp.index]))
+                builder.store(builder.fadd(builder.load(q), x), q)
+
+        def chunk(a0, vb, bw, first):
+            # rows a0 .. a0 + A (those from D have zero weights: padding),
+            # columns vb * L .. (vb + bw) * L
+            for r in range(A):
+                for c in range(bw):
+                    builder.store(zero, acc[r][c])
+            builder.store(zero, acc_s)
+            col0 = builder.mul(vb, const(L))
+            with cgutils.for_range(builder, nrows) as loop:
+                i = loop.index
+                erow = builder.gep(ea.data, [add(builder.mul(i, C), col0)])
+                ev = [builder.load(builder.bitcast(
+                    builder.gep(erow, [const(c * L)]), vty.as_pointer()),
+                    align=8) for c in range(bw)]
+                wrow = builder.gep(wa.data, [add(builder.mul(i, CW), a0)])
+                # wd's rows of the tile, summed for ``sums`` (kept from the
+                # first chunk only)
+                wv = builder.load(builder.bitcast(wrow, vty.as_pointer()),
+                                  align=8)
+                builder.store(builder.fadd(builder.load(acc_s), wv), acc_s)
+                for r in range(A):
+                    w = splat(builder.gep(wrow, [const(r)]))
+                    for c in range(bw):
+                        builder.store(_muladd(builder, w, ev[c],
+                                              builder.load(acc[r][c])),
+                                      acc[r][c])
+            with builder.if_then(first):
+                left = builder.sub(D, a0)
+                val = builder.load(acc_s)
+                with builder.if_else(builder.icmp_signed(
+                        ">=", left, const(L))) as (then, other):
+                    with then:
+                        add_vector(builder.gep(ua.data, [a0]), val)
+                    with other:
+                        add_clipped_vector(builder.gep(ua.data, [a0]), val,
+                                           left)
+            inside = builder.and_(
+                builder.icmp_signed("<=", add(a0, A), D),
+                builder.icmp_signed("<=", add(col0, bw * L), D))
+            with builder.if_else(inside) as (then, other):
+                with then:
+                    for r in range(A):
+                        srow = builder.gep(sa.data, [
+                            builder.add(builder.mul(add(a0, r), D), col0)])
+                        for c in range(bw):
+                            add_vector(builder.gep(srow, [const(c * L)]),
+                                       builder.load(acc[r][c]))
+                with other:
+                    # the last rows or columns: element by element from
+                    # the spilled tile, rows below D, columns below D
+                    for r in range(A):
+                        for c in range(bw):
+                            builder.store(builder.load(acc[r][c]),
+                                          builder.gep(spill, [
+                                              const(0), const(r * BV + c)]))
+                    n_r = builder.sub(D, a0)
+                    n_r = builder.select(builder.icmp_signed(
+                        "<", n_r, const(A)), n_r, const(A))
+                    n_c = builder.sub(D, col0)
+                    n_c = builder.select(builder.icmp_signed(
+                        "<", n_c, const(bw * L)), n_c, const(bw * L))
+                    with cgutils.for_range(builder, n_r) as lr:
+                        srow = builder.gep(sa.data, [builder.add(
+                            builder.mul(add(a0, lr.index), D), col0)])
+                        trow = builder.gep(lane_ptr(0), [
+                            builder.mul(lr.index, const(BV * L))])
+                        with cgutils.for_range(builder, n_c) as lc:
+                            q = builder.gep(srow, [lc.index])
+                            x = builder.load(builder.gep(trow, [lc.index]))
+                            builder.store(builder.fadd(builder.load(q), x), q)
+
+        def tile(a0):
+            v0 = builder.udiv(a0, const(L))
+            nv = builder.sub(n_vec, v0)
+            n_ch = builder.udiv(nv, const(BV))
+            with cgutils.for_range(builder, n_ch) as loop:
+                chunk(a0, add(v0, builder.mul(loop.index, const(BV))), BV,
+                      builder.icmp_unsigned("==", loop.index, const(0)))
+            rem = builder.urem(nv, const(BV))
+            vlast = add(v0, builder.mul(n_ch, const(BV)))
+            end = builder.append_basic_block("sc_cols_end")
+            sw = builder.switch(rem, end)
+            for w in range(1, BV):
+                bb = builder.append_basic_block(f"sc_cols_{w}")
+                sw.add_case(const(w), bb)
+                builder.position_at_end(bb)
+                chunk(a0, vlast, w,
+                      builder.icmp_unsigned("==", n_ch, const(0)))
+                builder.branch(end)
+            builder.position_at_end(end)
+
+        # tiles of A rows from 0; rows from D are the zero padding of wd
+        n_at = builder.udiv(add(D, A - 1), const(A))
+        with cgutils.for_range(builder, n_at) as loop:
+            tile(builder.mul(loop.index, const(A)))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def centre_rows(typingctx, xr, p0, n, rf, wr, e, wd):
+    """``e[i] = xr[p0 + i] - rf`` and ``wd[i] = wr[p0 + i] e[i]``, ``i < n``.
+
+    Rows of ``C = scatter_columns(D)`` columns, float64, C-contiguous (``rf``
+    too, zero past ``D`` as ``xr`` is, so the padding stays zero); ``wr``
+    (float32 or float64) is converted exactly.  Whole vectors, with no
+    run-time alias checks: written as a loop, one check per row cost more
+    than the row's arithmetic.
+    """
+    if not (isinstance(xr, types.Array) and isinstance(e, types.Array)
+            and isinstance(wd, types.Array) and isinstance(rf, types.Array)
+            and isinstance(wr, types.Array) and xr.ndim == e.ndim == wd.ndim
+            == 2 and rf.ndim == wr.ndim == 1
+            and xr.dtype == e.dtype == wd.dtype == rf.dtype == types.float64
+            and isinstance(wr.dtype, types.Float)
+            and xr.layout == e.layout == wd.layout == rf.layout == "C"):
+        return None
+    sig = types.none(xr, p0, n, rf, wr, e, wd)
+
+    def codegen(context, builder, signature, args):
+        xty, pty, nty, rty, wty, ety, dty = signature.args
+        i64 = ir.IntType(64)
+        L = VECTOR_BYTES // 8
+        vty = ir.VectorType(ir.DoubleType(), L)
+        xa = context.make_array(xty)(context, builder, args[0])
+        ra = context.make_array(rty)(context, builder, args[3])
+        wa = context.make_array(wty)(context, builder, args[4])
+        ea = context.make_array(ety)(context, builder, args[5])
+        da = context.make_array(dty)(context, builder, args[6])
+        row0 = context.cast(builder, args[1], pty, types.int64)
+        nrows = context.cast(builder, args[2], nty, types.int64)
+        C = cgutils.unpack_tuple(builder, ea.shape)[1]
+        XC = cgutils.unpack_tuple(builder, xa.shape)[1]
+        DC = cgutils.unpack_tuple(builder, da.shape)[1]
+        n_vec = builder.udiv(C, ir.Constant(i64, L))
+
+        def vptr(base, off):
+            return builder.bitcast(builder.gep(base, [off]), vty.as_pointer())
+
+        with cgutils.for_range(builder, nrows) as loop:
+            i = loop.index
+            src = builder.add(row0, i)
+            w = builder.load(builder.gep(wa.data, [src]))
+            if wty.dtype.bitwidth < 64:
+                w = builder.fpext(w, ir.DoubleType())
+            wv = builder.insert_element(ir.Constant(vty, ir.Undefined), w,
+                                        ir.Constant(i64, 0))
+            wv = builder.shuffle_vector(
+                wv, ir.Constant(vty, ir.Undefined),
+                ir.Constant(ir.VectorType(ir.IntType(32), L), [0] * L))
+            xrow = builder.gep(xa.data, [builder.mul(src, XC)])
+            erow = builder.gep(ea.data, [builder.mul(i, C)])
+            drow = builder.gep(da.data, [builder.mul(i, DC)])
+            with cgutils.for_range(builder, n_vec) as vloop:
+                off = builder.mul(vloop.index, ir.Constant(i64, L))
+                d = builder.fsub(builder.load(vptr(xrow, off), align=8),
+                                 builder.load(vptr(ra.data, off), align=8))
+                builder.store(d, vptr(erow, off), align=8)
+                builder.store(builder.fmul(d, wv), vptr(drow, off), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
 if config.DISABLE_JIT:  # a pure-Python twin, for coverage runs
 
     def tri_quadratic_rows(d, i0, mu, U, q):  # noqa: F811
@@ -230,3 +500,13 @@ if config.DISABLE_JIT:  # a pure-Python twin, for coverage runs
                       for i in range(0, len(sq), 2)]
             total = total + sq[0]
         q[i0:i0 + G] = total
+
+    def centre_rows(xr, p0, n, rf, wr, e, wd):  # noqa: F811
+        e[:n] = xr[p0:p0 + n] - rf
+        wd[:n] = e[:n] * wr[p0:p0 + n, None].astype(np.float64)
+
+    def scatter_rows(wd, e, n, S, sums):  # noqa: F811
+        D = S.shape[0]
+        up = np.triu_indices(D)
+        S[up] += (wd[:n, :D].T @ e[:n, :D])[up]
+        sums += wd[:n, :D].sum(axis=0)
