@@ -532,6 +532,36 @@ def test_estimator_thread_count_invariance(ct):
     assert a.lower_bounds_ == b.lower_bounds_
 
 
+@pytest.mark.parametrize("ct", ["full", "tied"])
+def test_micro_kernel_paths_thread_invariant_and_exact_far_from_origin(ct):
+    """Above WIDE_TRI_MAX_D features (the micro-kernels): a fit is
+    bit-identical at 1 and 2 threads, and the statistics of X + 1e6 give the
+    covariances of X (the panels are centred on each component's reference
+    before any product, as the loops over rows were)."""
+    from fastem import GaussianMixture
+
+    rng = np.random.default_rng(11)
+    D, n = 20, 5000  # 20 > WIDE_TRI_MAX_D
+    assert _config.n_chunks_for(n) > 1
+    y = rng.integers(0, K, n)
+    X = rng.normal(size=(n, D)) + 4.0 * y[:, None] * rng.normal(size=D)
+    fits = [GaussianMixture(K, covariance_type=ct, random_state=0, max_iter=5,
+                            n_threads=t).fit(X) for t in (1, 2)]
+    a, b = fits
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name),
+                                      err_msg=name)
+    assert a.lower_bounds_ == b.lower_bounds_
+    w, m, pc = soft_params(X, y, K, ct)
+    params = gaussian_params(w, m, pc, ct)
+    shifted = gaussian_params(w, m + 1e6, pc, ct)
+    base = m_step(compute_stats(X, params))
+    far = m_step(compute_stats(X + 1e6, shifted))
+    # X + 1e6 is X rounded to multiples of ulp(1e6) = 1.2e-10: ~1e-10
+    # relative on spreads of ~1; 1e-8 allowed (see the test below)
+    assert_close(far.covariances, base.covariances, 1e-8)
+
+
 # ------------------------------------------------- far from the origin
 @pytest.mark.parametrize("ct", COVARIANCE_TYPES)
 def test_precision_far_from_origin(data, ct):
