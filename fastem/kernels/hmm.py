@@ -105,6 +105,7 @@ from fastem.kernels.gaussian import (
     LAYOUT_NAMES,
     TIED,
     WIDE_TRI_MAX_D,
+    _empty_aligned,
     _load_block,
     _t_block_accumulate,
     _t_block_logp,
@@ -350,7 +351,8 @@ def _t_emission_worker(next_chunk, X, means, prec, logconst, n_chunks, block,
         return  # queue empty: skip the scratch allocations
     N, D = X.shape
     K = means.shape[0]
-    xt = np.empty((D, block))
+    # 64-byte aligned rows of whole cache lines, for the micro-kernels
+    xt = _empty_aligned(D, block + (-block) % 8, means)
     dt = np.empty((D, block))
     lp = np.empty((K, block))
     t = np.empty(block)
@@ -545,7 +547,8 @@ def _t_fb_log_seq(X, a, b, log_startprob, log_transmat, means, prec,
     K = means.shape[0]
     L = b - a
     logB = np.empty((L, K))
-    xt = np.empty((D, block))
+    # 64-byte aligned rows of whole cache lines, for the micro-kernels
+    xt = _empty_aligned(D, block + (-block) % 8, means)
     dt = np.empty((D, block))
     lp = np.empty((K, block))
     tb = np.empty(block)
@@ -647,7 +650,8 @@ def _t_posterior_worker(next_chunk, X, starts, ok, alpha, beta, B, c, m, ref,
     s_rows = p_scatter.shape[1]
     sd1 = p_scatter.shape[2]
     w1 = block + 1
-    xt = np.empty((D, block))
+    # 64-byte aligned rows of whole cache lines, for the micro-kernels
+    xt = _empty_aligned(D, block + (-block) % 8, ref)
     dt = np.empty((D, block))
     wd = np.empty((D, block))
     at = np.empty((K, w1))
@@ -733,7 +737,8 @@ def _t_grouped_worker(next_group, X, starts, groups, startprob, transmat,
     sd1 = p_scatter.shape[2]
     need_post = want_gamma or want_xi
     w1 = block + 1
-    xt = np.empty((D, block))
+    # 64-byte aligned rows of whole cache lines, for the micro-kernels
+    xt = _empty_aligned(D, block + (-block) % 8, means)
     dt = np.empty((D, block))
     wd = np.empty((D, block))
     at = np.empty((K, w1))
