@@ -55,6 +55,31 @@ GROUP64 = group_rows(8)
 GROUP32 = group_rows(4)
 
 
+def _i64(v):
+    return ir.Constant(ir.IntType(64), v)
+
+
+def _plus(builder, v, c):
+    """Return ``v + c`` for an i64 value ``v`` and an i64 value or int."""
+    return builder.add(v, c if isinstance(c, ir.Value) else _i64(c))
+
+
+def _splat(builder, scalar, lanes):
+    """Return a vector of ``lanes`` copies of ``scalar`` (a broadcast)."""
+    vty = ir.VectorType(scalar.type, lanes)
+    v = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar,
+                               _i64(0))
+    return builder.shuffle_vector(
+        v, ir.Constant(vty, ir.Undefined),
+        ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+
+
+def _arrays(context, builder, signature, args, which):
+    """Return the array structures of the arguments at the indices ``which``."""
+    return [context.make_array(signature.args[k])(context, builder, args[k])
+            for k in which]
+
+
 def _muladd(builder, a, b, c):
     """Return ``a * b + c``, contractible into one FMA where the target has it."""
     p = builder.fmul(a, b)
@@ -94,7 +119,6 @@ def tri_quadratic_rows(typingctx, d, i0, mu, U, q):
 
     def codegen(context, builder, signature, args):
         dty, ity_, mty, uty, qty = signature.args
-        i64 = ir.IntType(64)
         fty = context.get_data_type(dty.dtype)
         align = context.get_abi_alignment(fty)
         L = VECTOR_BYTES // (dty.dtype.bitwidth // 8)
@@ -102,10 +126,8 @@ def tri_quadratic_rows(typingctx, d, i0, mu, U, q):
         C = TILE_COLUMNS
         vty = ir.VectorType(fty, L)
         zero = ir.Constant(vty, [0.0] * L)
-        da = context.make_array(dty)(context, builder, args[0])
-        ma = context.make_array(mty)(context, builder, args[2])
-        ua = context.make_array(uty)(context, builder, args[3])
-        qa = context.make_array(qty)(context, builder, args[4])
+        da, ma, ua, qa = _arrays(context, builder, signature, args,
+                                 (0, 2, 3, 4))
         row0 = context.cast(builder, args[1], ity_, types.int64)
         D, B = cgutils.unpack_tuple(builder, da.shape)
         DU = cgutils.unpack_tuple(builder, ua.shape)[1]
@@ -113,11 +135,10 @@ def tri_quadratic_rows(typingctx, d, i0, mu, U, q):
         # vectors and broadcasts are constant offsets from one row pointer
         d0 = builder.gep(da.data, [row0])
 
-        def const(v):
-            return ir.Constant(i64, v)
+        const = _i64
 
         def add(v, c):
-            return builder.add(v, c if isinstance(c, ir.Value) else const(c))
+            return _plus(builder, v, c)
 
         def load_rows(a):
             # d[a] - mu[a] for the tile's rows
@@ -134,12 +155,8 @@ def tri_quadratic_rows(typingctx, d, i0, mu, U, q):
             return builder.gep(ua.data, [builder.add(builder.mul(a, DU), j0)])
 
         def splat(base, c):
-            u = builder.load(builder.gep(base, [const(c)]))
-            v = builder.insert_element(ir.Constant(vty, ir.Undefined), u,
-                                       const(0))
-            return builder.shuffle_vector(
-                v, ir.Constant(vty, ir.Undefined),
-                ir.Constant(ir.VectorType(ir.IntType(32), L), [0] * L))
+            return _splat(builder, builder.load(builder.gep(base, [const(c)])),
+                          L)
 
         qacc = [cgutils.alloca_once_value(builder, zero) for _ in range(R)]
         acc = [[cgutils.alloca_once(builder, vty) for _ in range(C)]
@@ -270,28 +287,21 @@ def scatter_rows(typingctx, wd, e, n, S, sums):
         BV = SCATTER_VECTORS
         vty = ir.VectorType(fty, L)
         zero = ir.Constant(vty, [0.0] * L)
-        wa = context.make_array(wty)(context, builder, args[0])
-        ea = context.make_array(ety)(context, builder, args[1])
-        sa = context.make_array(sty)(context, builder, args[3])
-        ua = context.make_array(uty)(context, builder, args[4])
+        wa, ea, sa, ua = _arrays(context, builder, signature, args,
+                                 (0, 1, 3, 4))
         nrows = context.cast(builder, args[2], nty, types.int64)
         C = cgutils.unpack_tuple(builder, ea.shape)[1]
         CW = cgutils.unpack_tuple(builder, wa.shape)[1]
         D = cgutils.unpack_tuple(builder, sa.shape)[0]
         n_vec = builder.udiv(C, ir.Constant(i64, L))
 
-        def const(v):
-            return ir.Constant(i64, v)
+        const = _i64
 
         def add(v, c):
-            return builder.add(v, c if isinstance(c, ir.Value) else const(c))
+            return _plus(builder, v, c)
 
         def splat(ptr):
-            v = builder.insert_element(ir.Constant(vty, ir.Undefined),
-                                       builder.load(ptr), const(0))
-            return builder.shuffle_vector(
-                v, ir.Constant(vty, ir.Undefined),
-                ir.Constant(ir.VectorType(ir.IntType(32), L), [0] * L))
+            return _splat(builder, builder.load(ptr), L)
 
         acc = [[cgutils.alloca_once(builder, vty) for _ in range(BV)]
                for _ in range(A)]
@@ -442,11 +452,8 @@ def centre_rows(typingctx, xr, p0, n, rf, wr, e, wd):
         i64 = ir.IntType(64)
         L = VECTOR_BYTES // 8
         vty = ir.VectorType(ir.DoubleType(), L)
-        xa = context.make_array(xty)(context, builder, args[0])
-        ra = context.make_array(rty)(context, builder, args[3])
-        wa = context.make_array(wty)(context, builder, args[4])
-        ea = context.make_array(ety)(context, builder, args[5])
-        da = context.make_array(dty)(context, builder, args[6])
+        xa, ra, wa, ea, da = _arrays(context, builder, signature, args,
+                                     (0, 3, 4, 5, 6))
         row0 = context.cast(builder, args[1], pty, types.int64)
         nrows = context.cast(builder, args[2], nty, types.int64)
         C = cgutils.unpack_tuple(builder, ea.shape)[1]
@@ -463,11 +470,7 @@ def centre_rows(typingctx, xr, p0, n, rf, wr, e, wd):
             w = builder.load(builder.gep(wa.data, [src]))
             if wty.dtype.bitwidth < 64:
                 w = builder.fpext(w, ir.DoubleType())
-            wv = builder.insert_element(ir.Constant(vty, ir.Undefined), w,
-                                        ir.Constant(i64, 0))
-            wv = builder.shuffle_vector(
-                wv, ir.Constant(vty, ir.Undefined),
-                ir.Constant(ir.VectorType(ir.IntType(32), L), [0] * L))
+            wv = _splat(builder, w, L)
             xrow = builder.gep(xa.data, [builder.mul(src, XC)])
             erow = builder.gep(ea.data, [builder.mul(i, C)])
             drow = builder.gep(da.data, [builder.mul(i, DC)])
